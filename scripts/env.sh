@@ -1,0 +1,35 @@
+# Shared settings for the project's scripts; sourced, not run.
+# Build outputs live outside the clone by default so that later runs (and CI on the same
+# machine) reuse them; override with DS_CACHE.
+DS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DS_CACHE="${DS_CACHE:-$HOME/.cache/deep-shopping}"
+export DS_ROOT DS_CACHE
+# One target folder per target triple, so native and wasm builds never wait on each other's lock.
+export DS_TARGET_NATIVE="${DS_TARGET_NATIVE:-$DS_CACHE/native}"
+export DS_TARGET_WASM="${DS_TARGET_WASM:-$DS_CACHE/wasm}"
+export CARGO_TARGET_DIR="$DS_TARGET_NATIVE"
+export PATH="$HOME/.cargo/bin:$DS_ROOT/node_modules/.bin:$PATH"
+export TRUNK_SKIP_VERSION_CHECK=true
+# The default catalogue: the clothing dataset beside the project.
+export DS_DATASET="${DS_DATASET:-$DS_ROOT/../shared/datasets/clothing-dataset}"
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+# The native binary, built in release mode (dependencies and tests share that profile).
+DS_BIN="$DS_TARGET_NATIVE/release/deep-shopping"
+export DS_BIN
+
+# Builds the wasm page into dist/ with trunk (release profile, same as wasm tests).
+ds_build_page() {
+  (cd "$DS_ROOT" && CARGO_TARGET_DIR="$DS_TARGET_WASM" trunk build --release)
+}
+
+# Writes the default catalogue CSV (labelled clothing photos, real classes only) to $1.
+ds_dataset_csv() {
+  local out="$1" limit="${2:-0}"
+  awk -F, -v limit="$limit" '
+    NR == 1 { next }
+    $3 == "Not sure" || $3 == "Other" || $3 == "Skip" { next }
+    { n++; if (limit > 0 && n > limit) exit
+      printf "%s,images/%s.jpg,%s %d,%s\n", $1, $1, $3, n, $3 }
+  ' "$DS_DATASET/images.csv" | { echo "id,image,title,category"; cat; } > "$out"
+}

@@ -1,0 +1,210 @@
+//! Weights stored as int8 with one f32 scale per output channel, in a safetensors container,
+//! dequantised to f32 at load.
+//!
+//! Layout: every float tensor of rank 2 or more is stored as `I8` under its module path, with
+//! its scales as `F32` under `<path>.scale`; the quantised axis is recorded in the metadata as
+//! `axis.<path>`. Rank-1 tensors (biases, batch-norm statistics) stay `F32`.
+
+use std::collections::HashMap;
+
+use burn::store::ModuleSnapshot;
+use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::AssetError;
+use crate::model::ResNet;
+
+const WHAT: &str = "weights file";
+const SCALE_SUFFIX: &str = ".scale";
+
+fn content(detail: impl Into<String>) -> AssetError {
+    AssetError::Content {
+        what: WHAT,
+        detail: detail.into(),
+    }
+}
+
+fn st_error(source: safetensors::SafeTensorError) -> AssetError {
+    AssetError::Safetensors { what: WHAT, source }
+}
+
+/// The output-channel axis: `[out, in, kh, kw]` for convolutions, `[in, out]` for burn's linear.
+fn channel_axis(rank: usize) -> usize {
+    if rank == 2 { 1 } else { 0 }
+}
+
+/// Quantisation error figures, for reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuantStats {
+    /// Values quantised to int8.
+    pub quantised: usize,
+    /// Values kept as f32.
+    pub kept: usize,
+    /// Largest absolute error over all quantised values.
+    pub max_abs_error: f32,
+}
+
+/// Quantises one `shape` tensor per channel of `axis`: `(int8 values, scales, max abs error)`.
+fn quantise(values: &[f32], shape: &[usize], axis: usize) -> (Vec<i8>, Vec<f32>, f32) {
+    let channels = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let channel_of = |i: usize| (i / inner) % channels;
+    let mut max = vec![0.0f32; channels];
+    for (i, v) in values.iter().enumerate() {
+        let c = channel_of(i);
+        max[c] = max[c].max(v.abs());
+    }
+    let scales: Vec<f32> = max
+        .iter()
+        .map(|m| if *m > 0.0 { m / 127.0 } else { 1.0 })
+        .collect();
+    let mut err = 0.0f32;
+    let q = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let s = scales[channel_of(i)];
+            let q = (v / s).round().clamp(-127.0, 127.0);
+            err = err.max((q * s - v).abs());
+            q as i8
+        })
+        .collect();
+    (q, scales, err)
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Serialises a model's parameters as int8 weights with per-channel scales.
+pub fn quantize_weights(model: &ResNet) -> Result<(Vec<u8>, QuantStats), AssetError> {
+    let mut stats = QuantStats::default();
+    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut metadata = HashMap::new();
+    for tensor in model.collect(None, None, false) {
+        let (name, dtype, shape, _, bytes) = tensor
+            .into_parts()
+            .map_err(|e| content(format!("reading a parameter: {e:?}")))?;
+        if dtype != DType::F32 {
+            return Err(content(format!(
+                "{name} is {dtype:?}; only f32 parameters are stored"
+            )));
+        }
+        let dims: Vec<usize> = shape.iter().copied().collect();
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if dims.len() >= 2 {
+            let axis = channel_axis(dims.len());
+            let (q, scales, err) = quantise(&values, &dims, axis);
+            stats.quantised += values.len();
+            stats.max_abs_error = stats.max_abs_error.max(err);
+            metadata.insert(format!("axis.{name}"), axis.to_string());
+            owned.push((
+                format!("{name}{SCALE_SUFFIX}"),
+                Dtype::F32,
+                vec![scales.len()],
+                f32_bytes(&scales),
+            ));
+            owned.push((
+                name,
+                Dtype::I8,
+                dims,
+                q.into_iter().map(|v| v as u8).collect(),
+            ));
+        } else {
+            stats.kept += values.len();
+            owned.push((name, Dtype::F32, dims, f32_bytes(&values)));
+        }
+    }
+    let views = owned
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            TensorView::new(*dtype, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(st_error)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(st_error)?;
+    Ok((bytes, stats))
+}
+
+/// Reads an int8 weights container back into f32 tensors named by module path.
+pub fn read_weights(bytes: &[u8]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, AssetError> {
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(st_error)?;
+    let axes = header.metadata().clone().unwrap_or_default();
+    let file = SafeTensors::deserialize(bytes).map_err(st_error)?;
+    let as_f32 = |view: &TensorView| -> Vec<f32> {
+        view.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (name, view) in file.tensors() {
+        if name.ends_with(SCALE_SUFFIX) {
+            continue;
+        }
+        let shape = view.shape().to_vec();
+        let values = match view.dtype() {
+            Dtype::F32 => as_f32(&view),
+            Dtype::I8 => {
+                let axis: usize = axes
+                    .get(&format!("axis.{name}"))
+                    .and_then(|a| a.parse().ok())
+                    .filter(|a| *a < shape.len())
+                    .ok_or_else(|| content(format!("{name} has no valid quantisation axis")))?;
+                let scales = file
+                    .tensor(&format!("{name}{SCALE_SUFFIX}"))
+                    .map_err(st_error)?;
+                if scales.dtype() != Dtype::F32 {
+                    return Err(content(format!("scales of {name} are not f32")));
+                }
+                let scales = as_f32(&scales);
+                let channels = shape[axis];
+                if scales.len() != channels {
+                    return Err(content(format!(
+                        "{name} has {} scales for {channels} channels",
+                        scales.len()
+                    )));
+                }
+                let inner: usize = shape[axis + 1..].iter().product();
+                view.data()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, q)| (*q as i8) as f32 * scales[(i / inner) % channels])
+                    .collect()
+            }
+            other => return Err(content(format!("{name} has unsupported dtype {other:?}"))),
+        };
+        out.push((name, shape, values));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Loads int8 weights into `model`, failing if any parameter is missing or mis-shaped.
+pub fn load_weights(mut model: ResNet, bytes: &[u8]) -> Result<ResNet, AssetError> {
+    let tensors = read_weights(bytes)?
+        .into_iter()
+        .map(|(name, shape, values)| {
+            PackTensor::new(
+                name,
+                DType::F32,
+                shape,
+                None,
+                Bytes::from_bytes_vec(f32_bytes(&values)),
+            )
+        })
+        .collect();
+    let result = model.apply(tensors, None, None, false);
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        return Err(content(format!(
+            "weights do not fit the architecture: errors {:?}, missing {:?}, unused {:?}",
+            result.errors, result.missing, result.unused
+        )));
+    }
+    Ok(model)
+}

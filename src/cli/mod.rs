@@ -1,0 +1,349 @@
+//! The native command line: make model files, build a catalogue index, search and classify.
+
+mod build_index;
+mod files;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::assets::{FileEntry, MODEL_FORMAT_VERSION, ModelManifest, quantize_weights};
+use crate::colour;
+use crate::embed::Embedder;
+use crate::index::{CatalogueIndex, INDEX_MANIFEST_FILE, IndexManifest, Query, rank};
+use crate::model::ResNetConfig;
+use crate::preprocess::{Limits, prepare};
+
+pub use files::write_atomic;
+
+/// The 17 clothing categories of the default catalogue, in head order.
+pub const CLOTHING_LABELS: [&str; 17] = [
+    "Blazer",
+    "Blouse",
+    "Body",
+    "Dress",
+    "Hat",
+    "Hoodie",
+    "Longsleeve",
+    "Outwear",
+    "Pants",
+    "Polo",
+    "Shirt",
+    "Shoes",
+    "Shorts",
+    "Skirt",
+    "T-Shirt",
+    "Top",
+    "Undershirt",
+];
+
+/// Deep Shopping: private visual search for fashion stores.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a freshly initialised (untrained) model: int8 weights and manifest.
+    Init(InitArgs),
+    /// Embed a catalogue folder into an index the page and `search` load.
+    Index(build_index::IndexArgs),
+    /// Rank the catalogue for each query photo.
+    Search(SearchArgs),
+    /// Predict the category of each photo.
+    Classify(ClassifyArgs),
+}
+
+/// Where the model is.
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// Folder holding `manifest.json` and the weights it names.
+    #[arg(long, env = "DEEP_SHOPPING_MODEL", default_value = "models")]
+    model: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Output folder for `manifest.json` and `weights.safetensors`.
+    #[arg(long, default_value = "models")]
+    out: PathBuf,
+    /// Residual blocks per stage, comma separated (2,2,2,2 is ResNet-18).
+    #[arg(long, value_delimiter = ',', default_value = "2,2,2,2")]
+    stages: Vec<usize>,
+    /// Channels of the first stage (64 in the published ResNet-18).
+    #[arg(long, default_value_t = 32)]
+    width: usize,
+    /// Side of the square input, in pixels.
+    #[arg(long, default_value_t = 160)]
+    input_size: usize,
+    /// Embedding length.
+    #[arg(long, default_value_t = 128)]
+    embedding_dim: usize,
+    /// Seed of the random initialisation.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Index folder written by `deep-shopping index`.
+    #[arg(long)]
+    index: PathBuf,
+    /// Number of results per photo.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Weight of colour similarity in the score, 0 (look only) to 1 (colour only).
+    #[arg(long, default_value_t = 0.3)]
+    colour_weight: f32,
+    /// Print one JSON object per photo instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Query photos.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Number of categories listed per photo.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Print one JSON object per photo instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Classify with untrained weights anyway (their categories are meaningless).
+    #[arg(long)]
+    allow_untrained: bool,
+    /// Photos to classify.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+/// Entry point of the native binary: runs the command and prints the error chain on failure.
+pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(args) => init(args),
+        Command::Index(args) => build_index::run(args),
+        Command::Search(args) => search(args),
+        Command::Classify(args) => classify(args),
+    }
+}
+
+/// Loads the model in `dir` on the CPU backend.
+pub fn load_model(dir: &Path) -> Result<Embedder> {
+    let manifest_path = dir.join(crate::assets::MANIFEST_FILE);
+    let manifest = std::fs::read(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let parsed = ModelManifest::from_json(&manifest)
+        .with_context(|| format!("in {}", manifest_path.display()))?;
+    let weights_path = dir.join(&parsed.weights.file);
+    let weights = std::fs::read(&weights_path)
+        .with_context(|| format!("reading {}", weights_path.display()))?;
+    Embedder::load(&manifest, &weights, Device::flex())
+        .with_context(|| format!("loading the model in {}", dir.display()))
+}
+
+/// Loads the index in `dir`, refusing one made by another model than `model`.
+pub fn load_index(dir: &Path, model: &Embedder) -> Result<CatalogueIndex> {
+    let manifest_path = dir.join(INDEX_MANIFEST_FILE);
+    let manifest = IndexManifest::from_json(
+        &std::fs::read(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?,
+    )
+    .with_context(|| format!("in {}", manifest_path.display()))?;
+    let data_path = dir.join(&manifest.data.file);
+    let data =
+        std::fs::read(&data_path).with_context(|| format!("reading {}", data_path.display()))?;
+    CatalogueIndex::load(&manifest, &data, model.model_sha256())
+        .with_context(|| format!("loading the index in {}", dir.display()))
+}
+
+fn init(args: InitArgs) -> Result<()> {
+    if args.stages.is_empty() || args.width == 0 || args.input_size < 32 || args.embedding_dim == 0
+    {
+        bail!("need at least one stage, a width, an input of 32 px or more and an embedding");
+    }
+    let config = ResNetConfig {
+        stages: args.stages,
+        width: args.width,
+        input_size: args.input_size,
+        embedding_dim: args.embedding_dim,
+        num_classes: CLOTHING_LABELS.len(),
+    };
+    let device = Device::flex();
+    device.seed(args.seed);
+    let model = config.init(&device);
+    let (weights, stats) = quantize_weights(&model).context("quantising the weights")?;
+    let manifest = ModelManifest {
+        format_version: MODEL_FORMAT_VERSION,
+        model: config,
+        labels: CLOTHING_LABELS.iter().map(|s| s.to_string()).collect(),
+        trained: false,
+        description: format!(
+            "Untrained: random initialisation (seed {}); embeddings are not yet meaningful beyond near-duplicates.",
+            args.seed
+        ),
+        weights: FileEntry::of(crate::assets::WEIGHTS_FILE, &weights),
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    write_atomic(&args.out.join(crate::assets::WEIGHTS_FILE), &weights)?;
+    write_atomic(
+        &args.out.join(crate::assets::MANIFEST_FILE),
+        &manifest.to_json(),
+    )?;
+    println!(
+        "wrote {} ({} bytes; {} int8 values, {} f32 values, max quantisation error {:.2e})",
+        args.out.display(),
+        weights.len(),
+        stats.quantised,
+        stats.kept,
+        stats.max_abs_error
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SearchResult<'a> {
+    id: &'a str,
+    score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<&'a str>,
+    title: &'a str,
+}
+
+#[derive(Serialize)]
+struct SearchLine<'a> {
+    image: String,
+    results: Vec<SearchResult<'a>>,
+}
+
+fn search(args: SearchArgs) -> Result<()> {
+    let model = load_model(&args.model.model)?;
+    let index = load_index(&args.index, &model)?;
+    let limits = Limits::default();
+    for path in &args.images {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let prepared = prepare(&bytes, None, model.input_size(), &limits)
+            .with_context(|| format!("preparing {}", path.display()))?;
+        let colours = colour::features(&prepared.square);
+        let out = model
+            .embed_blocking(&[prepared.input])?
+            .pop()
+            .context("the model returned no embedding")?;
+        let hits = rank(
+            &index,
+            Query {
+                embedding: &out.embedding,
+                histogram: &colours.histogram,
+            },
+            args.colour_weight,
+            args.top,
+        );
+        let results: Vec<SearchResult> = hits
+            .iter()
+            .map(|h| {
+                let item = &index.items[h.index];
+                SearchResult {
+                    id: &item.id,
+                    score: h.score,
+                    category: item.category.as_deref(),
+                    title: &item.title,
+                }
+            })
+            .collect();
+        if args.json {
+            let line = SearchLine {
+                image: path.display().to_string(),
+                results,
+            };
+            println!("{}", serde_json::to_string(&line)?);
+        } else {
+            println!("{}", path.display());
+            for (rank, r) in results.iter().enumerate() {
+                println!(
+                    "  {:>3}. {:.4}  {:<24} {:<12} {}",
+                    rank + 1,
+                    r.score,
+                    r.id,
+                    r.category.unwrap_or("-"),
+                    r.title
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Label {
+    label: String,
+    score: f32,
+}
+
+#[derive(Serialize)]
+struct ClassifyLine {
+    image: String,
+    top: Vec<Label>,
+}
+
+fn classify(args: ClassifyArgs) -> Result<()> {
+    let model = load_model(&args.model.model)?;
+    if !model.manifest().trained && !args.allow_untrained {
+        bail!(
+            "the model in {} is untrained, so its categories are meaningless; train one first or pass --allow-untrained",
+            args.model.model.display()
+        );
+    }
+    let limits = Limits::default();
+    for path in &args.images {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let prepared = prepare(&bytes, None, model.input_size(), &limits)
+            .with_context(|| format!("preparing {}", path.display()))?;
+        let out = model
+            .embed_blocking(&[prepared.input])?
+            .pop()
+            .context("the model returned no output")?;
+        let top: Vec<Label> = model
+            .top_labels(&out.probabilities, args.top)
+            .into_iter()
+            .map(|(label, score)| Label { label, score })
+            .collect();
+        if args.json {
+            let line = ClassifyLine {
+                image: path.display().to_string(),
+                top,
+            };
+            println!("{}", serde_json::to_string(&line)?);
+        } else {
+            let text: Vec<String> = top
+                .iter()
+                .map(|l| format!("{} {:.3}", l.label, l.score))
+                .collect();
+            println!("{}: {}", path.display(), text.join(", "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Load a model on a device and turn prepared photos into embeddings and category scores.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::assets::{ModelManifest, load_weights};
+use crate::error::{AssetError, EmbedError};
+use crate::model::ResNet;
+
+/// What the model says about one photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// L2-normalised embedding.
+    pub embedding: Vec<f32>,
+    /// Category probabilities, in the manifest's label order.
+    pub probabilities: Vec<f32>,
+}
+
+/// A loaded model ready to embed photos on one device.
+#[derive(Debug)]
+pub struct Embedder {
+    model: ResNet,
+    manifest: ModelManifest,
+    device: Device,
+}
+
+impl Embedder {
+    /// Parses the manifest, verifies the weights' checksum and loads them on `device`.
+    pub fn load(manifest_json: &[u8], weights: &[u8], device: Device) -> Result<Self, AssetError> {
+        let manifest = ModelManifest::from_json(manifest_json)?;
+        manifest.weights.verify(weights)?;
+        let model = load_weights(manifest.model.init(&device), weights)?;
+        Ok(Self {
+            model,
+            manifest,
+            device,
+        })
+    }
+
+    /// Wraps a model already on `device`.
+    pub fn from_model(model: ResNet, manifest: ModelManifest, device: Device) -> Self {
+        Self {
+            model,
+            manifest,
+            device,
+        }
+    }
+
+    /// The manifest of the loaded model.
+    pub fn manifest(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
+    /// sha256 of the loaded weights file, which an index must record.
+    pub fn model_sha256(&self) -> &str {
+        &self.manifest.weights.sha256
+    }
+
+    /// Side of the square model input.
+    pub fn input_size(&self) -> u32 {
+        self.manifest.model.input_size as u32
+    }
+
+    /// `[B, E + K]`: embeddings and probabilities side by side, for a single readback.
+    fn forward(&self, inputs: &[Vec<f32>]) -> Tensor<2> {
+        let s = self.manifest.model.input_size;
+        let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
+        let batch =
+            Tensor::<4>::from_data(TensorData::new(flat, [inputs.len(), 3, s, s]), &self.device);
+        let out = self.model.forward(batch);
+        Tensor::cat(vec![out.embedding, softmax(out.logits, 1)], 1)
+    }
+
+    fn split(&self, data: TensorData, n: usize) -> Result<Vec<Embedding>, EmbedError> {
+        let values = data
+            .as_slice::<f32>()
+            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+        let e = self.manifest.model.embedding_dim;
+        let width = values.len() / n.max(1);
+        Ok(values
+            .chunks_exact(width.max(1))
+            .map(|row| Embedding {
+                embedding: row[..e].to_vec(),
+                probabilities: row[e..].to_vec(),
+            })
+            .collect())
+    }
+
+    fn check(&self, inputs: &[Vec<f32>]) -> Result<(), EmbedError> {
+        let s = self.manifest.model.input_size;
+        match inputs.iter().find(|i| i.len() != 3 * s * s) {
+            Some(bad) => Err(EmbedError::Readback(format!(
+                "input has {} values, the model takes 3x{s}x{s}",
+                bad.len()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Embeds a batch of prepared inputs, waiting for the device synchronously (native CPU/GPU).
+    pub fn embed_blocking(&self, inputs: &[Vec<f32>]) -> Result<Vec<Embedding>, EmbedError> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check(inputs)?;
+        let data = self
+            .forward(inputs)
+            .try_into_data()
+            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+        self.split(data, inputs.len())
+    }
+
+    /// Embeds a batch of prepared inputs, reading back asynchronously (required on WebGPU).
+    pub async fn embed(&self, inputs: &[Vec<f32>]) -> Result<Vec<Embedding>, EmbedError> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check(inputs)?;
+        let data = self
+            .forward(inputs)
+            .into_data_async()
+            .await
+            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+        self.split(data, inputs.len())
+    }
+
+    /// The `k` most probable labels, best first.
+    pub fn top_labels(&self, probabilities: &[f32], k: usize) -> Vec<(String, f32)> {
+        let mut order: Vec<usize> = (0..probabilities.len()).collect();
+        order.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
+        order
+            .into_iter()
+            .take(k)
+            .filter_map(|i| Some((self.manifest.labels.get(i)?.clone(), probabilities[i])))
+            .collect()
+    }
+}

@@ -1,0 +1,291 @@
+//! The catalogue index: item metadata, int8 embeddings with one scale per item and colour
+//! histograms, in a safetensors container described by a small JSON manifest.
+
+mod rank;
+
+use std::collections::HashMap;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::assets::FileEntry;
+use crate::colour::{HIST_LEN, Swatch};
+use crate::error::AssetError;
+
+pub use rank::{Hit, Query, rank};
+
+/// Format version of the index manifest and container.
+pub const INDEX_FORMAT_VERSION: u32 = 1;
+/// File name of the index manifest inside an index folder.
+pub const INDEX_MANIFEST_FILE: &str = "index.json";
+/// File name of the index data inside an index folder.
+pub const INDEX_DATA_FILE: &str = "index.safetensors";
+
+const WHAT: &str = "catalogue index";
+
+fn content(detail: impl Into<String>) -> AssetError {
+    AssetError::Content {
+        what: WHAT,
+        detail: detail.into(),
+    }
+}
+
+fn st_error(source: safetensors::SafeTensorError) -> AssetError {
+    AssetError::Safetensors { what: WHAT, source }
+}
+
+/// One product in the catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// Store's identifier, unique in the catalogue.
+    pub id: String,
+    /// Display title.
+    pub title: String,
+    /// URL of the product image, relative to the index folder or absolute.
+    pub image: String,
+    /// Category, when the catalogue names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Price, when the catalogue names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+    /// Dominant colours computed from the image, largest first.
+    pub colours: Vec<Swatch>,
+}
+
+/// `index.json`: which model made the index and the checksum of its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexManifest {
+    /// Version of this format; see [`INDEX_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// sha256 of the weights file of the model that computed the embeddings.
+    pub model_sha256: String,
+    /// Number of items.
+    pub count: usize,
+    /// The data file.
+    pub data: FileEntry,
+}
+
+impl IndexManifest {
+    /// Parses and checks the version of an index manifest.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, AssetError> {
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|source| AssetError::Json {
+            what: "index manifest",
+            source,
+        })?;
+        if manifest.format_version != INDEX_FORMAT_VERSION {
+            return Err(AssetError::Version {
+                what: "index manifest",
+                found: manifest.format_version,
+                supported: INDEX_FORMAT_VERSION,
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Fails unless the index was made by the model whose weights hash to `model_sha256`.
+    pub fn check_model(&self, model_sha256: &str) -> Result<(), AssetError> {
+        if self.model_sha256 == model_sha256 {
+            Ok(())
+        } else {
+            Err(AssetError::StaleIndex {
+                index_model: self.model_sha256.clone(),
+                model: model_sha256.to_string(),
+            })
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+/// A catalogue ready to rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueIndex {
+    /// Items, in the order of the embedding rows.
+    pub items: Vec<Item>,
+    dim: usize,
+    embeddings: Vec<i8>,
+    scales: Vec<f32>,
+    norms: Vec<f32>,
+    histograms: Vec<u8>,
+}
+
+fn quantise_row(row: &[f32]) -> (Vec<i8>, f32) {
+    let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let q = row
+        .iter()
+        .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (q, scale)
+}
+
+fn row_norm(row: &[i8], scale: f32) -> f32 {
+    row.iter().map(|v| (*v as f32).powi(2)).sum::<f32>().sqrt() * scale
+}
+
+impl CatalogueIndex {
+    /// Builds an index from items with their embeddings and colour histograms.
+    pub fn build(entries: Vec<(Item, Vec<f32>, Vec<f32>)>) -> Result<Self, AssetError> {
+        let dim = entries.first().map_or(0, |e| e.1.len());
+        let mut index = Self {
+            items: Vec::with_capacity(entries.len()),
+            dim,
+            embeddings: Vec::with_capacity(entries.len() * dim),
+            scales: Vec::with_capacity(entries.len()),
+            norms: Vec::with_capacity(entries.len()),
+            histograms: Vec::with_capacity(entries.len() * HIST_LEN),
+        };
+        for (item, embedding, histogram) in entries {
+            if embedding.len() != dim || histogram.len() != HIST_LEN {
+                return Err(content(format!("item {} has mis-sized features", item.id)));
+            }
+            let (q, scale) = quantise_row(&embedding);
+            index.norms.push(row_norm(&q, scale));
+            index.embeddings.extend(q);
+            index.scales.push(scale);
+            index.histograms.extend(
+                histogram
+                    .iter()
+                    .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8),
+            );
+            index.items.push(item);
+        }
+        Ok(index)
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the catalogue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Embedding length.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The dequantised embedding of item `i`.
+    pub fn embedding(&self, i: usize) -> Vec<f32> {
+        let s = self.scales[i];
+        self.embeddings[i * self.dim..(i + 1) * self.dim]
+            .iter()
+            .map(|v| *v as f32 * s)
+            .collect()
+    }
+
+    /// The colour histogram of item `i`.
+    pub fn histogram(&self, i: usize) -> Vec<f32> {
+        self.histograms[i * HIST_LEN..(i + 1) * HIST_LEN]
+            .iter()
+            .map(|v| *v as f32 / 255.0)
+            .collect()
+    }
+
+    /// Serialises to the safetensors container; item metadata travels as JSON in its header.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, AssetError> {
+        let n = self.len();
+        let embeddings: Vec<u8> = self.embeddings.iter().map(|v| *v as u8).collect();
+        let scales: Vec<u8> = self.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let views = vec![
+            (
+                "embeddings",
+                TensorView::new(Dtype::I8, vec![n, self.dim], &embeddings).map_err(st_error)?,
+            ),
+            (
+                "scales",
+                TensorView::new(Dtype::F32, vec![n], &scales).map_err(st_error)?,
+            ),
+            (
+                "histograms",
+                TensorView::new(Dtype::U8, vec![n, HIST_LEN], &self.histograms)
+                    .map_err(st_error)?,
+            ),
+        ];
+        let items = serde_json::to_string(&self.items)
+            .map_err(|source| AssetError::Json { what: WHAT, source })?;
+        let metadata = HashMap::from([("items".to_string(), items)]);
+        safetensors::serialize(views, Some(metadata)).map_err(st_error)
+    }
+
+    /// Parses the safetensors container written by [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AssetError> {
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(st_error)?;
+        let items_json = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("items"))
+            .ok_or_else(|| content("no item list"))?;
+        let items: Vec<Item> = serde_json::from_str(items_json)
+            .map_err(|source| AssetError::Json { what: WHAT, source })?;
+        let file = SafeTensors::deserialize(bytes).map_err(st_error)?;
+        let get = |name: &str, dtype: Dtype| {
+            let view = file.tensor(name).map_err(st_error)?;
+            if view.dtype() != dtype {
+                return Err(content(format!(
+                    "{name} is {:?}, expected {dtype:?}",
+                    view.dtype()
+                )));
+            }
+            Ok(view)
+        };
+        let n = items.len();
+        let emb = get("embeddings", Dtype::I8)?;
+        let dim = emb.shape().get(1).copied().unwrap_or(0);
+        if emb.shape() != [n, dim] {
+            return Err(content(format!(
+                "embeddings {:?} for {n} items",
+                emb.shape()
+            )));
+        }
+        let scales = get("scales", Dtype::F32)?;
+        let hist = get("histograms", Dtype::U8)?;
+        if scales.shape() != [n] || hist.shape() != [n, HIST_LEN] {
+            return Err(content("scales or histograms do not match the item count"));
+        }
+        let embeddings: Vec<i8> = emb.data().iter().map(|v| *v as i8).collect();
+        let scales: Vec<f32> = scales
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let norms = (0..n)
+            .map(|i| row_norm(&embeddings[i * dim..(i + 1) * dim], scales[i]))
+            .collect();
+        Ok(Self {
+            items,
+            dim,
+            embeddings,
+            scales,
+            norms,
+            histograms: hist.data().to_vec(),
+        })
+    }
+
+    /// Checks `data` against `manifest` and the loaded model, then parses it.
+    pub fn load(
+        manifest: &IndexManifest,
+        data: &[u8],
+        model_sha256: &str,
+    ) -> Result<Self, AssetError> {
+        manifest.check_model(model_sha256)?;
+        manifest.data.verify(data)?;
+        let index = Self::from_bytes(data)?;
+        if index.len() != manifest.count {
+            return Err(content(format!(
+                "manifest counts {} items, data holds {}",
+                manifest.count,
+                index.len()
+            )));
+        }
+        Ok(index)
+    }
+}

@@ -1,0 +1,108 @@
+//! The browser side: loads the model and the catalogue, picks WebGPU or the CPU backend,
+//! exposes `window.deepShopping` and drives the demo page.
+
+mod api;
+mod backend;
+mod fetch;
+mod page;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use crate::embed::Embedder;
+use crate::index::CatalogueIndex;
+
+/// Everything a search needs, once loaded.
+pub(crate) struct App {
+    embedder: Embedder,
+    index: CatalogueIndex,
+    /// `"webgpu"` or `"cpu"`.
+    backend: &'static str,
+    /// Why WebGPU is not used, when it is not.
+    fallback_reason: Option<String>,
+    /// Absolute URL of the index manifest; item images resolve against it.
+    index_url: String,
+}
+
+thread_local! {
+    static APP: RefCell<Option<Rc<App>>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn app() -> Result<Rc<App>, JsError> {
+    APP.with(|a| a.borrow().clone())
+        .ok_or_else(|| JsError::new("Deep Shopping is still loading; await deepShopping.ready()"))
+}
+
+/// Entry point of the wasm build: installs the JS API and starts loading.
+pub fn start() {
+    console_error_panic_hook::set_once();
+    let ready = api::install();
+    wasm_bindgen_futures::spawn_local(async move {
+        match boot().await {
+            Ok(app) => {
+                page::loaded(&app);
+                APP.with(|a| *a.borrow_mut() = Some(Rc::new(app)));
+                ready.resolve();
+            }
+            Err(err) => {
+                let message = err
+                    .as_string()
+                    .or_else(|| {
+                        js_sys::Reflect::get(&err, &"message".into())
+                            .ok()
+                            .and_then(|m| m.as_string())
+                    })
+                    .unwrap_or_else(|| format!("{err:?}"));
+                page::failed(&message);
+                ready.reject(err);
+            }
+        }
+    });
+}
+
+/// Asset locations, from `data-model-url` / `data-index-url` on `<body>` or defaults relative
+/// to the page.
+fn asset_urls() -> (String, String) {
+    let body = gloo::utils::body();
+    let model = body
+        .get_attribute("data-model-url")
+        .unwrap_or_else(|| "models/manifest.json".into());
+    let index = body
+        .get_attribute("data-index-url")
+        .unwrap_or_else(|| "catalogue/index.json".into());
+    (fetch::absolute(&model), fetch::absolute(&index))
+}
+
+async fn boot() -> Result<App, JsValue> {
+    let (model_url, index_url) = asset_urls();
+    let progress = page::Progress::new();
+    let manifest_bytes = fetch::bytes(&model_url, None).await?;
+    let manifest = crate::assets::ModelManifest::from_json(&manifest_bytes).map_err(to_js)?;
+    let index_manifest_bytes = fetch::bytes(&index_url, None).await?;
+    let index_manifest =
+        crate::index::IndexManifest::from_json(&index_manifest_bytes).map_err(to_js)?;
+    progress.set_total(manifest.weights.bytes + index_manifest.data.bytes);
+
+    let weights_url = fetch::join(&model_url, &manifest.weights.file)?;
+    let weights = fetch::bytes(&weights_url, Some(&progress)).await?;
+    let data_url = fetch::join(&index_url, &index_manifest.data.file)?;
+    let data = fetch::bytes(&data_url, Some(&progress)).await?;
+
+    let index =
+        CatalogueIndex::load(&index_manifest, &data, &manifest.weights.sha256).map_err(to_js)?;
+    let (device, backend, fallback_reason) = backend::pick().await;
+    let embedder = Embedder::load(&manifest_bytes, &weights, device).map_err(to_js)?;
+    Ok(App {
+        embedder,
+        index,
+        backend,
+        fallback_reason,
+        index_url,
+    })
+}
+
+pub(crate) fn to_js(err: impl std::fmt::Display) -> JsValue {
+    JsError::new(&err.to_string()).into()
+}

@@ -1,0 +1,160 @@
+//! The `deep-shopping` binary on real photos: index, search --json, classify, and a failed run
+//! leaving the previous index intact.
+
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deep-shopping"));
+    cmd.current_dir(crate::root());
+    cmd
+}
+
+fn write_csv(path: &Path, photos: &[(String, String)]) {
+    let mut csv = String::from("id,image,title,category,price\n");
+    for (i, (stem, label)) in photos.iter().enumerate() {
+        csv += &format!(
+            "{stem},images/{stem}.jpg,{label} no. {i},{label},{}.50\n",
+            10 + i
+        );
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+#[test]
+fn index_then_search_json_finds_the_photo_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = crate::labelled_photos(12);
+    let csv = dir.path().join("catalogue.csv");
+    write_csv(&csv, &photos);
+    let out = dir.path().join("index");
+    let status = bin()
+        .args(["index", "--images"])
+        .arg(crate::dataset())
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(out.join("index.json").is_file());
+    let thumbs = std::fs::read_dir(out.join("images")).unwrap().count();
+    assert_eq!(thumbs, photos.len());
+
+    let queries: Vec<_> = photos[..3].iter().map(|(s, _)| crate::photo(s)).collect();
+    let output = bin()
+        .args(["search", "--top", "4", "--json", "--index"])
+        .arg(&out)
+        .args(&queries)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (line, (stem, label)) in lines.iter().zip(&photos) {
+        assert!(
+            line["image"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("{stem}.jpg"))
+        );
+        let results = line["results"].as_array().unwrap();
+        assert_eq!(results.len(), 4);
+        assert_eq!(results[0]["id"], stem.as_str());
+        assert_eq!(results[0]["category"], label.as_str());
+        let scores: Vec<f64> = results
+            .iter()
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+    }
+}
+
+#[test]
+fn failed_index_run_keeps_the_previous_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = crate::labelled_photos(3);
+    let csv = dir.path().join("catalogue.csv");
+    write_csv(&csv, &photos);
+    let out = dir.path().join("index");
+    let run = |csv: &Path| {
+        bin()
+            .args(["index", "--images"])
+            .arg(crate::dataset())
+            .arg("--csv")
+            .arg(csv)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&csv).status.success());
+    let before = std::fs::read(out.join("index.json")).unwrap();
+
+    // Every image is missing: the run fails and the old index is untouched.
+    let broken = dir.path().join("broken.csv");
+    std::fs::write(&broken, "id,image\nx,does/not/exist.jpg\n").unwrap();
+    let failed = run(&broken);
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("could be read"));
+    assert_eq!(std::fs::read(out.join("index.json")).unwrap(), before);
+    let search = bin()
+        .args(["search", "--json", "--index"])
+        .arg(&out)
+        .arg(crate::photo(&photos[0].0))
+        .output()
+        .unwrap();
+    assert!(search.status.success());
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.jpg");
+    std::fs::write(&junk, b"not a jpeg").unwrap();
+    let out = bin()
+        .args(["classify", "--allow-untrained"])
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("junk.jpg") && err.contains("cannot read image"),
+        "{err}"
+    );
+
+    let missing = bin()
+        .args(["search", "--index"])
+        .arg(dir.path())
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("index.json"));
+}
+
+#[test]
+fn classify_json_lists_three_labels() {
+    let (stem, _) = &crate::labelled_photos(1)[0];
+    let out = bin()
+        .args(["classify", "--json", "--allow-untrained"])
+        .arg(crate::photo(stem))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let top = line["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    let sum: f64 = top.iter().map(|t| t["score"].as_f64().unwrap()).sum();
+    assert!(sum > 0.0 && sum <= 1.0 + 1e-6);
+}

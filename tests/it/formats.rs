@@ -1,0 +1,199 @@
+//! Weights and index containers: round trips, checksums and stale indexes refused.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use deep_shopping::assets::{
+    FileEntry, MODEL_FORMAT_VERSION, ModelManifest, load_weights, quantize_weights, read_weights,
+};
+use deep_shopping::colour::{HIST_LEN, Swatch};
+use deep_shopping::embed::Embedder;
+use deep_shopping::error::AssetError;
+use deep_shopping::index::{CatalogueIndex, INDEX_FORMAT_VERSION, IndexManifest, Item};
+use deep_shopping::model::ResNetConfig;
+
+fn small_config() -> ResNetConfig {
+    ResNetConfig {
+        stages: vec![1, 1],
+        width: 8,
+        input_size: 64,
+        embedding_dim: 16,
+        num_classes: 3,
+    }
+}
+
+fn manifest_for(config: ResNetConfig, weights: &[u8]) -> ModelManifest {
+    ModelManifest {
+        format_version: MODEL_FORMAT_VERSION,
+        model: config,
+        labels: vec!["a".into(), "b".into(), "c".into()],
+        trained: false,
+        description: "test".into(),
+        weights: FileEntry::of("weights.safetensors", weights),
+    }
+}
+
+fn input(seed: u32, size: usize) -> Tensor<4> {
+    let values: Vec<f32> = (0..3 * size * size)
+        .map(|i| {
+            (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 200) as f32 / 100.0
+                - 1.0
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, [1, 3, size, size]), &Device::flex())
+}
+
+#[test]
+fn int8_weights_round_trip_close_to_f32() {
+    let device = Device::flex();
+    device.seed(7);
+    let config = small_config();
+    let model = config.init(&device);
+    let (bytes, stats) = quantize_weights(&model).unwrap();
+    assert!(stats.quantised > 0 && stats.kept > 0);
+    // Every rank>=2 tensor is int8 with scales; the container is much smaller than f32.
+    assert!(
+        bytes.len() < (stats.quantised * 4) / 2,
+        "{} bytes",
+        bytes.len()
+    );
+    let loaded = load_weights(config.init(&device), &bytes).unwrap();
+    let x = input(1, 64);
+    let a = model
+        .forward(x.clone())
+        .embedding
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let b = loaded
+        .forward(x)
+        .embedding
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let cos: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    assert!(cos > 0.99, "cosine between f32 and int8 embeddings {cos}");
+    // A second quantisation of the loaded model gives the same bytes: the format is stable.
+    let (again, _) = quantize_weights(&loaded).unwrap();
+    assert_eq!(read_weights(&bytes).unwrap(), read_weights(&again).unwrap());
+}
+
+#[test]
+fn weights_of_another_architecture_are_refused() {
+    let device = Device::flex();
+    let (bytes, _) = quantize_weights(&small_config().init(&device)).unwrap();
+    let mut other = small_config();
+    other.width = 16;
+    let err = load_weights(other.init(&device), &bytes).unwrap_err();
+    assert!(matches!(err, AssetError::Content { .. }), "{err}");
+}
+
+#[test]
+fn corrupted_weights_fail_the_checksum() {
+    let device = Device::flex();
+    let config = small_config();
+    let (mut bytes, _) = quantize_weights(&config.init(&device)).unwrap();
+    let manifest = manifest_for(config, &bytes);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let err = Embedder::load(&manifest.to_json(), &bytes, device).unwrap_err();
+    assert!(matches!(err, AssetError::Checksum { .. }), "{err}");
+    assert!(err.to_string().contains("checksum mismatch"));
+}
+
+#[test]
+fn truncated_weights_are_a_clear_error() {
+    let device = Device::flex();
+    let (bytes, _) = quantize_weights(&small_config().init(&device)).unwrap();
+    let err = load_weights(small_config().init(&device), &bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(matches!(err, AssetError::Safetensors { .. }), "{err}");
+}
+
+#[test]
+fn manifest_versions_and_labels_are_checked() {
+    let manifest = manifest_for(small_config(), b"x");
+    let json = manifest.to_json();
+    assert_eq!(ModelManifest::from_json(&json).unwrap(), manifest);
+    let mut v2 = manifest.clone();
+    v2.format_version = 2;
+    assert!(matches!(
+        ModelManifest::from_json(&v2.to_json()),
+        Err(AssetError::Version { found: 2, .. })
+    ));
+    let mut labels = manifest;
+    labels.labels.pop();
+    assert!(ModelManifest::from_json(&labels.to_json()).is_err());
+    assert!(ModelManifest::from_json(b"{not json").is_err());
+}
+
+fn item(i: usize) -> Item {
+    Item {
+        id: format!("item-{i}"),
+        title: format!("Item {i}"),
+        image: format!("images/{i}.jpg"),
+        category: (i % 2 == 0).then(|| "Dress".to_string()),
+        price: (i % 3 == 0).then_some(19.99 + i as f64),
+        colours: vec![Swatch {
+            rgb: [i as u8, 10, 200],
+            weight: 0.7,
+            name: "blue".into(),
+        }],
+    }
+}
+
+fn sample_index(n: usize) -> CatalogueIndex {
+    let entries = (0..n)
+        .map(|i| {
+            let mut e: Vec<f32> = (0..16)
+                .map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0)
+                .collect();
+            let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+            e.iter_mut().for_each(|v| *v /= norm);
+            let mut h = vec![0.0f32; HIST_LEN];
+            h[i % HIST_LEN] = 0.6;
+            h[(i * 5) % HIST_LEN] += 0.4;
+            (item(i), e, h)
+        })
+        .collect();
+    CatalogueIndex::build(entries).unwrap()
+}
+
+#[test]
+fn index_round_trips_through_its_container() {
+    let index = sample_index(25);
+    let bytes = index.to_bytes().unwrap();
+    let back = CatalogueIndex::from_bytes(&bytes).unwrap();
+    assert_eq!(back, index);
+    assert_eq!(back.items[3].price, Some(22.99));
+    for i in 0..25 {
+        let e = back.embedding(i);
+        let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 0.02, "row {i} norm {norm}");
+    }
+}
+
+#[test]
+fn index_checks_checksum_count_and_model() {
+    let index = sample_index(5);
+    let bytes = index.to_bytes().unwrap();
+    let manifest = IndexManifest {
+        format_version: INDEX_FORMAT_VERSION,
+        model_sha256: "abc".into(),
+        count: 5,
+        data: FileEntry::of("index.safetensors", &bytes),
+    };
+    let parsed = IndexManifest::from_json(&manifest.to_json()).unwrap();
+    assert_eq!(CatalogueIndex::load(&parsed, &bytes, "abc").unwrap(), index);
+    assert!(matches!(
+        CatalogueIndex::load(&parsed, &bytes, "other-model"),
+        Err(AssetError::StaleIndex { .. })
+    ));
+    let mut tampered = bytes.clone();
+    tampered[bytes.len() - 1] ^= 0x40;
+    assert!(matches!(
+        CatalogueIndex::load(&parsed, &tampered, "abc"),
+        Err(AssetError::Checksum { .. })
+    ));
+    let mut miscounted = parsed.clone();
+    miscounted.count = 6;
+    assert!(CatalogueIndex::load(&miscounted, &bytes, "abc").is_err());
+    assert!(CatalogueIndex::from_bytes(&bytes[..bytes.len() - 9]).is_err());
+}

@@ -1,0 +1,47 @@
+//! Native integration tests, one binary: formats, checksums, preprocessing, ranking, the
+//! shipped model and the CLI on real photos from the clothing dataset.
+#![cfg(not(target_arch = "wasm32"))]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod formats;
+mod preprocess;
+mod ranking;
+mod shipped;
+
+use std::path::PathBuf;
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The clothing dataset: `DS_DATASET`, or `../shared/datasets/clothing-dataset`.
+pub fn dataset() -> PathBuf {
+    std::env::var_os("DS_DATASET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/datasets/clothing-dataset"))
+}
+
+/// The first `n` labelled photos of real classes: `(stem, label)`.
+pub fn labelled_photos(n: usize) -> Vec<(String, String)> {
+    let csv = std::fs::read_to_string(dataset().join("images.csv"))
+        .expect("the clothing dataset (set DS_DATASET) must be readable");
+    csv.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut f = line.split(',');
+            let (stem, _, label) = (f.next()?, f.next()?, f.next()?);
+            (!matches!(label, "Not sure" | "Other" | "Skip"))
+                .then(|| (stem.to_string(), label.to_string()))
+        })
+        .take(n)
+        .collect()
+}
+
+/// Path of a dataset photo by stem.
+pub fn photo(stem: &str) -> PathBuf {
+    dataset().join("images").join(format!("{stem}.jpg"))
+}

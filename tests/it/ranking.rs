@@ -1,0 +1,142 @@
+//! Ranking maths and colour features.
+
+use deep_shopping::colour::{self, HIST_LEN, colour_name, lab_to_rgb, rgb_to_lab};
+use deep_shopping::index::{CatalogueIndex, Item, Query, rank};
+use image::{Rgb, RgbImage};
+
+fn index_of(rows: Vec<(Vec<f32>, Vec<f32>)>) -> CatalogueIndex {
+    CatalogueIndex::build(
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (e, h))| {
+                (
+                    Item {
+                        id: i.to_string(),
+                        title: String::new(),
+                        image: String::new(),
+                        category: None,
+                        price: None,
+                        colours: Vec::new(),
+                    },
+                    e,
+                    h,
+                )
+            })
+            .collect(),
+    )
+    .unwrap()
+}
+
+fn hist(bin: usize) -> Vec<f32> {
+    let mut h = vec![0.0; HIST_LEN];
+    h[bin] = 1.0;
+    h
+}
+
+#[test]
+fn top_k_equals_a_full_sort() {
+    let rows: Vec<_> = (0..200)
+        .map(|i| {
+            let e: Vec<f32> = (0..8)
+                .map(|j| (((i * 31 + j * 17) % 23) as f32) - 11.0)
+                .collect();
+            (e, hist(i % HIST_LEN))
+        })
+        .collect();
+    let index = index_of(rows);
+    let q: Vec<f32> = (0..8).map(|j| j as f32 - 3.5).collect();
+    let h = hist(3);
+    let query = Query {
+        embedding: &q,
+        histogram: &h,
+    };
+    let all = rank(&index, query, 0.25, index.len());
+    assert_eq!(all.len(), 200);
+    assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
+    let top = rank(&index, query, 0.25, 10);
+    assert_eq!(top, all[..10].to_vec());
+    for hit in &top {
+        let e = index.embedding(hit.index);
+        let cos = e.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()
+            / (e.iter().map(|v| v * v).sum::<f32>().sqrt()
+                * q.iter().map(|v| v * v).sum::<f32>().sqrt());
+        assert!((cos - hit.visual).abs() < 1e-4);
+        assert!((hit.score - (0.75 * hit.visual + 0.25 * hit.colour)).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn colour_weight_moves_colour_matches_up() {
+    // Item 0 looks like the query but has another colour; item 1 looks different, same colour.
+    let index = index_of(vec![
+        (vec![1.0, 0.0, 0.0], hist(10)),
+        (vec![0.6, 0.8, 0.0], hist(20)),
+    ]);
+    let q = [1.0, 0.0, 0.0];
+    let h = hist(20);
+    let query = Query {
+        embedding: &q,
+        histogram: &h,
+    };
+    assert_eq!(rank(&index, query, 0.0, 1)[0].index, 0);
+    assert_eq!(rank(&index, query, 1.0, 1)[0].index, 1);
+    // Out-of-range and non-finite weights are clamped, never a panic.
+    assert_eq!(rank(&index, query, 7.0, 1)[0].index, 1);
+    assert_eq!(rank(&index, query, f32::NAN, 1)[0].index, 0);
+    // A query of the wrong length or an empty top gives nothing.
+    assert!(
+        rank(
+            &index,
+            Query {
+                embedding: &[1.0],
+                histogram: &h
+            },
+            0.0,
+            5
+        )
+        .is_empty()
+    );
+    assert!(rank(&index, query, 0.0, 0).is_empty());
+}
+
+#[test]
+fn lab_round_trip_and_names() {
+    for rgb in [
+        [0u8, 0, 0],
+        [255, 255, 255],
+        [200, 30, 35],
+        [40, 85, 190],
+        [12, 200, 90],
+    ] {
+        let back = lab_to_rgb(rgb_to_lab(rgb));
+        for c in 0..3 {
+            assert!(
+                (back[c] as i32 - rgb[c] as i32).abs() <= 1,
+                "{rgb:?} -> {back:?}"
+            );
+        }
+    }
+    assert_eq!(colour_name([10, 10, 12]), "black");
+    assert_eq!(colour_name([250, 250, 250]), "white");
+    assert_eq!(colour_name([210, 25, 30]), "red");
+    assert_eq!(colour_name([30, 60, 200]), "blue");
+    assert_eq!(colour_name([255, 140, 20]), "orange");
+}
+
+#[test]
+fn dominant_colour_is_the_garment_in_the_centre() {
+    // A navy garment in the middle of a white background.
+    let image = RgbImage::from_fn(120, 120, |x, y| {
+        if (30..90).contains(&x) && (25..95).contains(&y) {
+            Rgb([25, 35, 85])
+        } else {
+            Rgb([245, 245, 245])
+        }
+    });
+    let f = colour::features(&image);
+    assert!((f.histogram.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+    assert_eq!(f.dominant[0].name, "navy");
+    assert!(f.dominant[0].weight > 0.5);
+    assert!(f.dominant.iter().any(|s| s.name == "white"));
+    assert!((colour::similarity(&f.histogram, &f.histogram) - 1.0).abs() < 1e-3);
+}

@@ -1,0 +1,76 @@
+//! The model shipped in `models/`: it loads into the architecture, and a catalogue built with
+//! it finds each of its own photos first.
+
+use deep_shopping::colour;
+use deep_shopping::index::{CatalogueIndex, Item, Query, rank};
+use deep_shopping::preprocess::{Limits, prepare};
+
+fn shipped() -> deep_shopping::embed::Embedder {
+    deep_shopping::cli::load_model(&crate::root().join("models")).expect("the shipped model loads")
+}
+
+#[test]
+fn shipped_weights_load_and_embed() {
+    let model = shipped();
+    let manifest = model.manifest();
+    assert_eq!(manifest.labels.len(), manifest.model.num_classes);
+    let (stem, _) = &crate::labelled_photos(1)[0];
+    let bytes = std::fs::read(crate::photo(stem)).unwrap();
+    let p = prepare(&bytes, None, model.input_size(), &Limits::default()).unwrap();
+    let out = model.embed_blocking(&[p.input]).unwrap();
+    assert_eq!(out[0].embedding.len(), manifest.model.embedding_dim);
+    let norm: f32 = out[0].embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4);
+    assert_eq!(out[0].probabilities.len(), manifest.model.num_classes);
+}
+
+#[test]
+fn catalogue_photos_retrieve_themselves_first() {
+    let model = shipped();
+    let photos = crate::labelled_photos(24);
+    let mut entries = Vec::new();
+    let mut queries = Vec::new();
+    for (stem, label) in &photos {
+        let bytes = std::fs::read(crate::photo(stem)).unwrap();
+        let p = prepare(&bytes, None, model.input_size(), &Limits::default()).unwrap();
+        let c = colour::features(&p.square);
+        let e = model
+            .embed_blocking(&[p.input])
+            .unwrap()
+            .remove(0)
+            .embedding;
+        queries.push((e.clone(), c.histogram.clone()));
+        entries.push((
+            Item {
+                id: stem.clone(),
+                title: label.clone(),
+                image: String::new(),
+                category: Some(label.clone()),
+                price: None,
+                colours: c.dominant,
+            },
+            e,
+            c.histogram,
+        ));
+    }
+    let index = CatalogueIndex::build(entries).unwrap();
+    for (i, (e, h)) in queries.iter().enumerate() {
+        for weight in [0.0, 0.3] {
+            let hits = rank(
+                &index,
+                Query {
+                    embedding: e,
+                    histogram: h,
+                },
+                weight,
+                3,
+            );
+            assert_eq!(
+                hits[0].index, i,
+                "photo {} with colour weight {weight}",
+                photos[i].0
+            );
+            assert!(hits[0].visual > 0.99, "self-similarity {}", hits[0].visual);
+        }
+    }
+}
