@@ -131,8 +131,19 @@ pub fn quantize_weights(model: &ResNet) -> Result<(Vec<u8>, QuantStats), AssetEr
     Ok((bytes, stats))
 }
 
+/// A dequantised parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// Module path, e.g. `blocks.0.conv1.weight`.
+    pub name: String,
+    /// Tensor shape.
+    pub shape: Vec<usize>,
+    /// Values in row-major order.
+    pub values: Vec<f32>,
+}
+
 /// Reads an int8 weights container back into f32 tensors named by module path.
-pub fn read_weights(bytes: &[u8]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, AssetError> {
+pub fn read_weights(bytes: &[u8]) -> Result<Vec<NamedTensor>, AssetError> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(st_error)?;
     let axes = header.metadata().clone().unwrap_or_default();
     let file = SafeTensors::deserialize(bytes).map_err(st_error)?;
@@ -179,9 +190,13 @@ pub fn read_weights(bytes: &[u8]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>,
             }
             other => return Err(content(format!("{name} has unsupported dtype {other:?}"))),
         };
-        out.push((name, shape, values));
+        out.push(NamedTensor {
+            name,
+            shape,
+            values,
+        });
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
@@ -189,13 +204,13 @@ pub fn read_weights(bytes: &[u8]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>,
 pub fn load_weights(mut model: ResNet, bytes: &[u8]) -> Result<ResNet, AssetError> {
     let tensors = read_weights(bytes)?
         .into_iter()
-        .map(|(name, shape, values)| {
+        .map(|t| {
             PackTensor::new(
-                name,
+                t.name,
                 DType::F32,
-                shape,
+                t.shape,
                 None,
-                Bytes::from_bytes_vec(f32_bytes(&values)),
+                Bytes::from_bytes_vec(f32_bytes(&t.values)),
             )
         })
         .collect();

@@ -44,6 +44,13 @@ pub(super) struct IndexArgs {
     limit: Option<usize>,
 }
 
+/// One catalogue photo, decoded and ready to embed.
+struct PreparedItem {
+    input: Vec<f32>,
+    colours: colour::ColourFeatures,
+    image_url: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct Row {
     id: String,
@@ -171,7 +178,11 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
                                 name
                             }
                         };
-                        Ok((normalise(&sq), colour::features(&sq), image_url))
+                        Ok(PreparedItem {
+                            input: normalise(&sq),
+                            colours: colour::features(&sq),
+                            image_url,
+                        })
                     });
                 match result {
                     Ok(p) => Some(p),
@@ -182,15 +193,24 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
                 }
             })
             .collect();
-        let ok: Vec<(&Row, (Vec<f32>, colour::ColourFeatures, String))> = chunk
+        let ok: Vec<(&Row, PreparedItem)> = chunk
             .iter()
             .zip(prepared)
             .filter_map(|(row, p)| p.map(|p| (row, p)))
             .collect();
         skipped += chunk.len() - ok.len();
-        let inputs: Vec<Vec<f32>> = ok.iter().map(|(_, p)| p.0.clone()).collect();
+        let inputs: Vec<Vec<f32>> = ok.iter().map(|(_, p)| p.input.clone()).collect();
         let outputs = model.embed_blocking(&inputs)?;
-        for ((row, (_, colours, image_url)), out) in ok.into_iter().zip(outputs) {
+        for (
+            (
+                row,
+                PreparedItem {
+                    colours, image_url, ..
+                },
+            ),
+            out,
+        ) in ok.into_iter().zip(outputs)
+        {
             let item = Item {
                 id: row.id.clone(),
                 title: row.title.clone().unwrap_or_else(|| row.id.clone()),
@@ -243,10 +263,9 @@ fn remove_stale_data(dir: &Path, keep: &str) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with("index-") && name.ends_with(".safetensors") && name != keep {
-            if let Err(err) = std::fs::remove_file(entry.path()) {
-                log::warn!("could not remove stale {name}: {err}");
-            }
+        let stale = name.starts_with("index-") && name.ends_with(".safetensors") && name != keep;
+        if stale && let Err(err) = std::fs::remove_file(entry.path()) {
+            log::warn!("could not remove stale {name}: {err}");
         }
     }
 }

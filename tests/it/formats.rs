@@ -129,8 +129,8 @@ fn item(i: usize) -> Item {
         id: format!("item-{i}"),
         title: format!("Item {i}"),
         image: format!("images/{i}.jpg"),
-        category: (i % 2 == 0).then(|| "Dress".to_string()),
-        price: (i % 3 == 0).then_some(19.99 + i as f64),
+        category: i.is_multiple_of(2).then(|| "Dress".to_string()),
+        price: i.is_multiple_of(3).then_some(19.99 + i as f64),
         colours: vec![Swatch {
             rgb: [i as u8, 10, 200],
             weight: 0.7,

@@ -1,0 +1,75 @@
+//! Criterion benchmarks of the host-side hot paths: preprocessing a photo, colour features and
+//! exact top-K ranking over a catalogue-sized index.
+
+use std::hint::black_box;
+use std::io::Cursor;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use deep_shopping::colour::{self, HIST_LEN};
+use deep_shopping::index::{CatalogueIndex, Item, Query, rank};
+use deep_shopping::preprocess::{Limits, prepare};
+use image::{ImageFormat, Rgb, RgbImage};
+
+fn photo() -> Vec<u8> {
+    // A 533x400 photo-sized JPEG, the dataset's usual size.
+    let image = RgbImage::from_fn(533, 400, |x, y| {
+        Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
+    });
+    let mut out = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
+        .expect("encoding");
+    out
+}
+
+fn index(n: usize, dim: usize) -> CatalogueIndex {
+    let entries = (0..n)
+        .map(|i| {
+            let e: Vec<f32> = (0..dim)
+                .map(|j| (((i * 31 + j * 7) % 17) as f32) - 8.0)
+                .collect();
+            let mut h = vec![0.0f32; HIST_LEN];
+            h[i % HIST_LEN] = 1.0;
+            let item = Item {
+                id: i.to_string(),
+                title: String::new(),
+                image: String::new(),
+                category: None,
+                price: None,
+                colours: Vec::new(),
+            };
+            (item, e, h)
+        })
+        .collect();
+    CatalogueIndex::build(entries).expect("index")
+}
+
+fn benches(c: &mut Criterion) {
+    let bytes = photo();
+    c.bench_function("prepare 533x400 jpeg to 160px", |b| {
+        b.iter(|| prepare(black_box(&bytes), None, 160, &Limits::default()).expect("prepare"))
+    });
+    let prepared = prepare(&bytes, None, 160, &Limits::default()).expect("prepare");
+    c.bench_function("colour features 160px", |b| {
+        b.iter(|| colour::features(black_box(&prepared.square)))
+    });
+    let catalogue = index(5_000, 128);
+    let q: Vec<f32> = (0..128).map(|j| j as f32 - 64.0).collect();
+    let h = vec![1.0 / HIST_LEN as f32; HIST_LEN];
+    c.bench_function("rank top-24 of 5000 items", |b| {
+        b.iter(|| {
+            rank(
+                &catalogue,
+                Query {
+                    embedding: black_box(&q),
+                    histogram: &h,
+                },
+                0.3,
+                24,
+            )
+        })
+    });
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);

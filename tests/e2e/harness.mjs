@@ -1,0 +1,93 @@
+// Shared helpers for the browser tests and the page benchmark: a static server for dist/ on
+// loopback and Debian's Chromium driven by playwright-core.
+import { createServer } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+export const DIST = join(ROOT, 'dist');
+export const DATASET = process.env.DS_DATASET ?? join(ROOT, '../shared/datasets/clothing-dataset');
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
+  '.css': 'text/css', '.json': 'application/json', '.jpg': 'image/jpeg', '.png': 'image/png',
+  '.safetensors': 'application/octet-stream',
+};
+
+/** Serves `dir` under `prefix` on 127.0.0.1; resolves to { url, close, requests }. */
+export async function serve(dir = DIST, prefix = '/') {
+  const requests = [];
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    requests.push(path);
+    if (!path.startsWith(prefix)) { res.writeHead(404).end(); return; }
+    let file = normalize(join(dir, path.slice(prefix.length)));
+    if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
+    try {
+      if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}${prefix}`,
+    requests,
+    close: () => new Promise((ok) => server.close(ok)),
+  };
+}
+
+const FLAGS = [
+  '--no-sandbox', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage',
+];
+
+/** Headless Chromium (a fresh temporary profile each time); `webgpu` adds the WebGPU flag. */
+export function launch({ webgpu }) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: webgpu ? [...FLAGS, '--enable-unsafe-webgpu'] : FLAGS,
+  });
+}
+
+/** Opens the page and waits until `deepShopping.ready()` settles. */
+export async function openPage(browser, url) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  await page.waitForFunction(() => window.deepShopping !== undefined, null, { timeout: 120_000 });
+  await page.evaluate(() => window.deepShopping.ready());
+  return { page, errors };
+}
+
+/** The bytes of a dataset photo, base64-encoded for page.evaluate. */
+export async function photoBase64(stem) {
+  return (await readFile(join(DATASET, 'images', `${stem}.jpg`))).toString('base64');
+}
+
+/** Runs `deepShopping[method](blob, options)` in the page with a photo given as base64. */
+export function callWithPhoto(page, method, b64, options) {
+  return page.evaluate(async ([method, b64, options]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const blob = new Blob([bytes], { type: 'image/jpeg' });
+    return window.deepShopping[method](blob, options);
+  }, [method, b64, options]);
+}
+
+/** Catalogue rows of the test index (dist/catalogue/catalogue.csv, written by scripts/test.sh). */
+export async function catalogueRows() {
+  const text = await readFile(join(DIST, 'catalogue', 'catalogue.csv'), 'utf8');
+  return text.trim().split('\n').slice(1).map((line) => {
+    const [id, image, title, category] = line.split(',');
+    return { id, image, title, category };
+  });
+}

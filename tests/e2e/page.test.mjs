@@ -1,0 +1,104 @@
+// End-to-end tests of the trunk-built page in headless Chromium: loading, the CPU fallback,
+// real photos ranked through window.deepShopping and the upload control, and WebGPU giving
+// the same embedding as the CPU backend.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ROOT, DATASET, serve, launch, openPage, photoBase64, callWithPhoto, catalogueRows,
+} from './harness.mjs';
+
+const SHOTS = join(ROOT, 'test-output');
+let server;
+let rows;
+
+before(async () => {
+  server = await serve();
+  rows = await catalogueRows();
+  await mkdir(SHOTS, { recursive: true });
+});
+after(() => server.close());
+
+test('without WebGPU the page falls back to the CPU and ranks real photos', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(browser, server.url);
+    assert.equal(await page.evaluate(() => window.deepShopping.backend()), 'cpu');
+    const info = await page.evaluate(() => window.deepShopping.info());
+    assert.match(info.fallbackReason, /no WebGPU adapter/);
+    assert.equal(info.items, rows.length);
+    await page.waitForSelector('#backend:text("CPU")');
+
+    // A catalogue photo returns itself first, with scores in descending order.
+    for (const row of rows.slice(0, 3)) {
+      const results = await callWithPhoto(page, 'search', await photoBase64(row.id), { top: 5, colourWeight: 0.3 });
+      assert.equal(results.length, 5);
+      assert.equal(results[0].id, row.id);
+      assert.equal(results[0].category, row.category);
+      assert.ok(results[0].score > 0.95, `self score ${results[0].score}`);
+      for (let i = 1; i < results.length; i++) assert.ok(results[i - 1].score >= results[i].score);
+      for (const r of results) assert.match(r.image, /^http:\/\/127\.0\.0\.1:\d+\/catalogue\/images\//);
+    }
+
+    // A photo that is not in the catalogue still gets ranked results.
+    const outside = rows.length + 5;
+    const csvStem = (await import('node:fs')).readFileSync(join(DATASET, 'images.csv'), 'utf8')
+      .trim().split('\n')[outside].split(',')[0];
+    const others = await callWithPhoto(page, 'search', await photoBase64(csvStem), { top: 3 });
+    assert.equal(others.length, 3);
+    assert.ok(!rows.slice(0, 3).some((r) => r.id === csvStem));
+
+    // Bad input is a clear error, not a hang.
+    const bad = await page.evaluate(async () => {
+      try { await window.deepShopping.search(new Blob([new Uint8Array([1, 2, 3])]), {}); return 'no error'; }
+      catch (e) { return String(e.message ?? e); }
+    });
+    assert.match(bad, /cannot read image/);
+
+    // The upload control shows cards with images, titles and timings.
+    await page.setInputFiles('#photo', join(DATASET, 'images', `${rows[1].id}.jpg`));
+    await page.waitForSelector('#results li.card');
+    const cards = await page.$$eval('#results li.card', (els) => els.map((e) => e.querySelector('h3').textContent));
+    assert.equal(cards[0], rows[1].title);
+    assert.match(await page.textContent('#timings'), /embed \d+ ms/);
+    await page.screenshot({ path: join(SHOTS, 'cpu-results.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('WebGPU and the CPU backend give the same embedding', { timeout: 900_000 }, async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const photo = await photoBase64(rows[0].id);
+    const gpu = await openPage(browser, server.url);
+    assert.equal(await gpu.page.evaluate(() => window.deepShopping.backend()), 'webgpu');
+    const onGpu = await callWithPhoto(gpu.page, 'embed', photo);
+    const results = await callWithPhoto(gpu.page, 'search', photo, { top: 3 });
+    assert.equal(results[0].id, rows[0].id);
+    await gpu.page.screenshot({ path: join(SHOTS, 'webgpu-loaded.png') });
+
+    const cpu = await openPage(browser, `${server.url}?backend=cpu`);
+    assert.equal(await cpu.page.evaluate(() => window.deepShopping.backend()), 'cpu');
+    const onCpu = await callWithPhoto(cpu.page, 'embed', photo);
+
+    // Stated tolerance: every component within 1e-3, cosine above 0.9999.
+    assert.equal(onGpu.embedding.length, onCpu.embedding.length);
+    let dot = 0;
+    let maxDiff = 0;
+    onGpu.embedding.forEach((g, i) => {
+      dot += g * onCpu.embedding[i];
+      maxDiff = Math.max(maxDiff, Math.abs(g - onCpu.embedding[i]));
+    });
+    console.log(`webgpu vs cpu: max |diff| ${maxDiff.toExponential(2)}, cosine ${dot.toFixed(6)}`);
+    assert.ok(maxDiff < 1e-3, `max difference ${maxDiff}`);
+    assert.ok(dot > 0.9999, `cosine ${dot}`);
+    onGpu.probabilities.forEach((p, i) => assert.ok(Math.abs(p - onCpu.probabilities[i]) < 1e-3));
+    assert.deepEqual(gpu.errors, []);
+    assert.deepEqual(cpu.errors, []);
+  } finally {
+    await browser.close();
+  }
+});
