@@ -234,7 +234,15 @@ fn dominant(samples: &[([f32; 3], f32)], k: usize) -> Vec<Swatch> {
         })
         .collect();
     swatches.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-    swatches
+    // Two clusters with one name read as one colour.
+    let mut merged: Vec<Swatch> = Vec::with_capacity(swatches.len());
+    for s in swatches {
+        match merged.iter_mut().find(|m| m.name == s.name) {
+            Some(m) => m.weight += s.weight,
+            None => merged.push(s),
+        }
+    }
+    merged
 }
 
 /// Histogram intersection of two histograms that each sum to 1: 1 for identical, 0 for disjoint.

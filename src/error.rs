@@ -98,3 +98,18 @@ pub enum EmbedError {
     #[error(transparent)]
     Image(#[from] ImageError),
 }
+
+impl AssetError {
+    /// A container that parsed but does not hold what `what` needs.
+    pub fn content(what: &'static str, detail: impl Into<String>) -> Self {
+        Self::Content {
+            what,
+            detail: detail.into(),
+        }
+    }
+
+    /// A safetensors error while reading or writing `what`.
+    pub fn safetensors(what: &'static str, source: safetensors::SafeTensorError) -> Self {
+        Self::Safetensors { what, source }
+    }
+}

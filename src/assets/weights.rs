@@ -19,14 +19,11 @@ const WHAT: &str = "weights file";
 const SCALE_SUFFIX: &str = ".scale";
 
 fn content(detail: impl Into<String>) -> AssetError {
-    AssetError::Content {
-        what: WHAT,
-        detail: detail.into(),
-    }
+    AssetError::content(WHAT, detail)
 }
 
 fn st_error(source: safetensors::SafeTensorError) -> AssetError {
-    AssetError::Safetensors { what: WHAT, source }
+    AssetError::safetensors(WHAT, source)
 }
 
 /// The output-channel axis: `[out, in, kh, kw]` for convolutions, `[in, out]` for burn's linear.

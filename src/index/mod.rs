@@ -25,14 +25,11 @@ pub const INDEX_DATA_FILE: &str = "index.safetensors";
 const WHAT: &str = "catalogue index";
 
 fn content(detail: impl Into<String>) -> AssetError {
-    AssetError::Content {
-        what: WHAT,
-        detail: detail.into(),
-    }
+    AssetError::content(WHAT, detail)
 }
 
 fn st_error(source: safetensors::SafeTensorError) -> AssetError {
-    AssetError::Safetensors { what: WHAT, source }
+    AssetError::safetensors(WHAT, source)
 }
 
 /// One product in the catalogue.
