@@ -7,7 +7,7 @@ mod common;
 use burn::tensor::Device;
 use deep_shopping::assets::{FileEntry, MODEL_FORMAT_VERSION, ModelManifest, quantize_weights};
 use deep_shopping::embed::Embedder;
-use deep_shopping::model::ResNetConfig;
+use deep_shopping::model::{ResNetConfig, Stem};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -25,6 +25,7 @@ async fn int8_model_embeds_on_cpu_in_the_browser() {
         input_size: 64,
         embedding_dim: 16,
         num_classes: 3,
+        stem: Stem::Imagenet,
     };
     let device = Device::flex();
     let model = config.init(&device);

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use crate::error::AssetError;
 use crate::model::ResNetConfig;
 
-pub use weights::{QuantStats, load_weights, quantize_weights, read_weights};
+pub use weights::{
+    NamedTensor, QuantStats, f32_weights, load_weights, quantize_weights, read_weights,
+};
 
 /// Format version of the model manifest and the weights container.
 pub const MODEL_FORMAT_VERSION: u32 = 1;

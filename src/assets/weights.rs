@@ -12,8 +12,9 @@ use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
+use burn::module::Module;
+
 use crate::error::AssetError;
-use crate::model::ResNet;
 
 const WHAT: &str = "weights file";
 const SCALE_SUFFIX: &str = ".scale";
@@ -75,7 +76,16 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 /// Serialises a model's parameters as int8 weights with per-channel scales.
-pub fn quantize_weights(model: &ResNet) -> Result<(Vec<u8>, QuantStats), AssetError> {
+pub fn quantize_weights<M: Module>(model: &M) -> Result<(Vec<u8>, QuantStats), AssetError> {
+    encode_weights(model, true)
+}
+
+/// Serialises a model's parameters in f32 (training checkpoints) in the same container.
+pub fn f32_weights<M: Module>(model: &M) -> Result<Vec<u8>, AssetError> {
+    encode_weights(model, false).map(|(bytes, _)| bytes)
+}
+
+fn encode_weights<M: Module>(model: &M, int8: bool) -> Result<(Vec<u8>, QuantStats), AssetError> {
     let mut stats = QuantStats::default();
     let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut metadata = HashMap::new();
@@ -93,7 +103,7 @@ pub fn quantize_weights(model: &ResNet) -> Result<(Vec<u8>, QuantStats), AssetEr
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        if dims.len() >= 2 {
+        if int8 && dims.len() >= 2 {
             let axis = channel_axis(dims.len());
             let (q, scales, err) = quantise(&values, &dims, axis);
             stats.quantised += values.len();
@@ -197,8 +207,8 @@ pub fn read_weights(bytes: &[u8]) -> Result<Vec<NamedTensor>, AssetError> {
     Ok(out)
 }
 
-/// Loads int8 weights into `model`, failing if any parameter is missing or mis-shaped.
-pub fn load_weights(mut model: ResNet, bytes: &[u8]) -> Result<ResNet, AssetError> {
+/// Loads int8 or f32 weights into `model`, failing if any parameter is missing or mis-shaped.
+pub fn load_weights<M: Module>(mut model: M, bytes: &[u8]) -> Result<M, AssetError> {
     let tensors = read_weights(bytes)?
         .into_iter()
         .map(|t| {

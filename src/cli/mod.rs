@@ -15,8 +15,9 @@ use crate::assets::{FileEntry, MODEL_FORMAT_VERSION, ModelManifest, quantize_wei
 use crate::colour;
 use crate::embed::Embedder;
 use crate::index::{CatalogueIndex, INDEX_MANIFEST_FILE, IndexManifest, Query, rank};
-use crate::model::ResNetConfig;
+use crate::model::{ResNetConfig, Stem};
 use crate::preprocess::{Limits, prepare};
+use crate::train::config::TrainConfig;
 
 pub use files::write_atomic;
 
@@ -59,6 +60,39 @@ enum Command {
     Search(SearchArgs),
     /// Predict the category of each photo.
     Classify(ClassifyArgs),
+    /// Train a model from a TOML configuration (see configs/).
+    Train(TrainArgs),
+    /// Evaluate a trained run on its test split and write the report.
+    Eval(EvalArgs),
+}
+
+/// Which configuration, with overrides.
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Training configuration (TOML), e.g. configs/clothing.toml.
+    #[arg(long)]
+    config: PathBuf,
+    /// Override one setting, e.g. `--set train.epochs=5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Continue from the run folder's last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Folder for report.md, report.json and the pictures (default: RUN_DIR/report).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Where the model is.
@@ -148,6 +182,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Index(args) => build_index::run(args),
         Command::Search(args) => search(args),
         Command::Classify(args) => classify(args),
+        Command::Train(args) => {
+            let config = TrainConfig::load(&args.config.config, &args.config.overrides)?;
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let files = crate::train::train(&config, args.resume, &command)?;
+            println!("trained; int8 model in {}", files.model_dir().display());
+            Ok(())
+        }
+        Command::Eval(args) => {
+            let config = TrainConfig::load(&args.config.config, &args.config.overrides)?;
+            let files = crate::train::run_files(&config);
+            let out = args.out.unwrap_or_else(|| files.dir.join("report"));
+            let r = crate::train::eval::evaluate(&config, &files, &out)?;
+            println!(
+                "f32:  top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4}\nint8: top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4}\nreport in {}",
+                r.f32.top1, r.f32.top3, r.f32.precision_at_10, r.f32.map,
+                r.int8.top1, r.int8.top3, r.int8.precision_at_10, r.int8.map,
+                out.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -191,6 +245,7 @@ fn init(args: InitArgs) -> Result<()> {
         input_size: args.input_size,
         embedding_dim: args.embedding_dim,
         num_classes: CLOTHING_LABELS.len(),
+        stem: Stem::Imagenet,
     };
     let device = Device::flex();
     device.seed(args.seed);

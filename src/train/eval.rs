@@ -1,0 +1,268 @@
+//! `deep-shopping eval`: category accuracy and retrieval quality on the test split, for the
+//! f32 network and its int8 export, written as a Markdown + JSON report with pictures.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use serde::Serialize;
+
+use super::config::TrainConfig;
+use super::data::{Sample, Source, Splits};
+use super::{RunFiles, RunState, eval_inputs, plots, predict, top_k};
+use crate::assets::load_weights;
+use crate::cli::write_atomic;
+use crate::model::ResNet;
+
+/// Headline figures of one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    /// Category top-1 accuracy.
+    pub top1: f64,
+    /// Category top-3 accuracy.
+    pub top3: f64,
+    /// Share of the 10 nearest catalogue photos with the query's class, averaged.
+    pub precision_at_10: f64,
+    /// Mean average precision of the whole ranking (relevant = same class).
+    pub map: f64,
+}
+
+/// Per-class figures of the int8 model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassMetrics {
+    /// Class name.
+    pub label: String,
+    /// Test photos of the class.
+    pub test_photos: usize,
+    /// Training photos of the class.
+    pub train_photos: usize,
+    /// Recall of the category head (top-1).
+    pub top1: f64,
+    /// Precision at 10 of queries of this class.
+    pub precision_at_10: f64,
+}
+
+/// Everything `eval` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Dataset kind.
+    pub dataset: String,
+    /// Split seed.
+    pub seed: u64,
+    /// Test queries.
+    pub test_photos: usize,
+    /// Catalogue photos (training and validation splits).
+    pub catalogue_photos: usize,
+    /// The f32 network.
+    pub f32: Metrics,
+    /// The int8 export.
+    pub int8: Metrics,
+    /// Per class, int8 model.
+    pub classes: Vec<ClassMetrics>,
+    /// Confusion matrix of the int8 model (rows true, columns predicted).
+    pub confusion: Vec<Vec<usize>>,
+    /// Training epochs run and total training time in seconds.
+    pub epochs: usize,
+    /// Sum of epoch times.
+    pub training_seconds: f64,
+    /// int8 weights size in bytes.
+    pub weights_bytes: u64,
+}
+
+struct Scored {
+    probs: Vec<Vec<f32>>,
+    per_query_p10: Vec<f64>,
+    per_query_ap: Vec<f64>,
+    neighbours: Vec<Vec<usize>>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn score(
+    net: &ResNet,
+    test: &[Vec<f32>],
+    test_labels: &[usize],
+    catalogue: &[Vec<f32>],
+    catalogue_labels: &[usize],
+    size: usize,
+) -> Result<Scored> {
+    let device = Device::flex();
+    let queries = predict(net, test, size, &device)?;
+    let items: Vec<Vec<f32>> = predict(net, catalogue, size, &device)?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    use rayon::prelude::*;
+    let ranked: Vec<(f64, f64, Vec<usize>)> = queries
+        .par_iter()
+        .zip(test_labels)
+        .map(|((e, _), label)| {
+            let mut order: Vec<(f32, usize)> =
+                items.iter().enumerate().map(|(i, c)| (dot(e, c), i)).collect();
+            order.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let relevant = |i: usize| catalogue_labels[i] == *label;
+            let p10 = order.iter().take(10).filter(|(_, i)| relevant(*i)).count() as f64 / 10.0;
+            let (mut hits, mut sum) = (0usize, 0.0f64);
+            for (rank, (_, i)) in order.iter().enumerate() {
+                if relevant(*i) {
+                    hits += 1;
+                    sum += hits as f64 / (rank + 1) as f64;
+                }
+            }
+            let ap = if hits > 0 { sum / hits as f64 } else { 0.0 };
+            (p10, ap, order.iter().take(5).map(|(_, i)| *i).collect())
+        })
+        .collect();
+    Ok(Scored {
+        probs: queries.into_iter().map(|(_, p)| p).collect(),
+        per_query_p10: ranked.iter().map(|r| r.0).collect(),
+        per_query_ap: ranked.iter().map(|r| r.1).collect(),
+        neighbours: ranked.into_iter().map(|r| r.2).collect(),
+    })
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn metrics(s: &Scored, labels: &[usize]) -> Metrics {
+    Metrics {
+        top1: top_k(&s.probs, labels, 1),
+        top3: top_k(&s.probs, labels, 3),
+        precision_at_10: mean(&s.per_query_p10),
+        map: mean(&s.per_query_ap),
+    }
+}
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+fn thumbnail(sample: &Sample) -> Result<image::RgbImage> {
+    match &sample.source {
+        Source::Pixels(p) => Ok((**p).clone()),
+        Source::File(path) => {
+            let bytes = std::fs::read(path)?;
+            let image = crate::preprocess::decode(&bytes, &crate::preprocess::Limits::default())?;
+            Ok(crate::preprocess::square(&image, None, 160)?)
+        }
+    }
+}
+
+/// Evaluates the run's best f32 network and its int8 export and writes the report files into
+/// `out` (report.md, report.json, curves.svg, confusion.svg, contact-sheet.jpg).
+pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Report> {
+    let splits = Splits::load(&config.data)?;
+    let state: RunState = serde_json::from_slice(
+        &std::fs::read(files.state()).with_context(|| format!("reading {}", files.state().display()))?,
+    )?;
+    let net_config = config.model.resnet(splits.labels.len());
+    let size = net_config.input_size;
+    let device = Device::flex();
+    let f32_net = load_weights(net_config.init(&device), &std::fs::read(files.best())?)
+        .context("loading the best f32 network")?;
+    let int8_path = files.model_dir().join(crate::assets::WEIGHTS_FILE);
+    let int8_bytes = std::fs::read(&int8_path).with_context(|| format!("reading {}", int8_path.display()))?;
+    let int8_net = load_weights(net_config.init(&device), &int8_bytes).context("loading the int8 export")?;
+
+    let catalogue: Vec<Sample> = splits
+        .train_labelled()
+        .chain(splits.val.iter())
+        .cloned()
+        .collect();
+    let test_inputs = eval_inputs(&splits.test, size as u32)?;
+    let catalogue_inputs = eval_inputs(&catalogue, size as u32)?;
+    let test_labels: Vec<usize> = splits.test.iter().filter_map(|s| s.label).collect();
+    let catalogue_labels: Vec<usize> = catalogue.iter().filter_map(|s| s.label).collect();
+
+    let f32_scored = score(&f32_net, &test_inputs, &test_labels, &catalogue_inputs, &catalogue_labels, size)?;
+    let int8_scored = score(&int8_net, &test_inputs, &test_labels, &catalogue_inputs, &catalogue_labels, size)?;
+
+    let k = splits.labels.len();
+    let mut confusion = vec![vec![0usize; k]; k];
+    for (p, l) in int8_scored.probs.iter().zip(&test_labels) {
+        confusion[*l][argmax(p)] += 1;
+    }
+    let classes = (0..k)
+        .map(|c| {
+            let idx: Vec<usize> = (0..test_labels.len()).filter(|i| test_labels[*i] == c).collect();
+            let correct = idx.iter().filter(|i| argmax(&int8_scored.probs[**i]) == c).count();
+            ClassMetrics {
+                label: splits.labels[c].clone(),
+                test_photos: idx.len(),
+                train_photos: splits.train_labelled().filter(|s| s.label == Some(c)).count(),
+                top1: correct as f64 / idx.len().max(1) as f64,
+                precision_at_10: mean(&idx.iter().map(|i| int8_scored.per_query_p10[*i]).collect::<Vec<_>>()),
+            }
+        })
+        .collect();
+    let report = Report {
+        dataset: format!("{:?}", config.data.kind),
+        seed: config.data.seed,
+        test_photos: test_labels.len(),
+        catalogue_photos: catalogue_labels.len(),
+        f32: metrics(&f32_scored, &test_labels),
+        int8: metrics(&int8_scored, &test_labels),
+        classes,
+        confusion,
+        epochs: state.history.len(),
+        training_seconds: state.history.iter().map(|m| m.seconds).sum(),
+        weights_bytes: int8_bytes.len() as u64,
+    };
+
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    plots::curves(&state.history, &out.join("curves.svg"))?;
+    plots::confusion(&report.confusion, &splits.labels, &out.join("confusion.svg"))?;
+    let step = (splits.test.len() / 8).max(1);
+    let rows = (0..splits.test.len())
+        .step_by(step)
+        .take(8)
+        .map(|q| {
+            let results = int8_scored.neighbours[q]
+                .iter()
+                .map(|i| Ok((thumbnail(&catalogue[*i])?, catalogue_labels[*i] == test_labels[q])))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((thumbnail(&splits.test[q])?, results))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    plots::contact_sheet(&rows, &out.join("contact-sheet.jpg"))?;
+    write_atomic(&out.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
+    write_atomic(&out.join("report.md"), markdown(&report, &splits.labels, config).as_bytes())?;
+    Ok(report)
+}
+
+fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
+    let mut s = String::new();
+    s += &format!("# Evaluation report ({})\n\n", r.dataset);
+    s += &format!(
+        "Test split: {} photos (split seed {}, whole senders held out); catalogue for retrieval: {} photos (training + validation).\n",
+        r.test_photos, r.seed, r.catalogue_photos
+    );
+    s += &format!(
+        "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB. Training: {} epochs, {:.0} min on the machine that ran it.\n\n",
+        config.model.stages, config.model.width, config.model.input_size, config.model.embedding_dim,
+        r.weights_bytes as f64 / 1e6, r.epochs, r.training_seconds / 60.0
+    );
+    s += "| model | top-1 | top-3 | P@10 | mAP |\n| --- | --- | --- | --- | --- |\n";
+    for (name, m) in [("f32", &r.f32), ("int8 (shipped)", &r.int8)] {
+        s += &format!(
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            m.top1, m.top3, m.precision_at_10, m.map
+        );
+    }
+    s += "\n## Per class (int8)\n\n| class | test photos | training photos | top-1 | P@10 |\n| --- | --- | --- | --- | --- |\n";
+    for c in &r.classes {
+        s += &format!(
+            "| {} | {} | {} | {:.3} | {:.3} |\n",
+            c.label, c.test_photos, c.train_photos, c.top1, c.precision_at_10
+        );
+    }
+    s += "\n## Pictures\n\n![training curves](curves.svg)\n\n![confusion matrix](confusion.svg)\n\n";
+    s += "![queries (left, dark frame) and their five nearest catalogue photos: green = same class, red = other](contact-sheet.jpg)\n";
+    s
+}

@@ -1,0 +1,496 @@
+//! Training (native only): data, augmentation, distillation from a MobileNetV2 teacher, the
+//! training loop with checkpoints, resume and early stopping, and evaluation reports.
+
+pub mod config;
+pub mod data;
+pub mod eval;
+mod plots;
+pub mod teacher;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::assets::{FileEntry, MODEL_FORMAT_VERSION, ModelManifest, f32_weights, load_weights};
+use crate::cli::write_atomic;
+use crate::model::{ResNet, ResNetConfig, l2_normalize};
+use crate::preprocess::{Limits, decode, normalise, prepare, square};
+use config::TrainConfig;
+use data::{AugmentDraw, BalancedSampler, Sample, Source, Splits};
+use teacher::{MobileNetV2, TEACHER_DIM};
+
+/// The student with its training-only heads: class proxies for the embedding loss and a
+/// projection of the backbone features onto the teacher's.
+#[derive(Module, Debug)]
+pub struct TrainModel {
+    /// The network that ships.
+    pub net: ResNet,
+    proxies: Param<Tensor<2>>,
+    projector: Option<Linear>,
+}
+
+impl TrainModel {
+    fn new(config: &ResNetConfig, distill: bool, device: &Device) -> Self {
+        let proxies = Tensor::random(
+            [config.num_classes, config.embedding_dim],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        );
+        Self {
+            net: config.init(device),
+            proxies: Param::from_tensor(proxies),
+            projector: distill
+                .then(|| LinearConfig::new(config.feature_channels(), TEACHER_DIM).init(device)),
+        }
+    }
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean total training loss.
+    pub train_loss: f64,
+    /// Mean category cross-entropy.
+    pub classify_loss: f64,
+    /// Mean proxy (embedding) cross-entropy.
+    pub embedding_loss: f64,
+    /// Mean distillation loss (cosine distance to the teacher).
+    pub distill_loss: f64,
+    /// Validation top-1 of the category head.
+    pub val_top1: f64,
+    /// Validation top-3.
+    pub val_top3: f64,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Wall-clock seconds of the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// What a checkpoint records besides the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Best validation top-1 so far and its epoch.
+    pub best: Option<(f64, usize)>,
+    /// Metrics of every completed epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Labels in head order.
+    pub labels: Vec<String>,
+}
+
+/// Files of a run folder.
+pub struct RunFiles {
+    /// The run folder.
+    pub dir: PathBuf,
+}
+
+impl RunFiles {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// Last checkpoint of the training model (f32).
+    pub fn checkpoint(&self) -> PathBuf {
+        self.path("checkpoint.safetensors")
+    }
+    /// Optimiser state of the last checkpoint.
+    pub fn optimizer(&self) -> PathBuf {
+        self.path("optimizer.bin")
+    }
+    /// Epoch counter, best score and history.
+    pub fn state(&self) -> PathBuf {
+        self.path("state.json")
+    }
+    /// Best network by validation top-1 (f32).
+    pub fn best(&self) -> PathBuf {
+        self.path("best-f32.safetensors")
+    }
+    /// The exported int8 model folder (manifest + weights).
+    pub fn model_dir(&self) -> PathBuf {
+        self.path("model")
+    }
+}
+
+/// Decoded training photos, scaled so the shorter side is a little above the input size.
+fn load_train_images(samples: &[Sample], input: u32) -> Result<Vec<image::RgbImage>> {
+    let target = (input as f64 * 1.15).ceil() as u32;
+    let bar = progress(samples.len() as u64, "decoding training photos");
+    let images = samples
+        .par_iter()
+        .map(|s| {
+            let image = match &s.source {
+                Source::Pixels(p) => return Ok((**p).clone()),
+                Source::File(path) => {
+                    let bytes =
+                        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                    decode(&bytes, &Limits::default())
+                        .with_context(|| format!("decoding {}", path.display()))?
+                }
+            };
+            let (w, h) = (image.width(), image.height());
+            let scale = target as f64 / w.min(h) as f64;
+            let out = if scale < 1.0 {
+                image
+                    .resize_exact(
+                        (w as f64 * scale).round() as u32,
+                        (h as f64 * scale).round() as u32,
+                        image::imageops::FilterType::Triangle,
+                    )
+                    .to_rgb8()
+            } else {
+                image.to_rgb8()
+            };
+            bar.inc(1);
+            Ok(out)
+        })
+        .collect();
+    bar.finish_and_clear();
+    images
+}
+
+/// Model inputs of evaluation photos, through the shared preprocessing path.
+pub fn eval_inputs(samples: &[Sample], input: u32) -> Result<Vec<Vec<f32>>> {
+    let bar = progress(samples.len() as u64, "preparing evaluation photos");
+    let out = samples
+        .par_iter()
+        .map(|s| {
+            let v = match &s.source {
+                Source::File(path) => {
+                    let bytes =
+                        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                    prepare(&bytes, None, input, &Limits::default())
+                        .with_context(|| format!("preparing {}", path.display()))?
+                        .input
+                }
+                Source::Pixels(p) => normalise(&square(&image::DynamicImage::ImageRgb8((**p).clone()), None, input)?),
+            };
+            bar.inc(1);
+            Ok(v)
+        })
+        .collect();
+    bar.finish_and_clear();
+    out
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    ProgressBar::new(len).with_style(
+        ProgressStyle::with_template(&format!(
+            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} ETA {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+fn batch_tensor(inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor<4> {
+    let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [inputs.len(), 3, size, size]), device)
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .unwrap_or(f32::NAN) as f64
+}
+
+/// Category probabilities of `inputs` (batches of 64) on the plain device.
+pub fn predict(net: &ResNet, inputs: &[Vec<f32>], size: usize, device: &Device) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(64) {
+        let o = net.forward(batch_tensor(chunk, size, device));
+        let emb = o.embedding.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let probs = burn::tensor::activation::softmax(o.logits, 1)
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let (e, k) = (emb.len() / chunk.len(), probs.len() / chunk.len());
+        for i in 0..chunk.len() {
+            out.push((emb[i * e..(i + 1) * e].to_vec(), probs[i * k..(i + 1) * k].to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+/// Fraction of samples whose label is among the `k` most probable classes.
+pub fn top_k(probs: &[Vec<f32>], labels: &[usize], k: usize) -> f64 {
+    let hits = probs
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p.iter().filter(|v| **v > p[**l]).count() < k)
+        .count();
+    hits as f64 / labels.len().max(1) as f64
+}
+
+fn cosine_lr(config: &TrainConfig, step: usize, total: usize, steps_per_epoch: usize) -> f64 {
+    let warm = (config.train.warmup_epochs * steps_per_epoch as f64).max(1.0);
+    let s = step as f64;
+    let warmup = ((s + 1.0) / warm).min(1.0);
+    let progress = (s / total.max(1) as f64).min(1.0);
+    config.train.lr * warmup * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+}
+
+/// Trains per `config`, resuming from the run folder's checkpoint when `resume` is set.
+/// Returns the run folder's files.
+pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFiles> {
+    let files = RunFiles {
+        dir: config.run_dir.clone(),
+    };
+    std::fs::create_dir_all(&files.dir)
+        .with_context(|| format!("creating {}", files.dir.display()))?;
+    let splits = Splits::load(&config.data)?;
+    write_atomic(
+        &files.path("config.toml"),
+        toml::to_string_pretty(config)?.as_bytes(),
+    )?;
+    write_atomic(&files.path("split.json"), &split_record(&splits, config)?)?;
+    let net_config = config.model.resnet(splits.labels.len());
+    let size = net_config.input_size;
+
+    let labelled: Vec<&Sample> = splits.train_labelled().collect();
+    let unlabelled: Vec<&Sample> = splits.train.iter().filter(|s| s.label.is_none()).collect();
+    ensure!(!labelled.is_empty(), "no labelled training photos");
+    let train_samples: Vec<Sample> = labelled.iter().chain(&unlabelled).map(|s| (*s).clone()).collect();
+    let images = load_train_images(&train_samples, size as u32)?;
+    let labels: Vec<usize> = labelled.iter().filter_map(|s| s.label).collect();
+    let sampler = BalancedSampler::new(&labels, config.data.balance_power);
+    let val_inputs = eval_inputs(&splits.val, size as u32)?;
+    let val_labels: Vec<usize> = splits.val.iter().filter_map(|s| s.label).collect();
+
+    let plain = Device::flex();
+    plain.seed(config.data.seed);
+    let device = plain.clone().autodiff();
+    let teacher = match &config.teacher {
+        Some(t) if config.loss.distill > 0.0 => Some(MobileNetV2::load(&t.weights, &plain)?),
+        _ => None,
+    };
+    let mut model = TrainModel::new(&net_config, teacher.is_some(), &device);
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(config.train.weight_decay)
+        .init();
+    let mut state = RunState {
+        epochs_done: 0,
+        best: None,
+        history: Vec::new(),
+        labels: splits.labels.clone(),
+    };
+    if resume && files.state().is_file() {
+        state = serde_json::from_slice(&std::fs::read(files.state())?)
+            .context("reading the checkpoint state")?;
+        ensure!(state.labels == splits.labels, "the checkpoint has other labels");
+        model = load_weights(model, &std::fs::read(files.checkpoint())?)
+            .context("loading the checkpoint weights")?;
+        let record = burn::optim::record::OptimizerRecord::from_bytes(
+            burn::store::burn_pack::Bytes::from_bytes_vec(std::fs::read(files.optimizer())?),
+        )
+        .map_err(|e| anyhow::anyhow!("reading the optimiser state: {e:?}"))?;
+        optim = optim.load_record(record);
+        eprintln!("resuming after epoch {}", state.epochs_done);
+    }
+
+    let unl_per_batch = if teacher.is_some() && !unlabelled.is_empty() {
+        (config.train.batch_size as f64 * config.data.unlabelled_share).round() as usize
+    } else {
+        0
+    };
+    let lab_per_batch = config.train.batch_size - unl_per_batch;
+    let steps_per_epoch = labels.len().div_ceil(lab_per_batch);
+    let total_steps = steps_per_epoch * config.train.epochs;
+    let k = splits.labels.len();
+    let smoothing = config.train.label_smoothing;
+
+    for epoch in state.epochs_done..config.train.epochs {
+        let started = Instant::now();
+        let mut rng = StdRng::seed_from_u64(config.data.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let bar = progress(steps_per_epoch as u64, &format!("epoch {}/{}", epoch + 1, config.train.epochs));
+        let mut sums = [0.0f64; 4];
+        let mut lr = 0.0;
+        for step in 0..steps_per_epoch {
+            let mut picks: Vec<(usize, Option<usize>, u64)> = (0..lab_per_batch)
+                .map(|_| {
+                    let i = sampler.draw(&mut rng);
+                    (i, Some(labels[i]), rng.random())
+                })
+                .collect();
+            for _ in 0..unl_per_batch {
+                let j = rng.random_range(0..unlabelled.len());
+                picks.push((labelled.len() + j, None, rng.random()));
+            }
+            let inputs: Vec<Vec<f32>> = picks
+                .par_iter()
+                .map(|(i, _, seed)| {
+                    let img = &images[*i];
+                    let mut r = StdRng::seed_from_u64(*seed);
+                    let draw = AugmentDraw::new(&config.augment, img.width(), img.height(), &mut r);
+                    normalise(&draw.apply(img, size as u32))
+                })
+                .collect();
+            let n = picks.len();
+            let n_lab = picks.iter().filter(|p| p.1.is_some()).count().max(1) as f32;
+            let mut targets = vec![0.0f32; n * k];
+            let mut onehot = vec![0.0f32; n * k];
+            for (row, (_, label, _)) in picks.iter().enumerate() {
+                if let Some(l) = label {
+                    for c in 0..k {
+                        targets[row * k + c] = smoothing / k as f32;
+                    }
+                    targets[row * k + l] += 1.0 - smoothing;
+                    onehot[row * k + l] = 1.0;
+                }
+            }
+            let targets = Tensor::<2>::from_data(TensorData::new(targets, [n, k]), &device);
+            let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [n, k]), &device);
+
+            let x = batch_tensor(&inputs, size, &device);
+            let out = model.net.forward(x);
+            // Category head: smoothed cross-entropy over labelled rows.
+            let classify = (log_softmax(out.logits, 1) * targets).sum().neg() / n_lab;
+            // Embedding: cosine logits against normalised class proxies.
+            let proxies = l2_normalize(model.proxies.val());
+            let proxy_logits = out.embedding.matmul(proxies.transpose()) * config.loss.proxy_scale;
+            let embedding = (log_softmax(proxy_logits, 1) * onehot).sum().neg() / n_lab;
+            let mut loss = classify.clone() * config.loss.classify + embedding.clone() * config.loss.embedding;
+            let mut distill_value = 0.0;
+            if let (Some(teacher), Some(projector)) = (&teacher, &model.projector) {
+                let t = teacher
+                    .forward(batch_tensor(&inputs, size, &plain))
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let t = l2_normalize(Tensor::<2>::from_data(TensorData::new(t, [n, TEACHER_DIM]), &device));
+                let p = l2_normalize(projector.forward(out.features));
+                let distill = ((p * t).sum_dim(1).neg() + 1.0).mean();
+                loss = loss + distill.clone() * config.loss.distill;
+                distill_value = scalar(distill);
+            }
+            let values = [scalar(loss.clone()), scalar(classify), scalar(embedding), distill_value];
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            lr = cosine_lr(config, epoch * steps_per_epoch + step, total_steps, steps_per_epoch);
+            model = optim.step(lr, model, grads);
+            for (s, v) in sums.iter_mut().zip(values) {
+                *s += v;
+            }
+            bar.set_message(format!("loss {:.3}", sums[0] / (step + 1) as f64));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+
+        let valid = model.valid();
+        let probs: Vec<Vec<f32>> = predict(&valid.net, &val_inputs, size, &plain)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        let steps = steps_per_epoch as f64;
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: sums[0] / steps,
+            classify_loss: sums[1] / steps,
+            embedding_loss: sums[2] / steps,
+            distill_loss: sums[3] / steps,
+            val_top1: top_k(&probs, &val_labels, 1),
+            val_top3: top_k(&probs, &val_labels, 3),
+            lr,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        eprintln!(
+            "epoch {:>3}: loss {:.4} (cls {:.3}, emb {:.3}, distill {:.3})  val top-1 {:.4} top-3 {:.4}  {:.0} s",
+            metrics.epoch,
+            metrics.train_loss,
+            metrics.classify_loss,
+            metrics.embedding_loss,
+            metrics.distill_loss,
+            metrics.val_top1,
+            metrics.val_top3,
+            metrics.seconds
+        );
+        if state.best.is_none_or(|(b, _)| metrics.val_top1 > b) {
+            state.best = Some((metrics.val_top1, epoch + 1));
+            write_atomic(&files.best(), &f32_weights(&model.net)?)?;
+        }
+        state.history.push(metrics);
+        state.epochs_done = epoch + 1;
+        write_atomic(&files.checkpoint(), &f32_weights(&model)?)?;
+        let record = optim
+            .to_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("saving the optimiser state: {e:?}"))?;
+        write_atomic(&files.optimizer(), &record)?;
+        write_atomic(&files.state(), &serde_json::to_vec_pretty(&state)?)?;
+        if let Some((_, best_epoch)) = state.best
+            && epoch + 1 - best_epoch >= config.train.patience
+        {
+            eprintln!("early stop: no better validation top-1 since epoch {best_epoch}");
+            break;
+        }
+    }
+    export(&files, &net_config, &state, command)?;
+    Ok(files)
+}
+
+/// Writes the best network as an int8 model folder with its manifest.
+fn export(files: &RunFiles, config: &ResNetConfig, state: &RunState, command: &str) -> Result<()> {
+    let net = load_weights(config.init(&Device::flex()), &std::fs::read(files.best())?)?;
+    let (weights, _) = crate::assets::quantize_weights(&net)?;
+    let (best, epoch) = state.best.unwrap_or((0.0, 0));
+    let manifest = ModelManifest {
+        format_version: MODEL_FORMAT_VERSION,
+        model: config.clone(),
+        labels: state.labels.clone(),
+        trained: true,
+        description: format!(
+            "Trained with `{command}`; best validation top-1 {best:.4} at epoch {epoch}."
+        ),
+        weights: FileEntry::of(crate::assets::WEIGHTS_FILE, &weights),
+    };
+    let dir = files.model_dir();
+    std::fs::create_dir_all(&dir)?;
+    write_atomic(&dir.join(crate::assets::WEIGHTS_FILE), &weights)?;
+    write_atomic(&dir.join(crate::assets::MANIFEST_FILE), &manifest.to_json())?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SplitRecord<'a> {
+    seed: u64,
+    labels: &'a [String],
+    train: Vec<&'a str>,
+    val: Vec<&'a str>,
+    test: Vec<&'a str>,
+}
+
+fn split_record(splits: &Splits, config: &TrainConfig) -> Result<Vec<u8>> {
+    let record = SplitRecord {
+        seed: config.data.seed,
+        labels: &splits.labels,
+        train: splits.train.iter().map(|x| x.id.as_str()).collect(),
+        val: splits.val.iter().map(|x| x.id.as_str()).collect(),
+        test: splits.test.iter().map(|x| x.id.as_str()).collect(),
+    };
+    Ok(serde_json::to_vec(&record)?)
+}
+
+/// The run folder of a config file without training (for `eval`).
+pub fn run_files(config: &TrainConfig) -> RunFiles {
+    RunFiles {
+        dir: config.run_dir.clone(),
+    }
+}
+
+/// Whether a path is a readable file, with a clear error otherwise.
+pub fn require_file(path: &Path, what: &str) -> Result<()> {
+    ensure!(path.is_file(), "{what} {} does not exist", path.display());
+    Ok(())
+}
