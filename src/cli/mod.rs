@@ -196,8 +196,14 @@ fn run(cli: Cli) -> Result<()> {
             let r = crate::train::eval::evaluate(&config, &files, &out)?;
             println!(
                 "f32:  top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4}\nint8: top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4}\nreport in {}",
-                r.f32.top1, r.f32.top3, r.f32.precision_at_10, r.f32.map,
-                r.int8.top1, r.int8.top3, r.int8.precision_at_10, r.int8.map,
+                r.f32.top1,
+                r.f32.top3,
+                r.f32.precision_at_10,
+                r.f32.map,
+                r.int8.top1,
+                r.int8.top3,
+                r.int8.precision_at_10,
+                r.int8.map,
                 out.display()
             );
             Ok(())

@@ -116,9 +116,13 @@ fn clothing(config: &DataConfig) -> Result<Splits> {
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.with_context(|| format!("reading {}", csv_path.display()))?;
-        let (Some(image), Some(sender), Some(label)) = (record.get(0), record.get(1), record.get(2))
+        let (Some(image), Some(sender), Some(label)) =
+            (record.get(0), record.get(1), record.get(2))
         else {
-            bail!("{}: a row lacks image, sender_id or label", csv_path.display());
+            bail!(
+                "{}: a row lacks image, sender_id or label",
+                csv_path.display()
+            );
         };
         rows.push((image.to_string(), sender.to_string(), label.to_string()));
     }
@@ -129,7 +133,11 @@ fn clothing(config: &DataConfig) -> Result<Splits> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    ensure!(!labels.is_empty(), "no labelled photos in {}", csv_path.display());
+    ensure!(
+        !labels.is_empty(),
+        "no labelled photos in {}",
+        csv_path.display()
+    );
     let samples = rows
         .into_iter()
         .map(|(image, sender, label)| Sample {
@@ -143,8 +151,12 @@ fn clothing(config: &DataConfig) -> Result<Splits> {
             Source::Pixels(_) => true,
         })
         .collect();
-    let (train, val, test) =
-        split_by_sender(samples, config.seed, config.val_fraction, config.test_fraction);
+    let (train, val, test) = split_by_sender(
+        samples,
+        config.seed,
+        config.val_fraction,
+        config.test_fraction,
+    );
     Ok(Splits {
         labels,
         train,
@@ -177,14 +189,33 @@ fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     } else {
         raw
     };
-    ensure!(bytes.len() >= 4 && bytes[2] == 8, "{} is not a u8 idx file", path.display());
+    ensure!(
+        bytes.len() >= 4 && bytes[2] == 8,
+        "{} is not a u8 idx file",
+        path.display()
+    );
     let dims = bytes[3] as usize;
-    ensure!(bytes.len() >= 4 + 4 * dims, "{} is truncated", path.display());
+    ensure!(
+        bytes.len() >= 4 + 4 * dims,
+        "{} is truncated",
+        path.display()
+    );
     let shape: Vec<usize> = (0..dims)
-        .map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize)
+        .map(|i| {
+            u32::from_be_bytes([
+                bytes[4 + 4 * i],
+                bytes[5 + 4 * i],
+                bytes[6 + 4 * i],
+                bytes[7 + 4 * i],
+            ]) as usize
+        })
         .collect();
     let data = bytes[4 + 4 * dims..].to_vec();
-    ensure!(data.len() == shape.iter().product::<usize>(), "{} is truncated", path.display());
+    ensure!(
+        data.len() == shape.iter().product::<usize>(),
+        "{} is truncated",
+        path.display()
+    );
     Ok((shape, data))
 }
 
@@ -199,7 +230,10 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
 fn mnist_part(dir: &Path, prefix: &str, sender: &str) -> Result<Vec<Sample>> {
     let (shape, pixels) = read_idx(&find(dir, &format!("{prefix}-images-idx3-ubyte"))?)?;
     let (_, labels) = read_idx(&find(dir, &format!("{prefix}-labels-idx1-ubyte"))?)?;
-    ensure!(shape.len() == 3 && shape[0] == labels.len(), "image and label counts differ");
+    ensure!(
+        shape.len() == 3 && shape[0] == labels.len(),
+        "image and label counts differ"
+    );
     let (h, w) = (shape[1], shape[2]);
     Ok(labels
         .iter()
@@ -298,13 +332,19 @@ impl AugmentDraw {
         let cx = rng.random_range(crop_w / 2.0..=(width as f64 - crop_w / 2.0).max(crop_w / 2.0));
         let cy = rng.random_range(crop_h / 2.0..=(height as f64 - crop_h / 2.0).max(crop_h / 2.0));
         let jitter = |r: f64, rng: &mut dyn rand::RngCore| {
-            if r > 0.0 { 1.0 + rng.random_range(-r..=r) } else { 1.0 }
+            if r > 0.0 {
+                1.0 + rng.random_range(-r..=r)
+            } else {
+                1.0
+            }
         };
         Self {
             crop_w,
             crop_h,
             centre: (cx, cy),
-            angle: rng.random_range(-a.rotate_degrees..=a.rotate_degrees).to_radians(),
+            angle: rng
+                .random_range(-a.rotate_degrees..=a.rotate_degrees)
+                .to_radians(),
             flip: a.flip && rng.random_bool(0.5),
             brightness: jitter(a.brightness, rng),
             contrast: jitter(a.contrast, rng),

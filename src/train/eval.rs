@@ -99,8 +99,11 @@ fn score(
         .par_iter()
         .zip(test_labels)
         .map(|((e, _), label)| {
-            let mut order: Vec<(f32, usize)> =
-                items.iter().enumerate().map(|(i, c)| (dot(e, c), i)).collect();
+            let mut order: Vec<(f32, usize)> = items
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (dot(e, c), i))
+                .collect();
             order.sort_by(|a, b| b.0.total_cmp(&a.0));
             let relevant = |i: usize| catalogue_labels[i] == *label;
             let p10 = order.iter().take(10).filter(|(_, i)| relevant(*i)).count() as f64 / 10.0;
@@ -159,7 +162,8 @@ fn thumbnail(sample: &Sample) -> Result<image::RgbImage> {
 pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Report> {
     let splits = Splits::load(&config.data)?;
     let state: RunState = serde_json::from_slice(
-        &std::fs::read(files.state()).with_context(|| format!("reading {}", files.state().display()))?,
+        &std::fs::read(files.state())
+            .with_context(|| format!("reading {}", files.state().display()))?,
     )?;
     let net_config = config.model.resnet(splits.labels.len());
     let size = net_config.input_size;
@@ -167,8 +171,10 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
     let f32_net = load_weights(net_config.init(&device), &std::fs::read(files.best())?)
         .context("loading the best f32 network")?;
     let int8_path = files.model_dir().join(crate::assets::WEIGHTS_FILE);
-    let int8_bytes = std::fs::read(&int8_path).with_context(|| format!("reading {}", int8_path.display()))?;
-    let int8_net = load_weights(net_config.init(&device), &int8_bytes).context("loading the int8 export")?;
+    let int8_bytes =
+        std::fs::read(&int8_path).with_context(|| format!("reading {}", int8_path.display()))?;
+    let int8_net =
+        load_weights(net_config.init(&device), &int8_bytes).context("loading the int8 export")?;
 
     let catalogue: Vec<Sample> = splits
         .train_labelled()
@@ -180,8 +186,22 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
     let test_labels: Vec<usize> = splits.test.iter().filter_map(|s| s.label).collect();
     let catalogue_labels: Vec<usize> = catalogue.iter().filter_map(|s| s.label).collect();
 
-    let f32_scored = score(&f32_net, &test_inputs, &test_labels, &catalogue_inputs, &catalogue_labels, size)?;
-    let int8_scored = score(&int8_net, &test_inputs, &test_labels, &catalogue_inputs, &catalogue_labels, size)?;
+    let f32_scored = score(
+        &f32_net,
+        &test_inputs,
+        &test_labels,
+        &catalogue_inputs,
+        &catalogue_labels,
+        size,
+    )?;
+    let int8_scored = score(
+        &int8_net,
+        &test_inputs,
+        &test_labels,
+        &catalogue_inputs,
+        &catalogue_labels,
+        size,
+    )?;
 
     let k = splits.labels.len();
     let mut confusion = vec![vec![0usize; k]; k];
@@ -190,14 +210,26 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
     }
     let classes = (0..k)
         .map(|c| {
-            let idx: Vec<usize> = (0..test_labels.len()).filter(|i| test_labels[*i] == c).collect();
-            let correct = idx.iter().filter(|i| argmax(&int8_scored.probs[**i]) == c).count();
+            let idx: Vec<usize> = (0..test_labels.len())
+                .filter(|i| test_labels[*i] == c)
+                .collect();
+            let correct = idx
+                .iter()
+                .filter(|i| argmax(&int8_scored.probs[**i]) == c)
+                .count();
             ClassMetrics {
                 label: splits.labels[c].clone(),
                 test_photos: idx.len(),
-                train_photos: splits.train_labelled().filter(|s| s.label == Some(c)).count(),
+                train_photos: splits
+                    .train_labelled()
+                    .filter(|s| s.label == Some(c))
+                    .count(),
                 top1: correct as f64 / idx.len().max(1) as f64,
-                precision_at_10: mean(&idx.iter().map(|i| int8_scored.per_query_p10[*i]).collect::<Vec<_>>()),
+                precision_at_10: mean(
+                    &idx.iter()
+                        .map(|i| int8_scored.per_query_p10[*i])
+                        .collect::<Vec<_>>(),
+                ),
             }
         })
         .collect();
@@ -217,7 +249,11 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     plots::curves(&state.history, &out.join("curves.svg"))?;
-    plots::confusion(&report.confusion, &splits.labels, &out.join("confusion.svg"))?;
+    plots::confusion(
+        &report.confusion,
+        &splits.labels,
+        &out.join("confusion.svg"),
+    )?;
     let step = (splits.test.len() / 8).max(1);
     let rows = (0..splits.test.len())
         .step_by(step)
@@ -225,14 +261,25 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
         .map(|q| {
             let results = int8_scored.neighbours[q]
                 .iter()
-                .map(|i| Ok((thumbnail(&catalogue[*i])?, catalogue_labels[*i] == test_labels[q])))
+                .map(|i| {
+                    Ok((
+                        thumbnail(&catalogue[*i])?,
+                        catalogue_labels[*i] == test_labels[q],
+                    ))
+                })
                 .collect::<Result<Vec<_>>>()?;
             Ok((thumbnail(&splits.test[q])?, results))
         })
         .collect::<Result<Vec<_>>>()?;
     plots::contact_sheet(&rows, &out.join("contact-sheet.jpg"))?;
-    write_atomic(&out.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
-    write_atomic(&out.join("report.md"), markdown(&report, &splits.labels, config).as_bytes())?;
+    write_atomic(
+        &out.join("report.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    write_atomic(
+        &out.join("report.md"),
+        markdown(&report, &splits.labels, config).as_bytes(),
+    )?;
     Ok(report)
 }
 
@@ -245,8 +292,13 @@ fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
     );
     s += &format!(
         "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB. Training: {} epochs, {:.0} min on the machine that ran it.\n\n",
-        config.model.stages, config.model.width, config.model.input_size, config.model.embedding_dim,
-        r.weights_bytes as f64 / 1e6, r.epochs, r.training_seconds / 60.0
+        config.model.stages,
+        config.model.width,
+        config.model.input_size,
+        config.model.embedding_dim,
+        r.weights_bytes as f64 / 1e6,
+        r.epochs,
+        r.training_seconds / 60.0
     );
     s += "| model | top-1 | top-3 | P@10 | mAP |\n| --- | --- | --- | --- | --- |\n";
     for (name, m) in [("f32", &r.f32), ("int8 (shipped)", &r.int8)] {
@@ -262,7 +314,8 @@ fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
             c.label, c.test_photos, c.train_photos, c.top1, c.precision_at_10
         );
     }
-    s += "\n## Pictures\n\n![training curves](curves.svg)\n\n![confusion matrix](confusion.svg)\n\n";
+    s +=
+        "\n## Pictures\n\n![training curves](curves.svg)\n\n![confusion matrix](confusion.svg)\n\n";
     s += "![queries (left, dark frame) and their five nearest catalogue photos: green = same class, red = other](contact-sheet.jpg)\n";
     s
 }

@@ -134,8 +134,8 @@ fn load_train_images(samples: &[Sample], input: u32) -> Result<Vec<image::RgbIma
             let image = match &s.source {
                 Source::Pixels(p) => return Ok((**p).clone()),
                 Source::File(path) => {
-                    let bytes =
-                        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                    let bytes = std::fs::read(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
                     decode(&bytes, &Limits::default())
                         .with_context(|| format!("decoding {}", path.display()))?
                 }
@@ -169,13 +169,17 @@ pub fn eval_inputs(samples: &[Sample], input: u32) -> Result<Vec<Vec<f32>>> {
         .map(|s| {
             let v = match &s.source {
                 Source::File(path) => {
-                    let bytes =
-                        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                    let bytes = std::fs::read(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
                     prepare(&bytes, None, input, &Limits::default())
                         .with_context(|| format!("preparing {}", path.display()))?
                         .input
                 }
-                Source::Pixels(p) => normalise(&square(&image::DynamicImage::ImageRgb8((**p).clone()), None, input)?),
+                Source::Pixels(p) => normalise(&square(
+                    &image::DynamicImage::ImageRgb8((**p).clone()),
+                    None,
+                    input,
+                )?),
             };
             bar.inc(1);
             Ok(v)
@@ -208,18 +212,30 @@ fn scalar(t: Tensor<1>) -> f64 {
 }
 
 /// Category probabilities of `inputs` (batches of 64) on the plain device.
-pub fn predict(net: &ResNet, inputs: &[Vec<f32>], size: usize, device: &Device) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+pub fn predict(
+    net: &ResNet,
+    inputs: &[Vec<f32>],
+    size: usize,
+    device: &Device,
+) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
     let mut out = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(64) {
         let o = net.forward(batch_tensor(chunk, size, device));
-        let emb = o.embedding.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let emb = o
+            .embedding
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let probs = burn::tensor::activation::softmax(o.logits, 1)
             .into_data()
             .try_into_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let (e, k) = (emb.len() / chunk.len(), probs.len() / chunk.len());
         for i in 0..chunk.len() {
-            out.push((emb[i * e..(i + 1) * e].to_vec(), probs[i * k..(i + 1) * k].to_vec()));
+            out.push((
+                emb[i * e..(i + 1) * e].to_vec(),
+                probs[i * k..(i + 1) * k].to_vec(),
+            ));
         }
     }
     Ok(out)
@@ -263,7 +279,11 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     let labelled: Vec<&Sample> = splits.train_labelled().collect();
     let unlabelled: Vec<&Sample> = splits.train.iter().filter(|s| s.label.is_none()).collect();
     ensure!(!labelled.is_empty(), "no labelled training photos");
-    let train_samples: Vec<Sample> = labelled.iter().chain(&unlabelled).map(|s| (*s).clone()).collect();
+    let train_samples: Vec<Sample> = labelled
+        .iter()
+        .chain(&unlabelled)
+        .map(|s| (*s).clone())
+        .collect();
     let images = load_train_images(&train_samples, size as u32)?;
     let labels: Vec<usize> = labelled.iter().filter_map(|s| s.label).collect();
     let sampler = BalancedSampler::new(&labels, config.data.balance_power);
@@ -290,7 +310,10 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     if resume && files.state().is_file() {
         state = serde_json::from_slice(&std::fs::read(files.state())?)
             .context("reading the checkpoint state")?;
-        ensure!(state.labels == splits.labels, "the checkpoint has other labels");
+        ensure!(
+            state.labels == splits.labels,
+            "the checkpoint has other labels"
+        );
         model = load_weights(model, &std::fs::read(files.checkpoint())?)
             .context("loading the checkpoint weights")?;
         let record = burn::optim::record::OptimizerRecord::from_bytes(
@@ -314,8 +337,13 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
 
     for epoch in state.epochs_done..config.train.epochs {
         let started = Instant::now();
-        let mut rng = StdRng::seed_from_u64(config.data.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let bar = progress(steps_per_epoch as u64, &format!("epoch {}/{}", epoch + 1, config.train.epochs));
+        let mut rng = StdRng::seed_from_u64(
+            config.data.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let bar = progress(
+            steps_per_epoch as u64,
+            &format!("epoch {}/{}", epoch + 1, config.train.epochs),
+        );
         let mut sums = [0.0f64; 4];
         let mut lr = 0.0;
         for step in 0..steps_per_epoch {
@@ -362,7 +390,8 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             let proxies = l2_normalize(model.proxies.val());
             let proxy_logits = out.embedding.matmul(proxies.transpose()) * config.loss.proxy_scale;
             let embedding = (log_softmax(proxy_logits, 1) * onehot).sum().neg() / n_lab;
-            let mut loss = classify.clone() * config.loss.classify + embedding.clone() * config.loss.embedding;
+            let mut loss =
+                classify.clone() * config.loss.classify + embedding.clone() * config.loss.embedding;
             let mut distill_value = 0.0;
             if let (Some(teacher), Some(projector)) = (&teacher, &model.projector) {
                 let t = teacher
@@ -370,21 +399,46 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
                     .into_data()
                     .try_into_vec::<f32>()
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                let t = l2_normalize(Tensor::<2>::from_data(TensorData::new(t, [n, TEACHER_DIM]), &device));
+                let t = l2_normalize(Tensor::<2>::from_data(
+                    TensorData::new(t, [n, TEACHER_DIM]),
+                    &device,
+                ));
                 let p = l2_normalize(projector.forward(out.features));
                 let distill = ((p * t).sum_dim(1).neg() + 1.0).mean();
                 loss = loss + distill.clone() * config.loss.distill;
                 distill_value = scalar(distill);
             }
-            let values = [scalar(loss.clone()), scalar(classify), scalar(embedding), distill_value];
+            let values = [
+                scalar(loss.clone()),
+                scalar(classify),
+                scalar(embedding),
+                distill_value,
+            ];
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            lr = cosine_lr(config, epoch * steps_per_epoch + step, total_steps, steps_per_epoch);
+            lr = cosine_lr(
+                config,
+                epoch * steps_per_epoch + step,
+                total_steps,
+                steps_per_epoch,
+            );
             model = optim.step(lr, model, grads);
             for (s, v) in sums.iter_mut().zip(values) {
                 *s += v;
             }
             bar.set_message(format!("loss {:.3}", sums[0] / (step + 1) as f64));
             bar.inc(1);
+            if bar.is_hidden() && (step + 1) % (steps_per_epoch / 10).max(1) == 0 {
+                let elapsed = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "epoch {} step {}/{}: loss {:.4}, {:.0} s elapsed, epoch ETA {:.0} s",
+                    epoch + 1,
+                    step + 1,
+                    steps_per_epoch,
+                    sums[0] / (step + 1) as f64,
+                    elapsed,
+                    elapsed / (step + 1) as f64 * (steps_per_epoch - step - 1) as f64
+                );
+            }
         }
         bar.finish_and_clear();
 

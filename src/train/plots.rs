@@ -16,8 +16,12 @@ fn register_font() -> Result<()> {
     static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         let bytes = std::fs::read(FONT).map_err(|e| format!("reading {FONT}: {e}"))?;
-        plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
-            .map_err(|_| "the font could not be registered".to_string())
+        plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            Box::leak(bytes.into_boxed_slice()),
+        )
+        .map_err(|_| "the font could not be registered".to_string())
     })
     .clone()
     .map_err(|e| anyhow!("{e} (install fonts-dejavu-core)"))
@@ -30,7 +34,11 @@ pub fn curves(history: &[EpochMetrics], path: &Path) -> Result<()> {
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
     let (left, right) = root.split_horizontally(450);
     let epochs = history.len().max(1) as f64;
-    let max_loss = history.iter().map(|m| m.train_loss).fold(0.0, f64::max).max(1e-3);
+    let max_loss = history
+        .iter()
+        .map(|m| m.train_loss)
+        .fold(0.0, f64::max)
+        .max(1e-3);
     let mut chart = ChartBuilder::on(&left)
         .caption("training loss", ("sans-serif", 18))
         .margin(10)
@@ -38,20 +46,36 @@ pub fn curves(history: &[EpochMetrics], path: &Path) -> Result<()> {
         .y_label_area_size(45)
         .build_cartesian_2d(1.0..epochs.max(2.0), 0.0..max_loss * 1.05)
         .map_err(|e| anyhow!("{e:?}"))?;
-    chart.configure_mesh().x_desc("epoch").draw().map_err(|e| anyhow!("{e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))?;
     for (name, colour, f) in [
-        ("total", &BLUE, (|m: &EpochMetrics| m.train_loss) as fn(&EpochMetrics) -> f64),
+        (
+            "total",
+            &BLUE,
+            (|m: &EpochMetrics| m.train_loss) as fn(&EpochMetrics) -> f64,
+        ),
         ("category", &RED, |m| m.classify_loss),
         ("embedding", &GREEN, |m| m.embedding_loss),
         ("distill", &MAGENTA, |m| m.distill_loss),
     ] {
         chart
-            .draw_series(LineSeries::new(history.iter().map(|m| (m.epoch as f64, f(m))), colour))
+            .draw_series(LineSeries::new(
+                history.iter().map(|m| (m.epoch as f64, f(m))),
+                colour,
+            ))
             .map_err(|e| anyhow!("{e:?}"))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], colour));
     }
-    chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw().map_err(|e| anyhow!("{e:?}"))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))?;
     let mut chart = ChartBuilder::on(&right)
         .caption("validation accuracy", ("sans-serif", 18))
         .margin(10)
@@ -59,19 +83,37 @@ pub fn curves(history: &[EpochMetrics], path: &Path) -> Result<()> {
         .y_label_area_size(45)
         .build_cartesian_2d(1.0..epochs.max(2.0), 0.0..1.0)
         .map_err(|e| anyhow!("{e:?}"))?;
-    chart.configure_mesh().x_desc("epoch").draw().map_err(|e| anyhow!("{e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))?;
     for (name, colour, f) in [
-        ("top-1", &BLUE, (|m: &EpochMetrics| m.val_top1) as fn(&EpochMetrics) -> f64),
+        (
+            "top-1",
+            &BLUE,
+            (|m: &EpochMetrics| m.val_top1) as fn(&EpochMetrics) -> f64,
+        ),
         ("top-3", &RED, |m| m.val_top3),
     ] {
         chart
-            .draw_series(LineSeries::new(history.iter().map(|m| (m.epoch as f64, f(m))), colour))
+            .draw_series(LineSeries::new(
+                history.iter().map(|m| (m.epoch as f64, f(m))),
+                colour,
+            ))
             .map_err(|e| anyhow!("{e:?}"))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], colour));
     }
-    chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw().map_err(|e| anyhow!("{e:?}"))?;
-    root.present().map_err(|e| anyhow!("{e:?}")).with_context(|| format!("writing {}", path.display()))
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))?;
+    root.present()
+        .map_err(|e| anyhow!("{e:?}"))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Row-normalised confusion matrix (rows: true class, columns: predicted class).
@@ -90,23 +132,40 @@ pub fn confusion(matrix: &[Vec<usize>], labels: &[String], path: &Path) -> Resul
             let share = *n as f64 / total;
             let shade = (255.0 * (1.0 - share)) as u8;
             let (x, y) = ((margin + j * cell) as i32, (margin + i * cell) as i32);
-            root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], RGBColor(shade, shade, 255).filled()))
-                .map_err(|e| anyhow!("{e:?}"))?;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + cell as i32, y + cell as i32)],
+                RGBColor(shade, shade, 255).filled(),
+            ))
+            .map_err(|e| anyhow!("{e:?}"))?;
             if *n > 0 {
                 let colour = if share > 0.5 { WHITE } else { BLACK };
-                root.draw(&Text::new(n.to_string(), (x + 4, y + 12), font.clone().color(&colour)))
-                    .map_err(|e| anyhow!("{e:?}"))?;
+                root.draw(&Text::new(
+                    n.to_string(),
+                    (x + 4, y + 12),
+                    font.clone().color(&colour),
+                ))
+                .map_err(|e| anyhow!("{e:?}"))?;
             }
         }
-        root.draw(&Text::new(labels[i].clone(), (4, (margin + i * cell + 12) as i32), font.clone()))
-            .map_err(|e| anyhow!("{e:?}"))?;
+        root.draw(&Text::new(
+            labels[i].clone(),
+            (4, (margin + i * cell + 12) as i32),
+            font.clone(),
+        ))
+        .map_err(|e| anyhow!("{e:?}"))?;
     }
     for (j, l) in labels.iter().enumerate() {
         let style = font.clone().transform(FontTransform::Rotate270);
-        root.draw(&Text::new(l.clone(), ((margin + j * cell + 10) as i32, margin as i32 - 4), style))
-            .map_err(|e| anyhow!("{e:?}"))?;
+        root.draw(&Text::new(
+            l.clone(),
+            ((margin + j * cell + 10) as i32, margin as i32 - 4),
+            style,
+        ))
+        .map_err(|e| anyhow!("{e:?}"))?;
     }
-    root.present().map_err(|e| anyhow!("{e:?}")).with_context(|| format!("writing {}", path.display()))
+    root.present()
+        .map_err(|e| anyhow!("{e:?}"))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Rows of `[query, result 1..n]` thumbnails; a green frame marks a result of the query's
@@ -115,11 +174,16 @@ pub fn contact_sheet(rows: &[(RgbImage, Vec<(RgbImage, bool)>)], path: &Path) ->
     let t = 120u32;
     let pad = 6u32;
     let cols = rows.iter().map(|r| r.1.len() + 1).max().unwrap_or(1) as u32;
-    let mut sheet = RgbImage::from_pixel(cols * (t + pad) + pad, rows.len() as u32 * (t + pad) + pad, Rgb([255, 255, 255]));
+    let mut sheet = RgbImage::from_pixel(
+        cols * (t + pad) + pad,
+        rows.len() as u32 * (t + pad) + pad,
+        Rgb([255, 255, 255]),
+    );
     for (r, (query, results)) in rows.iter().enumerate() {
         let y = pad + r as u32 * (t + pad);
         let mut place = |img: &RgbImage, col: u32, frame: Option<Rgb<u8>>| {
-            let x = pad + col * (t + pad) + if col > 0 { pad } else { 0 } - if col > 0 { pad } else { 0 };
+            let x = pad + col * (t + pad) + if col > 0 { pad } else { 0 }
+                - if col > 0 { pad } else { 0 };
             let thumb = image::imageops::resize(img, t, t, image::imageops::FilterType::Triangle);
             image::imageops::overlay(&mut sheet, &thumb, x as i64, y as i64);
             if let Some(c) = frame {
@@ -135,11 +199,18 @@ pub fn contact_sheet(rows: &[(RgbImage, Vec<(RgbImage, bool)>)], path: &Path) ->
         };
         place(query, 0, Some(Rgb([40, 40, 40])));
         for (c, (img, same)) in results.iter().enumerate() {
-            let colour = if *same { Rgb([30, 160, 60]) } else { Rgb([210, 40, 40]) };
+            let colour = if *same {
+                Rgb([30, 160, 60])
+            } else {
+                Rgb([210, 40, 40])
+            };
             place(img, c as u32 + 1, Some(colour));
         }
     }
     let mut out = Vec::new();
-    sheet.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)?;
+    sheet.write_to(
+        &mut std::io::Cursor::new(&mut out),
+        image::ImageFormat::Jpeg,
+    )?;
     crate::cli::write_atomic(path, &out)
 }

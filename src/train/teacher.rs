@@ -24,7 +24,14 @@ pub struct ConvBn {
 }
 
 impl ConvBn {
-    fn new(input: usize, output: usize, kernel: usize, stride: usize, groups: usize, device: &Device) -> Self {
+    fn new(
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        device: &Device,
+    ) -> Self {
         let pad = kernel / 2;
         Self {
             conv: Conv2dConfig::new([input, output], [kernel, kernel])
@@ -150,7 +157,11 @@ impl MobileNetV2 {
             x = block.forward(x);
         }
         // [B, 1280, h, w] -> [B, 1280]
-        self.head.forward(x, true).mean_dim(3).mean_dim(2).flatten(1, 3)
+        self.head
+            .forward(x, true)
+            .mean_dim(3)
+            .mean_dim(2)
+            .flatten(1, 3)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `window.deepShopping`, the JS API for storefront developers and tests:
-//! `ready()`, `backend()`, `info()`, `search(blob, {top, colourWeight})`, `embed(blob)`.
+//! `ready()`, `backend()`, `info()`, `search(blob, {top, colourWeight})`, `embed(blob)`,
+//! `classify(blob)`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -57,6 +58,15 @@ pub(crate) struct Outcome {
     pub embedding: Vec<f32>,
     pub probabilities: Vec<f32>,
     pub query_colours: Vec<Swatch>,
+    /// The three most probable categories (empty for an untrained model).
+    pub category: Vec<Label>,
+}
+
+/// A predicted category.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Label {
+    pub label: String,
+    pub score: f32,
 }
 
 thread_local! {
@@ -144,6 +154,15 @@ pub(crate) async fn search(
         cards,
         timings,
         embedding: out.embedding,
+        category: if app.embedder.manifest().trained {
+            app.embedder
+                .top_labels(&out.probabilities, 3)
+                .into_iter()
+                .map(|(label, score)| Label { label, score })
+                .collect()
+        } else {
+            Vec::new()
+        },
         probabilities: out.probabilities,
         query_colours: colours.dominant,
     })
@@ -201,6 +220,26 @@ async fn embed_js(blob: JsValue) -> Result<JsValue, JsValue> {
         labels: app.embedder.manifest().labels.clone(),
         colours: outcome.query_colours,
     })
+}
+
+async fn classify_js(blob: JsValue) -> Result<JsValue, JsValue> {
+    let blob = blob_arg(blob)?;
+    let app = app()?;
+    if !app.embedder.manifest().trained {
+        return Err(
+            JsError::new("the loaded model is untrained; it has no meaningful categories").into(),
+        );
+    }
+    let outcome = search(
+        &app,
+        &blob,
+        &SearchOptions {
+            top: Some(0),
+            ..Default::default()
+        },
+    )
+    .await?;
+    to_value(&outcome.category)
 }
 
 #[derive(Serialize)]
@@ -278,17 +317,21 @@ pub(crate) fn install() -> Ready {
     });
     let embed =
         Closure::<dyn Fn(JsValue) -> Promise>::new(|blob| future_to_promise(embed_js(blob)));
+    let classify =
+        Closure::<dyn Fn(JsValue) -> Promise>::new(|blob| future_to_promise(classify_js(blob)));
     set(&api, "ready", ready.as_ref());
     set(&api, "backend", backend.as_ref());
     set(&api, "info", info.as_ref());
     set(&api, "search", search.as_ref());
     set(&api, "embed", embed.as_ref());
+    set(&api, "classify", classify.as_ref());
     // The API lives as long as the page.
     ready.forget();
     backend.forget();
     info.forget();
     search.forget();
     embed.forget();
+    classify.forget();
     set(&gloo::utils::window(), "deepShopping", &api);
     Ready { resolve, reject }
 }

@@ -187,6 +187,24 @@ pub(crate) fn show(outcome: &Outcome) {
         }
         results.append_child(&li).ok();
     }
+    match outcome.category.first() {
+        Some(top) => {
+            let others: Vec<String> = outcome.category[1..]
+                .iter()
+                .map(|l| format!("{} {:.0}%", l.label, l.score * 100.0))
+                .collect();
+            set_text(
+                "prediction",
+                &format!(
+                    "Looks like: {} ({:.0}% confident; then {})",
+                    top.label,
+                    top.score * 100.0,
+                    others.join(", ")
+                ),
+            );
+        }
+        None => set_text("prediction", ""),
+    }
     let t = outcome.timings;
     set_text(
         "timings",

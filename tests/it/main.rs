@@ -10,6 +10,7 @@ mod formats;
 mod preprocess;
 mod ranking;
 mod shipped;
+mod training;
 
 use std::path::PathBuf;
 

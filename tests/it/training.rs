@@ -1,0 +1,139 @@
+//! Training data and configuration: the sender split, class balancing, augmentation that keeps
+//! hue, and config overrides.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use deep_shopping::train::config::{Augment, DataConfig, DatasetKind, TrainConfig};
+use deep_shopping::train::data::{AugmentDraw, BalancedSampler, NON_CLASSES, Splits};
+use image::{Rgb, RgbImage};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn data_config(seed: u64) -> DataConfig {
+    DataConfig {
+        kind: DatasetKind::Clothing,
+        path: crate::dataset(),
+        seed,
+        val_fraction: 0.15,
+        test_fraction: 0.15,
+        balance_power: 0.5,
+        unlabelled_share: 0.25,
+    }
+}
+
+#[test]
+fn no_sender_is_in_two_splits_and_the_split_is_reproducible() {
+    let splits = Splits::load(&data_config(2026)).unwrap();
+    let senders = |s: &[deep_shopping::train::data::Sample]| -> BTreeSet<String> {
+        s.iter().map(|x| x.sender.clone()).collect()
+    };
+    let (tr, va, te) = (
+        senders(&splits.train),
+        senders(&splits.val),
+        senders(&splits.test),
+    );
+    assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
+    let labelled = splits.train_labelled().count() + splits.val.len() + splits.test.len();
+    for (part, name) in [(&splits.val, "val"), (&splits.test, "test")] {
+        let share = part.len() as f64 / labelled as f64;
+        assert!(
+            (0.14..0.2).contains(&share),
+            "{name} holds {share:.3} of the labelled photos"
+        );
+        assert!(part.iter().all(|s| s.label.is_some()));
+    }
+    assert_eq!(splits.labels.len(), 17);
+    assert!(
+        splits
+            .labels
+            .iter()
+            .all(|l| !NON_CLASSES.contains(&l.as_str()))
+    );
+    // Unlabelled photos (the non-classes) only ever serve training.
+    assert!(splits.train.iter().any(|s| s.label.is_none()));
+    let again = Splits::load(&data_config(2026)).unwrap();
+    let ids = |s: &Splits| s.test.iter().map(|x| x.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&splits), ids(&again));
+    assert_ne!(ids(&splits), ids(&Splits::load(&data_config(7)).unwrap()));
+}
+
+#[test]
+fn balanced_sampler_evens_out_classes() {
+    // 900 photos of class 0, 100 of class 1.
+    let labels: Vec<usize> = (0..1000).map(|i| usize::from(i >= 900)).collect();
+    let count = |power: f64| {
+        let sampler = BalancedSampler::new(&labels, power);
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+        for _ in 0..20_000 {
+            *seen.entry(labels[sampler.draw(&mut rng)]).or_default() += 1;
+        }
+        seen[&1] as f64 / 20_000.0
+    };
+    let natural = count(0.0);
+    let half = count(0.5);
+    let uniform = count(1.0);
+    assert!((natural - 0.1).abs() < 0.02, "{natural}");
+    assert!((half - 0.25).abs() < 0.02, "{half}"); // sqrt(100) / (sqrt(900) + sqrt(100))
+    assert!((uniform - 0.5).abs() < 0.02, "{uniform}");
+}
+
+#[test]
+fn augmentation_keeps_hue_and_size() {
+    let image = RgbImage::from_fn(200, 150, |x, _| {
+        if x < 100 {
+            Rgb([200, 40, 40])
+        } else {
+            Rgb([40, 40, 200])
+        }
+    });
+    let augment = Augment {
+        min_scale: 0.5,
+        max_aspect: 1.3,
+        rotate_degrees: 10.0,
+        flip: true,
+        brightness: 0.3,
+        contrast: 0.3,
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    for _ in 0..10 {
+        let out = AugmentDraw::new(&augment, 200, 150, &mut rng).apply(&image, 64);
+        assert_eq!(out.dimensions(), (64, 64));
+        for p in out.pixels() {
+            let [r, g, b] = p.0.map(i32::from);
+            // Red, blue and their blends never turn greenish: one change applied to every
+            // channel keeps green the smallest channel.
+            assert!(g <= r.min(b) + 1, "{:?}", p.0);
+        }
+    }
+}
+
+#[test]
+fn config_file_and_overrides() {
+    let path = crate::root().join("configs/clothing.toml");
+    let config =
+        TrainConfig::load(&path, &["train.epochs=3".into(), "model.width=16".into()]).unwrap();
+    assert_eq!(config.train.epochs, 3);
+    assert_eq!(config.model.width, 16);
+    assert!(config.data.path.ends_with("clothing-dataset"));
+    assert!(TrainConfig::load(&path, &["train.batch_size=1".into()]).is_err());
+    assert!(TrainConfig::load(&path, &["train.nonsense=1".into()]).is_err());
+    assert!(TrainConfig::load(&path, &["no-equals-sign".into()]).is_err());
+}
+
+#[test]
+fn fashion_mnist_loads_with_its_own_test_set() {
+    let path = crate::root().join("configs/fashion-mnist.toml");
+    let config = TrainConfig::load(&path, &[]).unwrap();
+    let splits = Splits::load(&config.data).unwrap();
+    assert_eq!(splits.train.len() + splits.val.len(), 60_000);
+    assert_eq!(splits.val.len(), 6_000);
+    assert_eq!(splits.test.len(), 10_000);
+    assert_eq!(splits.labels.len(), 10);
+    match &splits.test[0].source {
+        deep_shopping::train::data::Source::Pixels(p) => assert_eq!(p.dimensions(), (28, 28)),
+        other => panic!("unexpected source {other:?}"),
+    }
+    // Label 9 (ankle boot) is the first test image of the published set.
+    assert_eq!(splits.test[0].label, Some(9));
+}
