@@ -220,7 +220,7 @@ fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
 }
 
 fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
-    [format!("{stem}"), format!("{stem}.gz")]
+    [stem.to_string(), format!("{stem}.gz")]
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.is_file())

@@ -27,90 +27,80 @@ fn register_font() -> Result<()> {
     .map_err(|e| anyhow!("{e} (install fonts-dejavu-core)"))
 }
 
-/// Training loss and validation top-1 per epoch.
+type Series = (&'static str, &'static RGBColor, fn(&EpochMetrics) -> f64);
+
+/// One panel of per-epoch lines.
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    history: &[EpochMetrics],
+    y_max: f64,
+    series: &[Series],
+) -> Result<()> {
+    let epochs = (history.len() as f64).max(2.0);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(45)
+        .build_cartesian_2d(1.0..epochs, 0.0..y_max)
+        .map_err(|e| anyhow!("{e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))?;
+    for &(name, colour, f) in series {
+        chart
+            .draw_series(LineSeries::new(
+                history.iter().map(|m| (m.epoch as f64, f(m))),
+                colour,
+            ))
+            .map_err(|e| anyhow!("{e:?}"))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))
+}
+
+/// Training losses and validation accuracy per epoch.
 pub fn curves(history: &[EpochMetrics], path: &Path) -> Result<()> {
     register_font()?;
     let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
     let (left, right) = root.split_horizontally(450);
-    let epochs = history.len().max(1) as f64;
     let max_loss = history
         .iter()
         .map(|m| m.train_loss)
         .fold(0.0, f64::max)
         .max(1e-3);
-    let mut chart = ChartBuilder::on(&left)
-        .caption("training loss", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(45)
-        .build_cartesian_2d(1.0..epochs.max(2.0), 0.0..max_loss * 1.05)
-        .map_err(|e| anyhow!("{e:?}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
-    for (name, colour, f) in [
-        (
-            "total",
-            &BLUE,
-            (|m: &EpochMetrics| m.train_loss) as fn(&EpochMetrics) -> f64,
-        ),
-        ("category", &RED, |m| m.classify_loss),
-        ("embedding", &GREEN, |m| m.embedding_loss),
-        ("distill", &MAGENTA, |m| m.distill_loss),
-    ] {
-        chart
-            .draw_series(LineSeries::new(
-                history.iter().map(|m| (m.epoch as f64, f(m))),
-                colour,
-            ))
-            .map_err(|e| anyhow!("{e:?}"))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], colour));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
-    let mut chart = ChartBuilder::on(&right)
-        .caption("validation accuracy", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(45)
-        .build_cartesian_2d(1.0..epochs.max(2.0), 0.0..1.0)
-        .map_err(|e| anyhow!("{e:?}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
-    for (name, colour, f) in [
-        (
-            "top-1",
-            &BLUE,
-            (|m: &EpochMetrics| m.val_top1) as fn(&EpochMetrics) -> f64,
-        ),
-        ("top-3", &RED, |m| m.val_top3),
-    ] {
-        chart
-            .draw_series(LineSeries::new(
-                history.iter().map(|m| (m.epoch as f64, f(m))),
-                colour,
-            ))
-            .map_err(|e| anyhow!("{e:?}"))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], colour));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
+    panel(
+        &left,
+        "training loss",
+        history,
+        max_loss * 1.05,
+        &[
+            ("total", &BLUE, |m| m.train_loss),
+            ("category", &RED, |m| m.classify_loss),
+            ("embedding", &GREEN, |m| m.embedding_loss),
+            ("distill", &MAGENTA, |m| m.distill_loss),
+        ],
+    )?;
+    panel(
+        &right,
+        "validation accuracy",
+        history,
+        1.0,
+        &[
+            ("top-1", &BLUE, |m| m.val_top1),
+            ("top-3", &RED, |m| m.val_top3),
+        ],
+    )?;
     root.present()
         .map_err(|e| anyhow!("{e:?}"))
         .with_context(|| format!("writing {}", path.display()))

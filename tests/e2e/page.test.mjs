@@ -62,6 +62,24 @@ test('without WebGPU the page falls back to the CPU and ranks real photos', { ti
     const cards = await page.$$eval('#results li.card', (els) => els.map((e) => e.querySelector('h3').textContent));
     assert.equal(cards[0], rows[1].title);
     assert.match(await page.textContent('#timings'), /embed \d+ ms/);
+    // The category head: shown on the page and through classify() when the model is trained,
+    // refused with a clear error when it is not.
+    const photo = await photoBase64(rows[1].id);
+    if (info.trained) {
+      const top = await callWithPhoto(page, 'classify', photo);
+      assert.equal(top.length, 3);
+      assert.ok(top[0].score >= top[1].score && top[1].score >= top[2].score);
+      assert.match(await page.textContent('#prediction'), new RegExp(`Looks like: ${top[0].label} \\(\\d+% confident`));
+      assert.equal(await page.isHidden('#untrained'), true);
+    } else {
+      const refused = await page.evaluate(async (b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        try { await window.deepShopping.classify(new Blob([bytes])); return 'no error'; }
+        catch (e) { return String(e.message ?? e); }
+      }, photo);
+      assert.match(refused, /untrained/);
+      assert.equal(await page.isVisible('#untrained'), true);
+    }
     await page.screenshot({ path: join(SHOTS, 'cpu-results.png'), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
