@@ -1,6 +1,7 @@
 //! The catalogue index: item metadata, int8 embeddings with one scale per item and colour
 //! histograms, in a safetensors container described by a small JSON manifest.
 
+mod feedback;
 mod rank;
 
 use std::collections::HashMap;
@@ -13,7 +14,8 @@ use crate::assets::FileEntry;
 use crate::colour::{HIST_LEN, Swatch};
 use crate::error::AssetError;
 
-pub use rank::{Hit, Query, rank};
+pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, reason};
+pub use rank::{Hit, Query, rank, rank_where};
 
 /// Format version of the index manifest and container.
 pub const INDEX_FORMAT_VERSION: u32 = 1;

@@ -28,6 +28,17 @@ pub struct Hit {
 
 /// The `top` best items for `query`, best first; `colour_weight` is clamped to 0..=1.
 pub fn rank(index: &CatalogueIndex, query: Query<'_>, colour_weight: f32, top: usize) -> Vec<Hit> {
+    rank_where(index, query, colour_weight, top, |_| true)
+}
+
+/// Like [`rank`], over the items for which `keep` holds.
+pub fn rank_where(
+    index: &CatalogueIndex,
+    query: Query<'_>,
+    colour_weight: f32,
+    top: usize,
+    keep: impl Fn(&super::Item) -> bool,
+) -> Vec<Hit> {
     let w = if colour_weight.is_finite() {
         colour_weight.clamp(0.0, 1.0)
     } else {
@@ -39,6 +50,7 @@ pub fn rank(index: &CatalogueIndex, query: Query<'_>, colour_weight: f32, top: u
         return Vec::new();
     }
     let mut hits: Vec<Hit> = (0..index.len())
+        .filter(|i| keep(&index.items[*i]))
         .map(|i| {
             let row = &index.embeddings[i * dim..(i + 1) * dim];
             let dot: f32 = row
@@ -71,6 +83,9 @@ pub fn rank(index: &CatalogueIndex, query: Query<'_>, colour_weight: f32, top: u
         .collect();
     let by_score = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
     let top = top.min(hits.len());
+    if top == 0 {
+        return Vec::new();
+    }
     if top < hits.len() {
         hits.select_nth_unstable_by(top - 1, by_score);
         hits.truncate(top);

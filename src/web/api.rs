@@ -1,10 +1,12 @@
-//! `window.deepShopping`, the JS API for storefront developers and tests:
-//! `ready()`, `backend()`, `info()`, `search(blob, {top, colourWeight})`, `embed(blob)`,
-//! `classify(blob)`.
+//! `window.deepShopping`, the JS API for storefront developers and tests: `ready()`,
+//! `backend()`, `info()`, `search(blob, {top, colourWeight, crop, filters})`, `embed(blob)`,
+//! `classify(blob)`, `feedback(id, vote)`, `resetFeedback()`, `exportFeedback()`, `rerank(opts)`.
+//! Every change of the results dispatches `deepshopping:results` on `window`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gloo::storage::{LocalStorage, Storage};
 use js_sys::{Function, Object, Promise, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -12,11 +14,11 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::{App, app};
 use crate::colour::{self, Swatch};
-use crate::index::{Query, rank};
+use crate::index::{Feedback, Filters, Query, rank_where, reason};
 use crate::preprocess::{Crop, Limits, prepare};
 
-/// Options of `search`.
-#[derive(Debug, Default, Deserialize)]
+/// Options of `search` and `rerank`.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SearchOptions {
     /// Number of results (default 12).
@@ -25,10 +27,13 @@ pub(crate) struct SearchOptions {
     pub colour_weight: Option<f32>,
     /// Crop box as fractions of the upright photo.
     pub crop: Option<Crop>,
+    /// Category, colour and price filters.
+    #[serde(default)]
+    pub filters: Filters,
 }
 
 /// One result card.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Card {
     pub id: String,
     pub score: f32,
@@ -39,6 +44,10 @@ pub(crate) struct Card {
     pub image: String,
     pub price: Option<f64>,
     pub colours: Vec<Swatch>,
+    /// Why it matched, in a few words.
+    pub reason: String,
+    /// The shopper's vote: 1 liked, -1 disliked, 0 none.
+    pub vote: i32,
 }
 
 /// Milliseconds spent in each step of the last search.
@@ -51,17 +60,6 @@ pub(crate) struct Timings {
     pub total_ms: f64,
 }
 
-/// What a search returns.
-pub(crate) struct Outcome {
-    pub cards: Vec<Card>,
-    pub timings: Timings,
-    pub embedding: Vec<f32>,
-    pub probabilities: Vec<f32>,
-    pub query_colours: Vec<Swatch>,
-    /// The three most probable categories (empty for an untrained model).
-    pub category: Vec<Label>,
-}
-
 /// A predicted category.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Label {
@@ -69,8 +67,32 @@ pub(crate) struct Label {
     pub score: f32,
 }
 
+/// What the model says about the query photo.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryPhoto {
+    pub embedding: Vec<f32>,
+    pub probabilities: Vec<f32>,
+    pub histogram: Vec<f32>,
+    pub colours: Vec<Swatch>,
+    /// The three most probable categories (empty for an untrained model).
+    pub category: Vec<Label>,
+    pub prepare_ms: f64,
+    pub embed_ms: f64,
+}
+
+/// Results shown for the current query.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub cards: Vec<Card>,
+    pub timings: Timings,
+    pub query: Rc<QueryPhoto>,
+    /// Whether more results exist beyond `cards`.
+    pub more: bool,
+}
+
 thread_local! {
     static LAST_TIMINGS: RefCell<Option<Timings>> = const { RefCell::new(None) };
+    static LAST_QUERY: RefCell<Option<Rc<QueryPhoto>>> = const { RefCell::new(None) };
 }
 
 fn now() -> f64 {
@@ -92,20 +114,15 @@ async fn blob_bytes(blob: &web_sys::Blob) -> Result<Vec<u8>, JsError> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// Prepares, embeds and ranks one photo.
-pub(crate) async fn search(
+/// Prepares and embeds one photo, and makes it the current query.
+pub(crate) async fn embed_photo(
     app: &App,
     blob: &web_sys::Blob,
-    options: &SearchOptions,
-) -> Result<Outcome, JsError> {
+    crop: Option<Crop>,
+) -> Result<Rc<QueryPhoto>, JsError> {
     let bytes = blob_bytes(blob).await?;
     let t0 = now();
-    let prepared = prepare(
-        &bytes,
-        options.crop,
-        app.embedder.input_size(),
-        &Limits::default(),
-    )?;
+    let prepared = prepare(&bytes, crop, app.embedder.input_size(), &Limits::default())?;
     let colours = colour::features(&prepared.square);
     let t1 = now();
     let out = app
@@ -115,17 +132,55 @@ pub(crate) async fn search(
         .pop()
         .ok_or_else(|| JsError::new("the model returned no embedding"))?;
     let t2 = now();
-    let hits = rank(
+    let category = if app.embedder.manifest().trained {
+        app.embedder
+            .top_labels(&out.probabilities, 3)
+            .into_iter()
+            .map(|(label, score)| Label { label, score })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let query = Rc::new(QueryPhoto {
+        embedding: out.embedding,
+        probabilities: out.probabilities,
+        histogram: colours.histogram,
+        colours: colours.dominant,
+        category,
+        prepare_ms: t1 - t0,
+        embed_ms: t2 - t1,
+    });
+    LAST_QUERY.with(|q| *q.borrow_mut() = Some(query.clone()));
+    Ok(query)
+}
+
+/// The current query, if a photo has been searched.
+pub(crate) fn last_query() -> Option<Rc<QueryPhoto>> {
+    LAST_QUERY.with(|q| q.borrow().clone())
+}
+
+/// Ranks the catalogue for `query` with the shopper's feedback, filters and colour weight.
+/// Disliked items are left out.
+pub(crate) fn rank_cards(app: &App, query: Rc<QueryPhoto>, options: &SearchOptions) -> Outcome {
+    let t0 = now();
+    let feedback = app.feedback.borrow();
+    let embedding = feedback.adjust(&app.index, &query.embedding);
+    let top = options.top.unwrap_or(12);
+    let hits = rank_where(
         &app.index,
         Query {
-            embedding: &out.embedding,
-            histogram: &colours.histogram,
+            embedding: &embedding,
+            histogram: &query.histogram,
         },
         options.colour_weight.unwrap_or(0.3),
-        options.top.unwrap_or(12),
+        top + 1,
+        |item| options.filters.matches(item) && feedback.vote_of(&item.id) >= 0,
     );
+    let more = hits.len() > top;
+    let predicted = query.category.first().map(|l| l.label.as_str());
     let cards = hits
         .iter()
+        .take(top)
         .map(|h| {
             let item = &app.index.items[h.index];
             Card {
@@ -139,33 +194,72 @@ pub(crate) async fn search(
                     .unwrap_or_else(|_| item.image.clone()),
                 price: item.price,
                 colours: item.colours.clone(),
+                reason: reason(h, item, predicted),
+                vote: feedback.vote_of(&item.id),
             }
         })
         .collect();
-    let t3 = now();
+    let rank_ms = now() - t0;
     let timings = Timings {
-        prepare_ms: t1 - t0,
-        embed_ms: t2 - t1,
-        rank_ms: t3 - t2,
-        total_ms: t3 - t0,
+        prepare_ms: query.prepare_ms,
+        embed_ms: query.embed_ms,
+        rank_ms,
+        total_ms: query.prepare_ms + query.embed_ms + rank_ms,
     };
     LAST_TIMINGS.with(|t| *t.borrow_mut() = Some(timings));
-    Ok(Outcome {
+    Outcome {
         cards,
         timings,
-        embedding: out.embedding,
-        category: if app.embedder.manifest().trained {
-            app.embedder
-                .top_labels(&out.probabilities, 3)
-                .into_iter()
-                .map(|(label, score)| Label { label, score })
-                .collect()
-        } else {
-            Vec::new()
-        },
-        probabilities: out.probabilities,
-        query_colours: colours.dominant,
-    })
+        query,
+        more,
+    }
+}
+
+/// Shows `outcome` on the page and tells listeners.
+pub(crate) fn publish(outcome: &Outcome) {
+    super::page::show(outcome);
+    let detail = to_value(&outcome.cards).unwrap_or(JsValue::NULL);
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&detail);
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict("deepshopping:results", &init)
+    {
+        gloo::utils::window().dispatch_event(&event).ok();
+    }
+}
+
+fn storage_key(app: &App) -> String {
+    format!("deep-shopping/feedback/{}", app.feedback.borrow().catalogue)
+}
+
+/// The feedback stored for this catalogue, or none yet.
+pub(crate) fn stored_feedback(catalogue: &str, model: &str) -> Feedback {
+    LocalStorage::get::<Feedback>(format!("deep-shopping/feedback/{catalogue}"))
+        .ok()
+        .filter(|f| f.catalogue == catalogue)
+        .unwrap_or_else(|| Feedback::new(catalogue, model))
+}
+
+/// Records a vote, stores it and re-ranks the current query with `options`.
+pub(crate) fn vote(app: &App, id: &str, vote: i32, options: &SearchOptions) -> Option<Outcome> {
+    app.feedback.borrow_mut().vote(id, vote);
+    save_feedback(app);
+    last_query().map(|q| rank_cards(app, q, options))
+}
+
+/// Forgets every vote.
+pub(crate) fn reset_feedback(app: &App) {
+    let fresh = {
+        let f = app.feedback.borrow();
+        Feedback::new(&f.catalogue, &f.model)
+    };
+    *app.feedback.borrow_mut() = fresh;
+    save_feedback(app);
+}
+
+fn save_feedback(app: &App) {
+    if let Err(err) = LocalStorage::set(storage_key(app), &*app.feedback.borrow()) {
+        web_sys::console::warn_1(&format!("feedback not saved: {err}").into());
+    }
 }
 
 fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -180,18 +274,66 @@ fn blob_arg(value: JsValue) -> Result<web_sys::Blob, JsValue> {
         .map_err(|_| JsError::new("expected a Blob or File").into())
 }
 
+fn options_arg(options: JsValue) -> Result<SearchOptions, JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(super::page::options());
+    }
+    serde_wasm_bindgen::from_value(options)
+        .map_err(|e| JsError::new(&format!("bad search options: {e}")).into())
+}
+
 async fn search_js(blob: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
     let blob = blob_arg(blob)?;
-    let options: SearchOptions = if options.is_undefined() || options.is_null() {
-        SearchOptions::default()
-    } else {
-        serde_wasm_bindgen::from_value(options)
-            .map_err(|e| JsError::new(&format!("bad search options: {e}")))?
-    };
+    let options = options_arg(options)?;
     let app = app()?;
-    let outcome = search(&app, &blob, &options).await?;
-    super::page::show(&outcome);
+    let query = embed_photo(&app, &blob, options.crop).await?;
+    let outcome = rank_cards(&app, query, &options);
+    publish(&outcome);
     to_value(&outcome.cards)
+}
+
+fn rerank_js(options: JsValue) -> Result<JsValue, JsValue> {
+    let options = options_arg(options)?;
+    let app = app()?;
+    let query = last_query().ok_or_else(|| JsError::new("no photo has been searched yet"))?;
+    let outcome = rank_cards(&app, query, &options);
+    publish(&outcome);
+    to_value(&outcome.cards)
+}
+
+fn feedback_js(id: JsValue, vote_value: JsValue) -> Result<JsValue, JsValue> {
+    let app = app()?;
+    let id = id
+        .as_string()
+        .ok_or_else(|| JsError::new("feedback(id, vote): id must be a string"))?;
+    let v = vote_value
+        .as_f64()
+        .filter(|v| [-1.0, 0.0, 1.0].contains(v))
+        .ok_or_else(|| JsError::new("feedback(id, vote): vote must be 1, -1 or 0"))?;
+    if !app.index.items.iter().any(|i| i.id == id) {
+        return Err(JsError::new(&format!("no item {id:?} in the catalogue")).into());
+    }
+    match vote(&app, &id, v as i32, &super::page::options()) {
+        Some(outcome) => {
+            publish(&outcome);
+            to_value(&outcome.cards)
+        }
+        None => Ok(JsValue::NULL),
+    }
+}
+
+fn reset_feedback_js() -> Result<JsValue, JsValue> {
+    let app = app()?;
+    reset_feedback(&app);
+    if let Some(q) = last_query() {
+        publish(&rank_cards(&app, q, &super::page::options()));
+    }
+    Ok(JsValue::UNDEFINED)
+}
+
+fn export_feedback_js() -> Result<JsValue, JsValue> {
+    let app = app()?;
+    to_value(&*app.feedback.borrow())
 }
 
 #[derive(Serialize)]
@@ -205,20 +347,12 @@ struct EmbedResult {
 async fn embed_js(blob: JsValue) -> Result<JsValue, JsValue> {
     let blob = blob_arg(blob)?;
     let app = app()?;
-    let outcome = search(
-        &app,
-        &blob,
-        &SearchOptions {
-            top: Some(0),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let q = embed_photo(&app, &blob, None).await?;
     to_value(&EmbedResult {
-        embedding: outcome.embedding,
-        probabilities: outcome.probabilities,
+        embedding: q.embedding.clone(),
+        probabilities: q.probabilities.clone(),
         labels: app.embedder.manifest().labels.clone(),
-        colours: outcome.query_colours,
+        colours: q.colours.clone(),
     })
 }
 
@@ -230,16 +364,8 @@ async fn classify_js(blob: JsValue) -> Result<JsValue, JsValue> {
             JsError::new("the loaded model is untrained; it has no meaningful categories").into(),
         );
     }
-    let outcome = search(
-        &app,
-        &blob,
-        &SearchOptions {
-            top: Some(0),
-            ..Default::default()
-        },
-    )
-    .await?;
-    to_value(&outcome.category)
+    let q = embed_photo(&app, &blob, None).await?;
+    to_value(&q.category)
 }
 
 #[derive(Serialize)]
@@ -315,23 +441,36 @@ pub(crate) fn install() -> Ready {
     let search = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|blob, options| {
         future_to_promise(search_js(blob, options))
     });
+    let rerank = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(rerank_js);
     let embed =
         Closure::<dyn Fn(JsValue) -> Promise>::new(|blob| future_to_promise(embed_js(blob)));
     let classify =
         Closure::<dyn Fn(JsValue) -> Promise>::new(|blob| future_to_promise(classify_js(blob)));
+    let feedback =
+        Closure::<dyn Fn(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(feedback_js);
+    let reset = Closure::<dyn Fn() -> Result<JsValue, JsValue>>::new(reset_feedback_js);
+    let export = Closure::<dyn Fn() -> Result<JsValue, JsValue>>::new(export_feedback_js);
     set(&api, "ready", ready.as_ref());
     set(&api, "backend", backend.as_ref());
     set(&api, "info", info.as_ref());
     set(&api, "search", search.as_ref());
+    set(&api, "rerank", rerank.as_ref());
     set(&api, "embed", embed.as_ref());
     set(&api, "classify", classify.as_ref());
+    set(&api, "feedback", feedback.as_ref());
+    set(&api, "resetFeedback", reset.as_ref());
+    set(&api, "exportFeedback", export.as_ref());
     // The API lives as long as the page.
     ready.forget();
     backend.forget();
     info.forget();
     search.forget();
+    rerank.forget();
     embed.forget();
     classify.forget();
+    feedback.forget();
+    reset.forget();
+    export.forget();
     set(&gloo::utils::window(), "deepShopping", &api);
     Ready { resolve, reject }
 }

@@ -24,6 +24,8 @@ pub(crate) struct App {
     fallback_reason: Option<String>,
     /// Absolute URL of the index manifest; item images resolve against it.
     index_url: String,
+    /// The shopper's likes and dislikes on this catalogue, kept in localStorage.
+    feedback: RefCell<crate::index::Feedback>,
 }
 
 thread_local! {
@@ -94,12 +96,14 @@ async fn boot() -> Result<App, JsValue> {
         CatalogueIndex::load(&index_manifest, &data, &manifest.weights.sha256).map_err(to_js)?;
     let (device, backend, fallback_reason) = backend::pick().await;
     let embedder = Embedder::load(&manifest_bytes, &weights, device).map_err(to_js)?;
+    let feedback = api::stored_feedback(&index_manifest.data.sha256, &manifest.weights.sha256);
     Ok(App {
         embedder,
         index,
         backend,
         fallback_reason,
         index_url,
+        feedback: RefCell::new(feedback),
     })
 }
 

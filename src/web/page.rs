@@ -1,14 +1,25 @@
-//! The demo page: progress while loading, the backend in use, photo upload and result cards.
+//! The demo page: loading progress, the backend in use, photo upload, result cards with
+//! reasons and like / dislike buttons, colour weight, filters, more results, and feedback
+//! reset and export. Every control re-ranks the current query at once, without re-embedding.
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use gloo::events::EventListener;
 use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlInputElement, HtmlProgressElement};
+use web_sys::{Element, HtmlInputElement, HtmlProgressElement, HtmlSelectElement};
 
 use super::App;
-use super::api::{Outcome, SearchOptions, search};
+use super::api::{Outcome, SearchOptions, embed_photo, last_query, publish, rank_cards};
+use crate::index::Filters;
+
+/// Results shown per page of results.
+const PAGE: usize = 12;
+
+thread_local! {
+    static SHOWN: Cell<usize> = const { Cell::new(PAGE) };
+}
 
 fn by_id(id: &str) -> Option<Element> {
     gloo::utils::document().get_element_by_id(id)
@@ -29,6 +40,14 @@ fn element(tag: &str, class: &str, text: Option<&str>) -> Option<Element> {
         el.set_text_content(text);
     }
     Some(el)
+}
+
+fn input(id: &str) -> Option<HtmlInputElement> {
+    by_id(id).and_then(|e| e.dyn_into().ok())
+}
+
+fn select(id: &str) -> Option<HtmlSelectElement> {
+    by_id(id).and_then(|e| e.dyn_into().ok())
 }
 
 /// Download progress shown in `#progress`.
@@ -73,7 +92,53 @@ impl Progress {
     }
 }
 
-/// Shows the ready state and wires the upload control.
+/// The ranking options the page's controls describe.
+pub(crate) fn options() -> SearchOptions {
+    let text = |id: &str| select(id).map(|s| s.value()).filter(|v| !v.is_empty());
+    let number = |id: &str| input(id).and_then(|i| i.value().parse::<f64>().ok());
+    SearchOptions {
+        top: Some(SHOWN.with(Cell::get)),
+        colour_weight: input("colour-weight").and_then(|i| i.value().parse().ok()),
+        crop: None,
+        filters: Filters {
+            category: text("filter-category"),
+            colour: text("filter-colour"),
+            min_price: number("price-min"),
+            max_price: number("price-max"),
+        },
+    }
+}
+
+fn fill_select(id: &str, values: &BTreeSet<String>) {
+    let Some(s) = select(id) else { return };
+    for v in values {
+        if let Some(option) = element("option", "", Some(v)) {
+            option.set_attribute("value", v).ok();
+            s.append_child(&option).ok();
+        }
+    }
+}
+
+fn rerank() {
+    if let (Ok(app), Some(query)) = (super::app(), last_query()) {
+        publish(&rank_cards(&app, query, &options()));
+    }
+}
+
+fn on(id: &str, event: &'static str, handler: impl FnMut(&web_sys::Event) + 'static) {
+    if let Some(el) = by_id(id) {
+        EventListener::new(&el, event, handler).forget();
+    }
+}
+
+fn error_message(err: wasm_bindgen::JsValue) -> String {
+    js_sys::Reflect::get(&err, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| "search failed".into())
+}
+
+/// Shows the ready state and wires the controls.
 pub(crate) fn loaded(app: &App) {
     let backend = match (&app.backend, &app.fallback_reason) {
         (&"webgpu", _) => "WebGPU".to_string(),
@@ -81,10 +146,8 @@ pub(crate) fn loaded(app: &App) {
         _ => "CPU".to_string(),
     };
     set_text("backend", &backend);
-    set_text(
-        "status",
-        &format!("Ready: {} catalogue items.", app.index.len()),
-    );
+    let ready = format!("Ready: {} catalogue items.", app.index.len());
+    set_text("status", &ready);
     if let Some(el) = by_id("loading") {
         el.set_attribute("hidden", "").ok();
     }
@@ -95,48 +158,113 @@ pub(crate) fn loaded(app: &App) {
             el.remove_attribute("hidden").ok();
         }
     }
-    let Some(input) = by_id("photo").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) else {
-        return;
-    };
-    input.set_disabled(false);
-    let target = input.clone();
-    EventListener::new(&input, "change", move |_| {
+    let categories = app
+        .index
+        .items
+        .iter()
+        .filter_map(|i| i.category.clone())
+        .collect();
+    fill_select("filter-category", &categories);
+    let colours = app
+        .index
+        .items
+        .iter()
+        .flat_map(|i| i.colours.iter().map(|c| c.name.clone()))
+        .collect();
+    fill_select("filter-colour", &colours);
+
+    let Some(photo) = input("photo") else { return };
+    photo.set_disabled(false);
+    let target = photo.clone();
+    EventListener::new(&photo, "change", move |_| {
         let Some(file) = target.files().and_then(|f| f.get(0)) else {
             return;
         };
+        let ready = ready.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let Ok(app) = super::app() else { return };
             set_text("status", "Searching…");
-            let options = SearchOptions {
-                colour_weight: colour_weight(),
-                ..Default::default()
-            };
-            match search(&app, &file, &options).await {
-                Ok(outcome) => {
-                    show(&outcome);
-                    set_text(
-                        "status",
-                        &format!("Ready: {} catalogue items.", app.index.len()),
-                    );
+            SHOWN.with(|s| s.set(PAGE));
+            match embed_photo(&app, &file, None).await {
+                Ok(query) => {
+                    publish(&rank_cards(&app, query, &options()));
+                    set_text("status", &ready);
                 }
-                Err(err) => {
-                    let value: wasm_bindgen::JsValue = err.into();
-                    let message = js_sys::Reflect::get(&value, &"message".into())
-                        .ok()
-                        .and_then(|m| m.as_string())
-                        .unwrap_or_else(|| "search failed".into());
-                    set_text("status", &format!("Could not search: {message}"));
-                }
+                Err(err) => set_text(
+                    "status",
+                    &format!("Could not search: {}", error_message(err.into())),
+                ),
             }
         });
     })
     .forget();
+    for (id, event) in [
+        ("colour-weight", "input"),
+        ("filter-category", "change"),
+        ("filter-colour", "change"),
+        ("price-min", "input"),
+        ("price-max", "input"),
+    ] {
+        on(id, event, |_| rerank());
+    }
+    on("more", "click", |_| {
+        SHOWN.with(|s| s.set(s.get() + PAGE));
+        rerank();
+    });
+    on("reset-feedback", "click", |_| {
+        if let Ok(app) = super::app() {
+            super::api::reset_feedback(&app);
+            rerank();
+        }
+    });
+    on("export-feedback", "click", |_| export_feedback());
+    // One listener for every card's like / dislike buttons.
+    on("results", "click", |event| {
+        let Some(button) = event
+            .target()
+            .and_then(|t| t.dyn_into::<Element>().ok())
+            .and_then(|e| e.closest("button[data-vote]").ok().flatten())
+        else {
+            return;
+        };
+        let (Some(id), Some(v)) = (
+            button.get_attribute("data-id"),
+            button
+                .get_attribute("data-vote")
+                .and_then(|v| v.parse::<i32>().ok()),
+        ) else {
+            return;
+        };
+        let Ok(app) = super::app() else { return };
+        // Pressing a pressed button withdraws the vote.
+        let current = app.feedback.borrow().vote_of(&id);
+        let v = if current == v { 0 } else { v };
+        if let Some(outcome) = super::api::vote(&app, &id, v, &options()) {
+            publish(&outcome);
+        }
+    });
 }
 
-fn colour_weight() -> Option<f32> {
-    by_id("colour-weight")
-        .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-        .and_then(|i| i.value().parse().ok())
+fn export_feedback() {
+    let Ok(app) = super::app() else { return };
+    let json = serde_json::to_string_pretty(&*app.feedback.borrow()).unwrap_or_default();
+    let parts = js_sys::Array::of1(&json.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Some(a) =
+        element("a", "", None).and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    {
+        a.set_href(&url);
+        a.set_download("deep-shopping-feedback.json");
+        a.click();
+    }
+    web_sys::Url::revoke_object_url(&url).ok();
 }
 
 /// Shows a loading failure.
@@ -147,7 +275,45 @@ pub(crate) fn failed(message: &str) {
     }
 }
 
-/// Renders result cards and timings.
+fn chips(swatches: &[crate::colour::Swatch]) -> Option<Element> {
+    let chips = element("span", "chips", None)?;
+    for swatch in swatches {
+        if let Some(chip) = element("span", "chip", Some(&swatch.name)) {
+            let [r, g, b] = swatch.rgb;
+            chip.set_attribute("style", &format!("--chip: rgb({r},{g},{b})"))
+                .ok();
+            chips.append_child(&chip).ok();
+        }
+    }
+    Some(chips)
+}
+
+fn vote_button(id: &str, vote: i32, pressed: bool, title: &str) -> Option<Element> {
+    let (text, label) = if vote > 0 {
+        ("♥ Like", "Like")
+    } else {
+        ("✕ Not for me", "Dislike")
+    };
+    let b = element(
+        "button",
+        if vote > 0 {
+            "vote like"
+        } else {
+            "vote dislike"
+        },
+        Some(text),
+    )?;
+    b.set_attribute("type", "button").ok();
+    b.set_attribute("data-id", id).ok();
+    b.set_attribute("data-vote", &vote.to_string()).ok();
+    b.set_attribute("aria-pressed", if pressed { "true" } else { "false" })
+        .ok();
+    b.set_attribute("aria-label", &format!("{label} {title}"))
+        .ok();
+    Some(b)
+}
+
+/// Renders result cards, the query's colours and category, and timings.
 pub(crate) fn show(outcome: &Outcome) {
     let Some(results) = by_id("results") else {
         return;
@@ -157,6 +323,7 @@ pub(crate) fn show(outcome: &Outcome) {
         let Some(li) = element("li", "card", None) else {
             continue;
         };
+        li.set_attribute("data-id", &card.id).ok();
         if let Some(img) = element("img", "", None) {
             img.set_attribute("src", &card.image).ok();
             img.set_attribute("alt", &card.title).ok();
@@ -166,30 +333,50 @@ pub(crate) fn show(outcome: &Outcome) {
         if let Some(title) = element("h3", "", Some(&card.title)) {
             li.append_child(&title).ok();
         }
+        let price = card.price.map(|p| format!(" · {p:.2}")).unwrap_or_default();
         let meta = format!(
-            "{} · score {:.3}",
+            "{}{price} · similarity {:.0}%",
             card.category.as_deref().unwrap_or("uncategorised"),
-            card.score
+            card.score * 100.0
         );
         if let Some(p) = element("p", "meta", Some(&meta)) {
             li.append_child(&p).ok();
         }
-        if let Some(chips) = element("p", "chips", None) {
-            for swatch in &card.colours {
-                if let Some(chip) = element("span", "chip", Some(&swatch.name)) {
-                    let [r, g, b] = swatch.rgb;
-                    chip.set_attribute("style", &format!("--chip: rgb({r},{g},{b})"))
-                        .ok();
-                    chips.append_child(&chip).ok();
+        if let Some(p) = element("p", "reason", Some(&card.reason)) {
+            li.append_child(&p).ok();
+        }
+        if let Some(c) = chips(&card.colours) {
+            li.append_child(&c).ok();
+        }
+        if let Some(votes) = element("p", "votes", None) {
+            for v in [1, -1] {
+                if let Some(b) = vote_button(&card.id, v, card.vote == v, &card.title) {
+                    votes.append_child(&b).ok();
                 }
             }
-            li.append_child(&chips).ok();
+            li.append_child(&votes).ok();
         }
         results.append_child(&li).ok();
     }
-    match outcome.category.first() {
+    if let Some(more) = by_id("more") {
+        if outcome.more {
+            more.remove_attribute("hidden").ok();
+        } else {
+            more.set_attribute("hidden", "").ok();
+        }
+    }
+    if let Some(el) = by_id("query-colours") {
+        el.set_inner_html("");
+        if let Some(label) = element("span", "", Some("Your photo's colours: ")) {
+            el.append_child(&label).ok();
+        }
+        if let Some(c) = chips(&outcome.query.colours) {
+            el.append_child(&c).ok();
+        }
+    }
+    match outcome.query.category.first() {
         Some(top) => {
-            let others: Vec<String> = outcome.category[1..]
+            let others: Vec<String> = outcome.query.category[1..]
                 .iter()
                 .map(|l| format!("{} {:.0}%", l.label, l.score * 100.0))
                 .collect();

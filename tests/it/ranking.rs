@@ -140,3 +140,178 @@ fn dominant_colour_is_the_garment_in_the_centre() {
     assert!(f.dominant.iter().any(|s| s.name == "white"));
     assert!((colour::similarity(&f.histogram, &f.histogram) - 1.0).abs() < 1e-3);
 }
+
+fn shop() -> CatalogueIndex {
+    let item = |id: &str, category: &str, colour: &str, price: Option<f64>| Item {
+        id: id.into(),
+        title: id.into(),
+        image: String::new(),
+        category: Some(category.into()),
+        price,
+        colours: vec![deep_shopping::colour::Swatch {
+            rgb: [0, 0, 0],
+            weight: 1.0,
+            name: colour.into(),
+        }],
+    };
+    CatalogueIndex::build(vec![
+        (
+            item("a", "Dress", "red", Some(30.0)),
+            vec![1.0, 0.0, 0.0],
+            hist(1),
+        ),
+        (
+            item("b", "Dress", "blue", Some(80.0)),
+            vec![0.9, 0.44, 0.0],
+            hist(2),
+        ),
+        (
+            item("c", "Shoes", "red", None),
+            vec![0.0, 1.0, 0.0],
+            hist(1),
+        ),
+        (
+            item("d", "Shirt", "black", Some(10.0)),
+            vec![0.0, 0.0, 1.0],
+            hist(3),
+        ),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn filters_select_by_category_colour_and_price() {
+    use deep_shopping::index::{Filters, rank_where};
+    let index = shop();
+    let ids = |f: &Filters| -> Vec<String> {
+        let q = [1.0, 1.0, 1.0];
+        let h = hist(1);
+        rank_where(
+            &index,
+            Query {
+                embedding: &q,
+                histogram: &h,
+            },
+            0.0,
+            10,
+            |i| f.matches(i),
+        )
+        .iter()
+        .map(|h| index.items[h.index].id.clone())
+        .collect::<Vec<_>>()
+    };
+    let all = ids(&Filters::default());
+    assert_eq!(all.len(), 4);
+    let dresses = ids(&Filters {
+        category: Some("Dress".into()),
+        ..Default::default()
+    });
+    assert_eq!(dresses.len(), 2);
+    assert!(dresses.iter().all(|id| id == "a" || id == "b"));
+    let red = ids(&Filters {
+        colour: Some("red".into()),
+        ..Default::default()
+    });
+    assert_eq!(red.len(), 2);
+    assert!(red.iter().all(|id| id == "a" || id == "c"));
+    let cheap = ids(&Filters {
+        max_price: Some(50.0),
+        ..Default::default()
+    });
+    assert_eq!(cheap.len(), 2, "items without a price drop out: {cheap:?}");
+    let band = ids(&Filters {
+        min_price: Some(20.0),
+        max_price: Some(90.0),
+        ..Default::default()
+    });
+    assert_eq!(band.len(), 2);
+    let none = ids(&Filters {
+        category: Some("Hat".into()),
+        ..Default::default()
+    });
+    assert!(none.is_empty());
+}
+
+#[test]
+fn likes_pull_and_dislikes_push_the_query() {
+    use deep_shopping::index::{FEEDBACK_FORMAT, Feedback};
+    let index = shop();
+    let h = hist(9);
+    let scored = |fb: &Feedback| -> Vec<(String, f32)> {
+        let q = fb.adjust(&index, &[1.0, 0.0, 0.05]);
+        let norm: f32 = q.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+        rank(
+            &index,
+            Query {
+                embedding: &q,
+                histogram: &h,
+            },
+            0.0,
+            4,
+        )
+        .iter()
+        .map(|h| (index.items[h.index].id.clone(), h.score))
+        .collect()
+    };
+    let order = |fb: &Feedback| -> Vec<String> { scored(fb).into_iter().map(|x| x.0).collect() };
+    let score_of = |fb: &Feedback, id: &str| scored(fb).into_iter().find(|x| x.0 == id).unwrap().1;
+    let mut fb = Feedback::new("cat", "model");
+    assert_eq!(fb.format, FEEDBACK_FORMAT);
+    let plain = order(&fb);
+    assert_eq!(plain[0], "a");
+    assert_eq!(plain[3], "c");
+    // Liking the shoes pulls them up past the shirt, and the blue dress past the red one.
+    fb.vote("c", 1);
+    let liked = order(&fb);
+    assert!(
+        liked.iter().position(|x| x == "c") < plain.iter().position(|x| x == "c"),
+        "{liked:?}"
+    );
+    // Disliking the red dress lowers its score and drops it below the blue one.
+    let before = score_of(&fb, "a");
+    fb.vote("a", -1);
+    assert!(score_of(&fb, "a") < before - 0.05);
+    let disliked = order(&fb);
+    assert!(disliked.iter().position(|x| x == "a") > disliked.iter().position(|x| x == "b"));
+    assert_eq!(
+        (fb.vote_of("a"), fb.vote_of("c"), fb.vote_of("d")),
+        (-1, 1, 0)
+    );
+    // A vote replaces the previous one; 0 withdraws it.
+    fb.vote("a", 1);
+    assert_eq!(fb.liked, vec!["c".to_string(), "a".to_string()]);
+    assert!(fb.disliked.is_empty());
+    fb.vote("a", 0);
+    fb.vote("c", 0);
+    assert_eq!(order(&fb), plain);
+    // Unknown ids are ignored.
+    fb.vote("not-in-catalogue", 1);
+    assert_eq!(order(&fb), plain);
+}
+
+#[test]
+fn reasons_describe_the_match() {
+    use deep_shopping::index::reason;
+    let index = shop();
+    let hit = deep_shopping::index::Hit {
+        index: 0,
+        score: 0.9,
+        visual: 0.9,
+        colour: 0.7,
+    };
+    assert_eq!(
+        reason(&hit, &index.items[0], Some("Dress")),
+        "Same category, very similar look, similar colour"
+    );
+    let weak = deep_shopping::index::Hit {
+        index: 3,
+        score: 0.1,
+        visual: 0.1,
+        colour: 0.0,
+    };
+    assert_eq!(
+        reason(&weak, &index.items[3], Some("Dress")),
+        "Mostly black"
+    );
+}

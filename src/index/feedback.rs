@@ -1,0 +1,168 @@
+//! What the shopper tells the ranking: filters on item metadata, likes and dislikes that move
+//! the query in embedding space, and a short reason for each result.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CatalogueIndex, Hit, Item};
+
+/// Format tag of exported feedback files.
+pub const FEEDBACK_FORMAT: &str = "deep-shopping-feedback/1";
+/// Weight of the mean liked embedding added to the query.
+const LIKE_WEIGHT: f32 = 0.6;
+/// Weight of the mean disliked embedding taken from the query.
+const DISLIKE_WEIGHT: f32 = 0.3;
+
+/// Client-side filters; `None` lets everything through.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Filters {
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only items whose dominant colours include this colour name.
+    pub colour: Option<String>,
+    /// Lowest price; items without a price are dropped when set.
+    pub min_price: Option<f64>,
+    /// Highest price; items without a price are dropped when set.
+    pub max_price: Option<f64>,
+}
+
+impl Filters {
+    /// Whether `item` passes every filter.
+    pub fn matches(&self, item: &Item) -> bool {
+        let category = self
+            .category
+            .as_ref()
+            .is_none_or(|c| item.category.as_deref() == Some(c.as_str()));
+        let colour = self
+            .colour
+            .as_ref()
+            .is_none_or(|c| item.colours.iter().any(|s| &s.name == c));
+        let price = match (self.min_price, self.max_price) {
+            (None, None) => true,
+            (min, max) => item
+                .price
+                .is_some_and(|p| min.is_none_or(|m| p >= m) && max.is_none_or(|m| p <= m)),
+        };
+        category && colour && price
+    }
+}
+
+/// Likes and dislikes of one shopper on one catalogue, stored in the browser and exportable
+/// for offline retraining.
+///
+/// Export format (JSON): `{"format": "deep-shopping-feedback/1", "catalogue": "<sha256 of the
+/// index data>", "model": "<sha256 of the weights>", "liked": ["<item id>", ...],
+/// "disliked": ["<item id>", ...]}`; each list in the order the votes were cast.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Always [`FEEDBACK_FORMAT`].
+    pub format: String,
+    /// sha256 of the index data the ids belong to.
+    pub catalogue: String,
+    /// sha256 of the model weights in use when the votes were cast.
+    pub model: String,
+    /// Liked item ids.
+    pub liked: Vec<String>,
+    /// Disliked item ids.
+    pub disliked: Vec<String>,
+}
+
+impl Feedback {
+    /// Empty feedback for a catalogue and model.
+    pub fn new(catalogue: &str, model: &str) -> Self {
+        Self {
+            format: FEEDBACK_FORMAT.to_string(),
+            catalogue: catalogue.to_string(),
+            model: model.to_string(),
+            liked: Vec::new(),
+            disliked: Vec::new(),
+        }
+    }
+
+    /// Records a vote: `1` like, `-1` dislike, `0` withdraws any vote on `id`.
+    pub fn vote(&mut self, id: &str, vote: i32) {
+        self.liked.retain(|x| x != id);
+        self.disliked.retain(|x| x != id);
+        match vote.signum() {
+            1 => self.liked.push(id.to_string()),
+            -1 => self.disliked.push(id.to_string()),
+            _ => {}
+        }
+    }
+
+    /// The vote on `id`: 1, -1 or 0.
+    pub fn vote_of(&self, id: &str) -> i32 {
+        if self.liked.iter().any(|x| x == id) {
+            1
+        } else if self.disliked.iter().any(|x| x == id) {
+            -1
+        } else {
+            0
+        }
+    }
+
+    fn mean(index: &CatalogueIndex, ids: &[String]) -> Option<Vec<f32>> {
+        let rows: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| index.items.iter().position(|i| &i.id == id))
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let mut sum = vec![0.0f32; index.dim()];
+        for r in &rows {
+            for (s, v) in sum.iter_mut().zip(index.embedding(*r)) {
+                *s += v / rows.len() as f32;
+            }
+        }
+        Some(sum)
+    }
+
+    /// Moves `query` toward the liked items and away from the disliked ones (Rocchio), and
+    /// returns it at unit length.
+    pub fn adjust(&self, index: &CatalogueIndex, query: &[f32]) -> Vec<f32> {
+        let norm = query.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        let mut q: Vec<f32> = query.iter().map(|v| v / norm).collect();
+        if let Some(liked) = Self::mean(index, &self.liked) {
+            q.iter_mut()
+                .zip(liked)
+                .for_each(|(q, l)| *q += LIKE_WEIGHT * l);
+        }
+        if let Some(disliked) = Self::mean(index, &self.disliked) {
+            q.iter_mut()
+                .zip(disliked)
+                .for_each(|(q, d)| *q -= DISLIKE_WEIGHT * d);
+        }
+        let norm = q.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        q.iter().map(|v| v / norm).collect()
+    }
+}
+
+/// A short human reason for a result, from its scores and the query's predicted category.
+pub fn reason(hit: &Hit, item: &Item, query_category: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    if let (Some(q), Some(c)) = (query_category, item.category.as_deref())
+        && q == c
+    {
+        parts.push("same category".to_string());
+    }
+    if hit.visual > 0.8 {
+        parts.push("very similar look".to_string());
+    } else if hit.visual > 0.5 {
+        parts.push("similar look".to_string());
+    }
+    if hit.colour > 0.5 {
+        parts.push("similar colour".to_string());
+    } else if let Some(s) = item.colours.first() {
+        parts.push(format!("mostly {}", s.name));
+    }
+    if parts.is_empty() {
+        "closest match".to_string()
+    } else {
+        let mut s = parts.join(", ");
+        if let Some(first) = s.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        s
+    }
+}
