@@ -101,28 +101,33 @@ impl Feedback {
         }
     }
 
-    fn mean(index: &CatalogueIndex, ids: &[String]) -> Option<Vec<f32>> {
-        let rows: Vec<usize> = ids
-            .iter()
+    fn rows(index: &CatalogueIndex, ids: &[String]) -> Vec<usize> {
+        ids.iter()
             .filter_map(|id| index.items.iter().position(|i| &i.id == id))
+            .collect()
+    }
+
+    fn mean(index: &CatalogueIndex, ids: &[String]) -> Option<Vec<f32>> {
+        let rows: Vec<Vec<f32>> = Self::rows(index, ids)
+            .into_iter()
+            .map(|r| index.embedding(r))
             .collect();
-        if rows.is_empty() {
-            return None;
-        }
-        let mut sum = vec![0.0f32; index.dim()];
-        for r in &rows {
-            for (s, v) in sum.iter_mut().zip(index.embedding(*r)) {
-                *s += v / rows.len() as f32;
-            }
-        }
-        Some(sum)
+        mean(&rows)
+    }
+
+    /// The query "more like these": the unit mean embedding and the mean colour histogram of
+    /// the liked items, or `None` without likes.
+    pub fn liked_query(&self, index: &CatalogueIndex) -> Option<(Vec<f32>, Vec<f32>)> {
+        let rows = Self::rows(index, &self.liked);
+        let embeddings: Vec<Vec<f32>> = rows.iter().map(|r| index.embedding(*r)).collect();
+        let histograms: Vec<Vec<f32>> = rows.iter().map(|r| index.histogram(*r)).collect();
+        Some((unit(&mean(&embeddings)?), mean(&histograms)?))
     }
 
     /// Moves `query` toward the liked items and away from the disliked ones (Rocchio), and
     /// returns it at unit length.
     pub fn adjust(&self, index: &CatalogueIndex, query: &[f32]) -> Vec<f32> {
-        let norm = query.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        let mut q: Vec<f32> = query.iter().map(|v| v / norm).collect();
+        let mut q = unit(query);
         if let Some(liked) = Self::mean(index, &self.liked) {
             q.iter_mut()
                 .zip(liked)
@@ -133,8 +138,29 @@ impl Feedback {
                 .zip(disliked)
                 .for_each(|(q, d)| *q -= DISLIKE_WEIGHT * d);
         }
-        let norm = q.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        q.iter().map(|v| v / norm).collect()
+        unit(&q)
+    }
+}
+
+/// Element-wise mean of equally long rows; `None` when there are none.
+pub fn mean(rows: &[Vec<f32>]) -> Option<Vec<f32>> {
+    let first = rows.first()?;
+    let mut sum = vec![0.0f32; first.len()];
+    for row in rows {
+        for (s, v) in sum.iter_mut().zip(row) {
+            *s += v / rows.len() as f32;
+        }
+    }
+    Some(sum)
+}
+
+/// `v` scaled to unit length (zero stays zero).
+pub fn unit(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter().map(|x| x / norm).collect()
+    } else {
+        v.to_vec()
     }
 }
 

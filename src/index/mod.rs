@@ -14,7 +14,7 @@ use crate::assets::FileEntry;
 use crate::colour::{HIST_LEN, Swatch};
 use crate::error::AssetError;
 
-pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, reason};
+pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, mean, reason, unit};
 pub use rank::{Hit, Query, rank, rank_where};
 
 /// Format version of the index manifest and container.

@@ -1,6 +1,7 @@
 //! `window.deepShopping`, the JS API for storefront developers and tests: `ready()`,
-//! `backend()`, `info()`, `search(blob, {top, colourWeight, crop, filters})`, `embed(blob)`,
-//! `classify(blob)`, `feedback(id, vote)`, `resetFeedback()`, `exportFeedback()`, `rerank(opts)`.
+//! `backend()`, `info()`, `search(blob | [blob...], {top, colourWeight, crop, filters})`,
+//! `addPhoto(blob | [blob...], opts)`, `moreLikeLiked(opts)`, `rerank(opts)`, `embed(blob)`,
+//! `classify(blob)`, `feedback(id, vote)`, `resetFeedback()`, `exportFeedback()`.
 //! Every change of the results dispatches `deepshopping:results` on `window`.
 
 use std::cell::RefCell;
@@ -14,7 +15,7 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::{App, app};
 use crate::colour::{self, Swatch};
-use crate::index::{Feedback, Filters, Query, rank_where, reason};
+use crate::index::{Feedback, Filters, Query, mean, rank_where, reason, unit};
 use crate::preprocess::{Crop, Limits, prepare};
 
 /// Options of `search` and `rerank`.
@@ -93,6 +94,7 @@ pub(crate) struct Outcome {
 thread_local! {
     static LAST_TIMINGS: RefCell<Option<Timings>> = const { RefCell::new(None) };
     static LAST_QUERY: RefCell<Option<Rc<QueryPhoto>>> = const { RefCell::new(None) };
+    static PHOTOS: RefCell<Vec<Rc<QueryPhoto>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn now() -> f64 {
@@ -114,7 +116,7 @@ async fn blob_bytes(blob: &web_sys::Blob) -> Result<Vec<u8>, JsError> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// Prepares and embeds one photo, and makes it the current query.
+/// Prepares and embeds one photo.
 pub(crate) async fn embed_photo(
     app: &App,
     blob: &web_sys::Blob,
@@ -133,15 +135,11 @@ pub(crate) async fn embed_photo(
         .ok_or_else(|| JsError::new("the model returned no embedding"))?;
     let t2 = now();
     let category = if app.embedder.manifest().trained {
-        app.embedder
-            .top_labels(&out.probabilities, 3)
-            .into_iter()
-            .map(|(label, score)| Label { label, score })
-            .collect()
+        labels(app, &out.probabilities)
     } else {
         Vec::new()
     };
-    let query = Rc::new(QueryPhoto {
+    Ok(Rc::new(QueryPhoto {
         embedding: out.embedding,
         probabilities: out.probabilities,
         histogram: colours.histogram,
@@ -149,9 +147,92 @@ pub(crate) async fn embed_photo(
         category,
         prepare_ms: t1 - t0,
         embed_ms: t2 - t1,
+    }))
+}
+
+/// Makes `photos` (or, with `add`, the current photos and `photos`) the query: one photo as
+/// it is, several as their combination (unit mean embedding, mean histogram, mean category
+/// probabilities). Returns the combined query.
+pub(crate) fn set_query(
+    app: &App,
+    photos: Vec<Rc<QueryPhoto>>,
+    add: bool,
+) -> Option<Rc<QueryPhoto>> {
+    let all = PHOTOS.with(|p| {
+        let mut p = p.borrow_mut();
+        if !add {
+            p.clear();
+        }
+        p.extend(photos);
+        p.clone()
     });
+    let query = match all.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        many => {
+            let rows = |f: fn(&QueryPhoto) -> &Vec<f32>| -> Vec<Vec<f32>> {
+                many.iter().map(|q| f(q).clone()).collect()
+            };
+            let probabilities = mean(&rows(|q| &q.probabilities)).unwrap_or_default();
+            let category = if many[0].category.is_empty() {
+                Vec::new()
+            } else {
+                labels(app, &probabilities)
+            };
+            Rc::new(QueryPhoto {
+                embedding: unit(&mean(&rows(|q| &q.embedding)).unwrap_or_default()),
+                histogram: mean(&rows(|q| &q.histogram)).unwrap_or_default(),
+                probabilities,
+                colours: many
+                    .iter()
+                    .flat_map(|q| q.colours.iter().take(1).cloned())
+                    .collect(),
+                category,
+                prepare_ms: many.iter().map(|q| q.prepare_ms).sum(),
+                embed_ms: many.iter().map(|q| q.embed_ms).sum(),
+            })
+        }
+    };
     LAST_QUERY.with(|q| *q.borrow_mut() = Some(query.clone()));
-    Ok(query)
+    Some(query)
+}
+
+/// Number of photos in the current query.
+pub(crate) fn photo_count() -> usize {
+    PHOTOS.with(|p| p.borrow().len())
+}
+
+/// Makes the liked items the query ("more like these"); `None` without likes.
+pub(crate) fn query_from_likes(app: &App) -> Option<Rc<QueryPhoto>> {
+    let (embedding, histogram) = app.feedback.borrow().liked_query(&app.index)?;
+    let colours = app
+        .feedback
+        .borrow()
+        .liked
+        .iter()
+        .filter_map(|id| app.index.items.iter().find(|i| &i.id == id))
+        .filter_map(|i| i.colours.first().cloned())
+        .collect();
+    let query = Rc::new(QueryPhoto {
+        embedding,
+        histogram,
+        probabilities: Vec::new(),
+        colours,
+        category: Vec::new(),
+        prepare_ms: 0.0,
+        embed_ms: 0.0,
+    });
+    PHOTOS.with(|p| p.borrow_mut().clear());
+    LAST_QUERY.with(|q| *q.borrow_mut() = Some(query.clone()));
+    Some(query)
+}
+
+fn labels(app: &App, probabilities: &[f32]) -> Vec<Label> {
+    app.embedder
+        .top_labels(probabilities, 3)
+        .into_iter()
+        .map(|(label, score)| Label { label, score })
+        .collect()
 }
 
 /// The current query, if a photo has been searched.
@@ -282,11 +363,40 @@ fn options_arg(options: JsValue) -> Result<SearchOptions, JsValue> {
         .map_err(|e| JsError::new(&format!("bad search options: {e}")).into())
 }
 
-async fn search_js(blob: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
-    let blob = blob_arg(blob)?;
+/// One blob, or an array of blobs.
+fn blobs_arg(value: JsValue) -> Result<Vec<web_sys::Blob>, JsValue> {
+    if js_sys::Array::is_array(&value) {
+        let blobs = js_sys::Array::from(&value)
+            .iter()
+            .map(blob_arg)
+            .collect::<Result<Vec<_>, _>>()?;
+        if blobs.is_empty() {
+            return Err(JsError::new("expected at least one photo").into());
+        }
+        Ok(blobs)
+    } else {
+        Ok(vec![blob_arg(value)?])
+    }
+}
+
+async fn search_photos(blobs: JsValue, options: JsValue, add: bool) -> Result<JsValue, JsValue> {
+    let blobs = blobs_arg(blobs)?;
     let options = options_arg(options)?;
     let app = app()?;
-    let query = embed_photo(&app, &blob, options.crop).await?;
+    let mut photos = Vec::with_capacity(blobs.len());
+    for blob in &blobs {
+        photos.push(embed_photo(&app, blob, options.crop).await?);
+    }
+    let query = set_query(&app, photos, add).ok_or_else(|| JsError::new("no photo to search"))?;
+    let outcome = rank_cards(&app, query, &options);
+    publish(&outcome);
+    to_value(&outcome.cards)
+}
+
+fn more_like_liked_js(options: JsValue) -> Result<JsValue, JsValue> {
+    let options = options_arg(options)?;
+    let app = app()?;
+    let query = query_from_likes(&app).ok_or_else(|| JsError::new("nothing is liked yet"))?;
     let outcome = rank_cards(&app, query, &options);
     publish(&outcome);
     to_value(&outcome.cards)
@@ -348,6 +458,7 @@ async fn embed_js(blob: JsValue) -> Result<JsValue, JsValue> {
     let blob = blob_arg(blob)?;
     let app = app()?;
     let q = embed_photo(&app, &blob, None).await?;
+    set_query(&app, vec![q.clone()], false);
     to_value(&EmbedResult {
         embedding: q.embedding.clone(),
         probabilities: q.probabilities.clone(),
@@ -365,6 +476,7 @@ async fn classify_js(blob: JsValue) -> Result<JsValue, JsValue> {
         );
     }
     let q = embed_photo(&app, &blob, None).await?;
+    set_query(&app, vec![q.clone()], false);
     to_value(&q.category)
 }
 
@@ -378,6 +490,8 @@ struct Info {
     model: crate::model::ResNetConfig,
     model_sha256: String,
     last_timings: Option<Timings>,
+    /// Photos combined in the current query.
+    photos: usize,
 }
 
 fn info_js() -> Result<JsValue, JsValue> {
@@ -390,6 +504,7 @@ fn info_js() -> Result<JsValue, JsValue> {
         model: app.embedder.manifest().model.clone(),
         model_sha256: app.embedder.model_sha256().to_string(),
         last_timings: LAST_TIMINGS.with(|t| *t.borrow()),
+        photos: photo_count(),
     })
 }
 
@@ -438,9 +553,13 @@ pub(crate) fn install() -> Ready {
         app().map_or(JsValue::NULL, |a| JsValue::from_str(a.backend))
     });
     let info = Closure::<dyn Fn() -> Result<JsValue, JsValue>>::new(info_js);
-    let search = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|blob, options| {
-        future_to_promise(search_js(blob, options))
+    let search = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|blobs, options| {
+        future_to_promise(search_photos(blobs, options, false))
     });
+    let add_photo = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|blobs, options| {
+        future_to_promise(search_photos(blobs, options, true))
+    });
+    let more_like = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(more_like_liked_js);
     let rerank = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(rerank_js);
     let embed =
         Closure::<dyn Fn(JsValue) -> Promise>::new(|blob| future_to_promise(embed_js(blob)));
@@ -455,6 +574,8 @@ pub(crate) fn install() -> Ready {
     set(&api, "info", info.as_ref());
     set(&api, "search", search.as_ref());
     set(&api, "rerank", rerank.as_ref());
+    set(&api, "addPhoto", add_photo.as_ref());
+    set(&api, "moreLikeLiked", more_like.as_ref());
     set(&api, "embed", embed.as_ref());
     set(&api, "classify", classify.as_ref());
     set(&api, "feedback", feedback.as_ref());
@@ -466,6 +587,8 @@ pub(crate) fn install() -> Ready {
     info.forget();
     search.forget();
     rerank.forget();
+    add_photo.forget();
+    more_like.forget();
     embed.forget();
     classify.forget();
     feedback.forget();

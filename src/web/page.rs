@@ -11,7 +11,10 @@ use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlInputElement, HtmlProgressElement, HtmlSelectElement};
 
 use super::App;
-use super::api::{Outcome, SearchOptions, embed_photo, last_query, publish, rank_cards};
+use super::api::{
+    Outcome, SearchOptions, embed_photo, last_query, photo_count, publish, query_from_likes,
+    rank_cards, set_query,
+};
 use crate::index::Filters;
 
 /// Results shown per page of results.
@@ -146,8 +149,10 @@ pub(crate) fn loaded(app: &App) {
         _ => "CPU".to_string(),
     };
     set_text("backend", &backend);
-    let ready = format!("Ready: {} catalogue items.", app.index.len());
-    set_text("status", &ready);
+    set_text(
+        "status",
+        &format!("Ready: {} catalogue items.", app.index.len()),
+    );
     if let Some(el) = by_id("loading") {
         el.set_attribute("hidden", "").ok();
     }
@@ -173,31 +178,53 @@ pub(crate) fn loaded(app: &App) {
         .collect();
     fill_select("filter-colour", &colours);
 
-    let Some(photo) = input("photo") else { return };
-    photo.set_disabled(false);
-    let target = photo.clone();
-    EventListener::new(&photo, "change", move |_| {
-        let Some(file) = target.files().and_then(|f| f.get(0)) else {
-            return;
-        };
-        let ready = ready.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let Ok(app) = super::app() else { return };
-            set_text("status", "Searching…");
-            SHOWN.with(|s| s.set(PAGE));
-            match embed_photo(&app, &file, None).await {
-                Ok(query) => {
-                    publish(&rank_cards(&app, query, &options()));
-                    set_text("status", &ready);
-                }
-                Err(err) => set_text(
-                    "status",
-                    &format!("Could not search: {}", error_message(err.into())),
-                ),
-            }
-        });
-    })
+    for (id, add) in [("photo", false), ("add-photo", true)] {
+        let Some(control) = input(id) else { continue };
+        control.set_disabled(false);
+        let target = control.clone();
+        EventListener::new(&control, "change", move |_| {
+            let files = target
+                .files()
+                .map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect())
+                .unwrap_or_default();
+            search_files(files, add);
+        })
+        .forget();
+    }
+    // Drag and drop a photo anywhere on the page, or paste one from the clipboard.
+    let document = gloo::utils::document();
+    EventListener::new_with_options(
+        &document,
+        "dragover",
+        gloo::events::EventListenerOptions::enable_prevent_default(),
+        |event| event.prevent_default(),
+    )
     .forget();
+    for (event, field) in [("drop", "dataTransfer"), ("paste", "clipboardData")] {
+        EventListener::new_with_options(
+            &document,
+            event,
+            gloo::events::EventListenerOptions::enable_prevent_default(),
+            move |event| {
+                let files = files_of(event, field);
+                if !files.is_empty() {
+                    event.prevent_default();
+                    search_files(files, false);
+                }
+            },
+        )
+        .forget();
+    }
+    on("more-like-likes", "click", |_| {
+        let Ok(app) = super::app() else { return };
+        match query_from_likes(&app) {
+            Some(query) => {
+                SHOWN.with(|s| s.set(PAGE));
+                publish(&rank_cards(&app, query, &options()));
+            }
+            None => set_text("status", "Like a product first, then ask for more like it."),
+        }
+    });
     for (id, event) in [
         ("colour-weight", "input"),
         ("filter-category", "change"),
@@ -242,6 +269,55 @@ pub(crate) fn loaded(app: &App) {
         if let Some(outcome) = super::api::vote(&app, &id, v, &options()) {
             publish(&outcome);
         }
+    });
+}
+
+/// Image files carried by a drop or paste event (`event[field].files`).
+fn files_of(event: &web_sys::Event, field: &str) -> Vec<web_sys::File> {
+    let list = js_sys::Reflect::get(event, &field.into())
+        .and_then(|t| js_sys::Reflect::get(&t, &"files".into()))
+        .ok()
+        .and_then(|f| f.dyn_into::<web_sys::FileList>().ok());
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .filter(|f| f.type_().starts_with("image/"))
+        .collect()
+}
+
+/// Embeds `files` and searches them: a new query, or added to the current one.
+fn search_files(files: Vec<web_sys::File>, add: bool) {
+    if files.is_empty() {
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(app) = super::app() else { return };
+        set_text("status", "Searching…");
+        let mut photos = Vec::new();
+        for file in &files {
+            match embed_photo(&app, file, None).await {
+                Ok(q) => photos.push(q),
+                Err(err) => {
+                    let message = error_message(err.into());
+                    set_text("status", &format!("Could not search: {message}"));
+                    return;
+                }
+            }
+        }
+        SHOWN.with(|s| s.set(PAGE));
+        if let Some(query) = set_query(&app, photos, add) {
+            publish(&rank_cards(&app, query, &options()));
+        }
+        let n = photo_count();
+        let combined = if n > 1 {
+            format!(" Combining {n} photos.")
+        } else {
+            String::new()
+        };
+        set_text(
+            "status",
+            &format!("Ready: {} catalogue items.{combined}", app.index.len()),
+        );
     });
 }
 

@@ -57,9 +57,9 @@ export function launch({ webgpu }) {
   });
 }
 
-/** Opens the page and waits until `deepShopping.ready()` settles. */
+/** Opens the page (in a browser or a context) and waits until `deepShopping.ready()` settles. */
 export async function openPage(browser, url) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage(browser.newContext ? { viewport: { width: 1280, height: 900 } } : undefined);
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => {

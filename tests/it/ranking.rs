@@ -315,3 +315,41 @@ fn reasons_describe_the_match() {
         "Mostly black"
     );
 }
+
+#[test]
+fn several_photos_and_likes_make_one_query() {
+    use deep_shopping::index::{Feedback, mean, unit};
+    assert_eq!(mean(&[]), None);
+    assert_eq!(
+        mean(&[vec![1.0, 3.0], vec![3.0, 5.0]]),
+        Some(vec![2.0, 4.0])
+    );
+    let u = unit(&[3.0, 4.0]);
+    assert!((u[0] - 0.6).abs() < 1e-6 && (u[1] - 0.8).abs() < 1e-6);
+    assert_eq!(unit(&[0.0, 0.0]), vec![0.0, 0.0]);
+
+    let index = shop();
+    let mut fb = Feedback::new("cat", "model");
+    assert!(fb.liked_query(&index).is_none());
+    fb.vote("a", 1);
+    fb.vote("d", 1);
+    let (q, h) = fb.liked_query(&index).unwrap();
+    assert!((q.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5);
+    assert!((h.iter().sum::<f32>() - 1.0).abs() < 1e-2);
+    // The two liked items lead a search for "more like these".
+    let hits = rank(
+        &index,
+        Query {
+            embedding: &q,
+            histogram: &h,
+        },
+        0.0,
+        2,
+    );
+    let mut top: Vec<&str> = hits
+        .iter()
+        .map(|h| index.items[h.index].id.as_str())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["a", "d"]);
+}

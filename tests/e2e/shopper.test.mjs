@@ -1,0 +1,213 @@
+// End-to-end tests of the shopper controls on the demo page (CPU backend): colour weight,
+// filters, more results, likes and dislikes that re-rank and survive a reload, feedback
+// reset and export, results events, and screenshots at 360 px and 1280 px.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT, DATASET, serve, launch, openPage, catalogueRows, photoBase64, callWithPhoto } from './harness.mjs';
+
+const SHOTS = join(ROOT, 'test-output');
+let server;
+let browser;
+let rows;
+
+before(async () => {
+  server = await serve();
+  rows = await catalogueRows();
+  browser = await launch({ webgpu: false });
+  await mkdir(SHOTS, { recursive: true });
+});
+after(async () => {
+  await browser.close();
+  await server.close();
+});
+
+const cardIds = (page) => page.$$eval('#results li.card', (els) => els.map((e) => e.dataset.id));
+
+async function upload(page, stem) {
+  const before = await page.evaluate(() => window.deepShopping.info().lastTimings);
+  await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
+  await page.waitForFunction((b) => {
+    const t = window.deepShopping.info().lastTimings;
+    return t && JSON.stringify(t) !== JSON.stringify(b) && document.querySelectorAll('#results li.card').length > 0;
+  }, before);
+}
+
+test('colour weight, filters and more results re-rank instantly', { timeout: 300_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const { page, errors } = await openPage(context, server.url);
+  await upload(page, rows[0].id);
+  const looks = await cardIds(page);
+  assert.equal(looks.length, 12);
+  assert.equal(looks[0], rows[0].id);
+  assert.ok(!(await page.isHidden('#more')));
+  assert.match(await page.textContent('#query-colours'), /Your photo's colours: \w/);
+  assert.ok((await page.textContent('#results li.card .reason')).length > 0);
+
+  // Colour only: a different order, computed without a new embedding.
+  const embeds = await page.evaluate(() => window.deepShopping.info().lastTimings.embedMs);
+  await page.fill('#colour-weight', '1');
+  await page.dispatchEvent('#colour-weight', 'input');
+  const byColour = await cardIds(page);
+  assert.notDeepEqual(byColour, looks);
+  assert.equal(await page.evaluate(() => window.deepShopping.info().lastTimings.embedMs), embeds);
+  await page.fill('#colour-weight', '0.3');
+  await page.dispatchEvent('#colour-weight', 'input');
+
+  // Category filter: every card has the chosen category.
+  const category = rows[0].category;
+  await page.selectOption('#filter-category', category);
+  const filtered = await page.$$eval('#results li.card .meta', (els) => els.map((e) => e.textContent));
+  assert.ok(filtered.length > 0);
+  for (const meta of filtered) assert.ok(meta.startsWith(category), meta);
+  await page.selectOption('#filter-category', '');
+
+  // Colour filter: every card carries that colour chip.
+  const colour = (await page.$$eval('#filter-colour option', (os) => os.map((o) => o.value)))[1];
+  await page.selectOption('#filter-colour', colour);
+  const chips = await page.$$eval('#results li.card', (els) => els.map((e) => [...e.querySelectorAll('.chip')].map((c) => c.textContent)));
+  assert.ok(chips.length > 0);
+  for (const c of chips) assert.ok(c.includes(colour), `${c} lacks ${colour}`);
+  await page.selectOption('#filter-colour', '');
+
+  // Price filter: the test catalogue has no prices, so a price range leaves nothing.
+  await page.fill('#price-max', '100');
+  await page.dispatchEvent('#price-max', 'input');
+  assert.equal((await cardIds(page)).length, 0);
+  await page.fill('#price-max', '');
+  await page.dispatchEvent('#price-max', 'input');
+
+  // A crop (through the API) searches only that part of the photo.
+  const photo = await photoBase64(rows[0].id);
+  const whole = (await callWithPhoto(page, 'search', photo, { top: 12 })).map((r) => r.id);
+  const corner = (await callWithPhoto(page, 'search', photo, { top: 12, crop: { x: 0, y: 0, width: 0.4, height: 0.4 } })).map((r) => r.id);
+  assert.notDeepEqual(corner, whole);
+  const badCrop = await page.evaluate(async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    try { await window.deepShopping.search(new Blob([bytes]), { crop: { x: 0.8, y: 0, width: 0.5, height: 0.5 } }); return 'no error'; }
+    catch (e) { return String(e.message ?? e); }
+  }, photo);
+  assert.match(badCrop, /crop box/);
+  await upload(page, rows[0].id);
+
+  // More results on demand.
+  await page.click('#more');
+  assert.equal((await cardIds(page)).length, 24);
+  await page.screenshot({ path: join(SHOTS, 'page-1280.png'), fullPage: false });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('likes and dislikes re-rank at once, persist across reloads, reset and export', { timeout: 300_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 780 }, acceptDownloads: true });
+  const { page, errors } = await openPage(context, server.url);
+  await page.evaluate(() => {
+    window.resultEvents = 0;
+    window.addEventListener('deepshopping:results', () => { window.resultEvents += 1; });
+  });
+  await upload(page, rows[1].id);
+  const start = await cardIds(page);
+  const liked = start[5];
+  const disliked = start[1];
+
+  await page.click(`#results li.card[data-id="${liked}"] button.like`);
+  const afterLike = await cardIds(page);
+  assert.ok(afterLike.indexOf(liked) < 5, `liked item moved from 5 to ${afterLike.indexOf(liked)}`);
+  assert.equal(await page.getAttribute(`#results li.card[data-id="${liked}"] button.like`, 'aria-pressed'), 'true');
+
+  await page.click(`#results li.card[data-id="${disliked}"] button.dislike`);
+  assert.ok(!(await cardIds(page)).includes(disliked), 'a disliked item leaves the results');
+  assert.ok(await page.evaluate(() => window.resultEvents) >= 3);
+  await page.screenshot({ path: join(SHOTS, 'page-360.png'), fullPage: true });
+
+  // Export: the documented JSON format, also as a downloaded file.
+  const exported = await page.evaluate(() => window.deepShopping.exportFeedback());
+  assert.equal(exported.format, 'deep-shopping-feedback/1');
+  assert.deepEqual(exported.liked, [liked]);
+  assert.deepEqual(exported.disliked, [disliked]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-feedback')]);
+  const file = JSON.parse(await readFile(await download.path(), 'utf8'));
+  assert.deepEqual(file, exported);
+
+  // A reload keeps the feedback: the same search gives the same re-ranked results.
+  await page.reload();
+  await page.evaluate(() => window.deepShopping.ready());
+  await upload(page, rows[1].id);
+  assert.deepEqual(await cardIds(page), await cardIds(page));
+  const reloaded = await cardIds(page);
+  assert.ok(!reloaded.includes(disliked));
+  assert.equal(await page.getAttribute(`#results li.card[data-id="${liked}"] button.like`, 'aria-pressed'), 'true');
+
+  // Reset brings the original ranking back, and survives a reload too.
+  await page.click('#reset-feedback');
+  assert.deepEqual(await cardIds(page), start);
+  await page.reload();
+  await page.evaluate(() => window.deepShopping.ready());
+  assert.deepEqual((await page.evaluate(() => window.deepShopping.exportFeedback())).liked, []);
+
+  // The API refuses bad votes clearly.
+  const bad = await page.evaluate(() => {
+    try { window.deepShopping.feedback('no-such-item', 1); return 'no error'; }
+    catch (e) { return String(e.message ?? e); }
+  });
+  assert.match(bad, /no item/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the page works from a sub-path, with several photos combined and "more like my likes"', { timeout: 300_000 }, async () => {
+  const sub = await serve(undefined, '/shop/visual-search/');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const { page, errors } = await openPage(context, sub.url);
+    assert.ok(sub.requests.every((r) => r.startsWith('/shop/visual-search/')), sub.requests.join(' '));
+    const [a, b] = [await photoBase64(rows[0].id), await photoBase64(rows[2].id)];
+    const one = await callWithPhoto(page, 'search', a, { top: 5 });
+    assert.equal(one[0].id, rows[0].id);
+    assert.match(one[0].image, /\/shop\/visual-search\/catalogue\/images\//);
+
+    // Two photos at once: both photos rank at the top of their combination.
+    const both = await page.evaluate(async ([a, b]) => {
+      const blob = (s) => new Blob([Uint8Array.from(atob(s), (c) => c.charCodeAt(0))]);
+      return window.deepShopping.search([blob(a), blob(b)], { top: 5, colourWeight: 0 });
+    }, [a, b]);
+    const top2 = both.slice(0, 2).map((r) => r.id).sort();
+    assert.deepEqual(top2, [rows[0].id, rows[2].id].sort());
+    assert.equal(await page.evaluate(() => window.deepShopping.info().photos), 2);
+    // Adding a photo to the current search: the same combination.
+    await callWithPhoto(page, 'search', a, { top: 5, colourWeight: 0 });
+    const added = (await callWithPhoto(page, 'addPhoto', b, { top: 5, colourWeight: 0 })).map((r) => r.id);
+    assert.deepEqual(added, both.map((r) => r.id));
+
+    // "More like my likes": liked items lead the results.
+    await page.evaluate((id) => window.deepShopping.feedback(id, 1), rows[3].id);
+    const likes = await page.evaluate(() => window.deepShopping.moreLikeLiked({ top: 3 }));
+    assert.equal(likes[0].id, rows[3].id);
+
+    // A photo dropped on the page is searched.
+    const dropped = await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'drop.jpg', { type: 'image/jpeg' }));
+      const done = new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true }));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      return done;
+    }, b);
+    assert.equal(dropped[0].id, rows[2].id);
+    // And so is a pasted one.
+    const pasted = await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'paste.jpg', { type: 'image/jpeg' }));
+      const done = new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }));
+      return done;
+    }, a);
+    assert.equal(pasted[0].id, rows[0].id);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await sub.close();
+  }
+});
