@@ -7,10 +7,11 @@ use super::{CatalogueIndex, Hit, Item};
 
 /// Format tag of exported feedback files.
 pub const FEEDBACK_FORMAT: &str = "deep-shopping-feedback/1";
-/// Weight of the mean liked embedding added to the query.
-const LIKE_WEIGHT: f32 = 0.6;
-/// Weight of the mean disliked embedding taken from the query.
-const DISLIKE_WEIGHT: f32 = 0.3;
+/// Weight of what sets the liked items apart (their mean minus the catalogue mean), added to
+/// the query.
+const LIKE_WEIGHT: f32 = 1.0;
+/// Weight of what sets the disliked items apart, taken from the query.
+const DISLIKE_WEIGHT: f32 = 0.5;
 
 /// Client-side filters; `None` lets everything through.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -125,18 +126,26 @@ impl Feedback {
     }
 
     /// Moves `query` toward the liked items and away from the disliked ones (Rocchio), and
-    /// returns it at unit length.
+    /// returns it at unit length. The moves use the items' offsets from the catalogue mean, so
+    /// what all items share (embeddings are never centred) does not drown what a vote says.
     pub fn adjust(&self, index: &CatalogueIndex, query: &[f32]) -> Vec<f32> {
         let mut q = unit(query);
-        if let Some(liked) = Self::mean(index, &self.liked) {
-            q.iter_mut()
-                .zip(liked)
-                .for_each(|(q, l)| *q += LIKE_WEIGHT * l);
+        if self.liked.is_empty() && self.disliked.is_empty() {
+            return q;
         }
-        if let Some(disliked) = Self::mean(index, &self.disliked) {
-            q.iter_mut()
-                .zip(disliked)
-                .for_each(|(q, d)| *q -= DISLIKE_WEIGHT * d);
+        let all: Vec<Vec<f32>> = (0..index.len()).map(|r| index.embedding(r)).collect();
+        let Some(centre) = mean(&all) else {
+            return q;
+        };
+        for (ids, weight) in [
+            (&self.liked, LIKE_WEIGHT),
+            (&self.disliked, -DISLIKE_WEIGHT),
+        ] {
+            if let Some(m) = Self::mean(index, ids) {
+                q.iter_mut()
+                    .zip(m.iter().zip(&centre))
+                    .for_each(|(q, (m, c))| *q += weight * (m - c));
+            }
         }
         unit(&q)
     }
