@@ -67,9 +67,14 @@ export async function openPage(browser, url) {
   });
   page.on('response', (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${r.url()}`); });
   await page.goto(url);
+  await waitReady(page);
+  return { page, errors };
+}
+
+/** Waits until the page's `deepShopping.ready()` settles (after a load or reload). */
+export async function waitReady(page) {
   await page.waitForFunction(() => window.deepShopping !== undefined, null, { timeout: 120_000 });
   await page.evaluate(() => window.deepShopping.ready());
-  return { page, errors };
 }
 
 /** The bytes of a dataset photo, base64-encoded for page.evaluate. */

@@ -5,7 +5,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, DATASET, serve, launch, openPage, catalogueRows, photoBase64, callWithPhoto } from './harness.mjs';
+import {
+  ROOT, DATASET, serve, launch, openPage, waitReady, catalogueRows, photoBase64, callWithPhoto,
+} from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
 let server;
@@ -27,6 +29,8 @@ const cardIds = (page) => page.$$eval('#results li.card', (els) => els.map((e) =
 
 async function upload(page, stem) {
   const before = await page.evaluate(() => window.deepShopping.info().lastTimings);
+  // A browser fires no change event for the same file twice: clear the control first.
+  await page.setInputFiles('#photo', []);
   await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
   await page.waitForFunction((b) => {
     const t = window.deepShopping.info().lastTimings;
@@ -132,7 +136,7 @@ test('likes and dislikes re-rank at once, persist across reloads, reset and expo
 
   // A reload keeps the feedback: the same search gives the same re-ranked results.
   await page.reload();
-  await page.evaluate(() => window.deepShopping.ready());
+  await waitReady(page);
   await upload(page, rows[1].id);
   assert.deepEqual(await cardIds(page), await cardIds(page));
   const reloaded = await cardIds(page);
@@ -143,7 +147,7 @@ test('likes and dislikes re-rank at once, persist across reloads, reset and expo
   await page.click('#reset-feedback');
   assert.deepEqual(await cardIds(page), start);
   await page.reload();
-  await page.evaluate(() => window.deepShopping.ready());
+  await waitReady(page);
   assert.deepEqual((await page.evaluate(() => window.deepShopping.exportFeedback())).liked, []);
 
   // The API refuses bad votes clearly.
