@@ -171,17 +171,27 @@ test('the page works from a sub-path, with several photos combined and "more lik
     assert.equal(one[0].id, rows[0].id);
     assert.match(one[0].image, /\/shop\/visual-search\/catalogue\/images\//);
 
-    // Two photos at once: both photos rank at the top of their combination.
+    // Two photos at once: results for their combination, unlike either photo alone; each
+    // photo's own item scores lower against the mix than against itself.
+    const alone = (await callWithPhoto(page, 'search', b, { top: 60, colourWeight: 0 }));
+    const selfA = (await callWithPhoto(page, 'search', a, { top: 60, colourWeight: 0 }));
     const both = await page.evaluate(async ([a, b]) => {
       const blob = (s) => new Blob([Uint8Array.from(atob(s), (c) => c.charCodeAt(0))]);
-      return window.deepShopping.search([blob(a), blob(b)], { top: 5, colourWeight: 0 });
+      return window.deepShopping.search([blob(a), blob(b)], { top: 60, colourWeight: 0 });
     }, [a, b]);
-    const top2 = both.slice(0, 2).map((r) => r.id).sort();
-    assert.deepEqual(top2, [rows[0].id, rows[2].id].sort());
     assert.equal(await page.evaluate(() => window.deepShopping.info().photos), 2);
+    const ids = (rs) => rs.slice(0, 5).map((r) => r.id);
+    assert.notDeepEqual(ids(both), ids(alone));
+    assert.notDeepEqual(ids(both), ids(selfA));
+    const score = (rs, id) => rs.find((r) => r.id === id).score;
+    assert.ok(score(both, rows[0].id) < score(selfA, rows[0].id));
+    assert.ok(score(both, rows[2].id) < score(alone, rows[2].id));
+    // And the mix is closer to A's item than photo B alone is, and to B's than A alone is.
+    assert.ok(score(both, rows[0].id) > score(alone, rows[0].id));
+    assert.ok(score(both, rows[2].id) > score(selfA, rows[2].id));
     // Adding a photo to the current search: the same combination.
     await callWithPhoto(page, 'search', a, { top: 5, colourWeight: 0 });
-    const added = (await callWithPhoto(page, 'addPhoto', b, { top: 5, colourWeight: 0 })).map((r) => r.id);
+    const added = (await callWithPhoto(page, 'addPhoto', b, { top: 60, colourWeight: 0 })).map((r) => r.id);
     assert.deepEqual(added, both.map((r) => r.id));
 
     // "More like my likes": liked items lead the results.
