@@ -1,4 +1,5 @@
-//! Fetching asset files with download progress.
+//! Fetching asset files with download progress, kept in the browser's Cache API under keys
+//! versioned by their sha256, so a reload downloads nothing and a new version replaces the old.
 
 use js_sys::{Function, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -26,10 +27,15 @@ pub(super) fn join(base_url: &str, relative: &str) -> Result<String, JsValue> {
 
 /// Downloads `url`, reporting bytes to `progress` as they arrive.
 pub(super) async fn bytes(url: &str, progress: Option<&Progress>) -> Result<Vec<u8>, JsValue> {
-    let response: Response = JsFuture::from(gloo::utils::window().fetch_with_str(url))
-        .await
-        .map_err(|e| super::to_js(format!("cannot download {url}: {e:?}")))?
-        .dyn_into()?;
+    // Revalidate with the server: manifests must never be stale; large files are kept in the
+    // Cache API instead (see `cached`).
+    let init = web_sys::RequestInit::new();
+    Reflect::set(&init, &"cache".into(), &"no-cache".into())?;
+    let response: Response =
+        JsFuture::from(gloo::utils::window().fetch_with_str_and_init(url, &init))
+            .await
+            .map_err(|e| super::to_js(format!("cannot download {url}: {e:?}")))?
+            .dyn_into()?;
     if !response.ok() {
         return Err(super::to_js(format!(
             "cannot download {url}: HTTP {}",
@@ -57,4 +63,66 @@ pub(super) async fn bytes(url: &str, progress: Option<&Progress>) -> Result<Vec<
         }
     }
     Ok(out)
+}
+
+/// Name of the Cache API cache holding model weights and index data.
+const CACHE: &str = "deep-shopping-assets";
+
+fn method(target: &JsValue, name: &str) -> Result<Function, JsValue> {
+    Reflect::get(target, &name.into())?.dyn_into()
+}
+
+async fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+    let f = method(target, name)?;
+    let promise = match args {
+        [] => f.call0(target)?,
+        [a] => f.call1(target, a)?,
+        [a, b] => f.call2(target, a, b)?,
+        _ => return Err(super::to_js("too many arguments")),
+    };
+    JsFuture::from(promise.dyn_into::<js_sys::Promise>()?).await
+}
+
+/// Downloads `url` unless the Cache API already holds the version whose sha256 is `sha256`;
+/// stores a fresh download and removes other versions of the same URL. Falls back to a plain
+/// download where the Cache API is unavailable (insecure origins).
+pub(super) async fn cached(
+    url: &str,
+    sha256: &str,
+    progress: Option<&Progress>,
+) -> Result<Vec<u8>, JsValue> {
+    let caches = Reflect::get(&gloo::utils::window(), &"caches".into())?;
+    if caches.is_undefined() || caches.is_null() {
+        return bytes(url, progress).await;
+    }
+    let cache = call(&caches, "open", &[&CACHE.into()]).await?;
+    let prefix = format!("{url}?sha256=");
+    let key = format!("{prefix}{sha256}");
+    let hit = call(&cache, "match", &[&key.clone().into()]).await?;
+    if let Ok(response) = hit.dyn_into::<Response>() {
+        let buffer = JsFuture::from(response.array_buffer()?).await?;
+        let data = Uint8Array::new(&buffer).to_vec();
+        if crate::assets::sha256_hex(&data) == sha256 {
+            if let Some(p) = progress {
+                p.add(data.len() as u64);
+            }
+            return Ok(data);
+        }
+        call(&cache, "delete", &[&key.clone().into()]).await?;
+    }
+    let mut data = bytes(url, progress).await?;
+    let response = Response::new_with_opt_u8_array(Some(&mut data))?;
+    if let Err(err) = call(&cache, "put", &[&key.clone().into(), &response]).await {
+        web_sys::console::warn_2(&"could not cache".into(), &err);
+    }
+    let keys = js_sys::Array::from(&call(&cache, "keys", &[]).await?);
+    for request in keys.iter() {
+        let old = Reflect::get(&request, &"url".into())?
+            .as_string()
+            .unwrap_or_default();
+        if old.starts_with(&prefix) && old != key {
+            call(&cache, "delete", &[&request]).await?;
+        }
+    }
+    Ok(data)
 }

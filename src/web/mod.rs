@@ -88,9 +88,9 @@ async fn boot() -> Result<App, JsValue> {
     progress.set_total(manifest.weights.bytes + index_manifest.data.bytes);
 
     let weights_url = fetch::join(&model_url, &manifest.weights.file)?;
-    let weights = fetch::bytes(&weights_url, Some(&progress)).await?;
+    let weights = fetch::cached(&weights_url, &manifest.weights.sha256, Some(&progress)).await?;
     let data_url = fetch::join(&index_url, &index_manifest.data.file)?;
-    let data = fetch::bytes(&data_url, Some(&progress)).await?;
+    let data = fetch::cached(&data_url, &index_manifest.data.sha256, Some(&progress)).await?;
 
     let index =
         CatalogueIndex::load(&index_manifest, &data, &manifest.weights.sha256).map_err(to_js)?;

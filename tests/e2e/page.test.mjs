@@ -120,3 +120,24 @@ test('WebGPU and the CPU backend give the same embedding', { timeout: 900_000 },
     await browser.close();
   }
 });
+
+test('a reload downloads neither the weights nor the index again (Cache API)', { timeout: 300_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page, errors } = await openPage(context, server.url);
+    const big = (r) => r.endsWith('.safetensors');
+    const first = server.requests.filter(big).length;
+    assert.ok(first >= 2, `first load fetched ${first} large files`);
+    await page.reload();
+    await page.waitForFunction(() => window.deepShopping !== undefined);
+    await page.evaluate(() => window.deepShopping.ready());
+    assert.equal(server.requests.filter(big).length, first, 'the reload fetched a large file again');
+    const cached = await page.evaluate(async () => (await (await caches.open('deep-shopping-assets')).keys()).map((r) => r.url));
+    assert.equal(cached.length, 2);
+    assert.ok(cached.every((u) => /\.safetensors\?sha256=[0-9a-f]{64}$/.test(u)), cached.join(' '));
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
