@@ -199,25 +199,21 @@ test('the page works from a sub-path, with several photos combined and "more lik
     const likes = await page.evaluate(() => window.deepShopping.moreLikeLiked({ top: 3 }));
     assert.equal(likes[0].id, rows[3].id);
 
-    // A photo dropped on the page is searched.
-    const dropped = await page.evaluate(async (b64) => {
+    // A photo dropped on the page is searched, and so is a pasted one.
+    const deliver = (b64, kind) => page.evaluate(async ([b64, kind]) => {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       const transfer = new DataTransfer();
-      transfer.items.add(new File([bytes], 'drop.jpg', { type: 'image/jpeg' }));
+      transfer.items.add(new File([bytes], `${kind}.jpg`, { type: 'image/jpeg' }));
       const done = new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true }));
-      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      const event = kind === 'drop'
+        ? new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true })
+        : new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true });
+      (kind === 'drop' ? document.body : document).dispatchEvent(event);
       return done;
-    }, b);
+    }, [b64, kind]);
+    const dropped = await deliver(b, 'drop');
     assert.equal(dropped[0].id, rows[2].id);
-    // And so is a pasted one.
-    const pasted = await page.evaluate(async (b64) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const transfer = new DataTransfer();
-      transfer.items.add(new File([bytes], 'paste.jpg', { type: 'image/jpeg' }));
-      const done = new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true }));
-      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }));
-      return done;
-    }, a);
+    const pasted = await deliver(a, 'paste');
     assert.equal(pasted[0].id, rows[0].id);
     assert.deepEqual(errors, []);
   } finally {
