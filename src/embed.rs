@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::assets::{ModelManifest, load_weights};
 use crate::error::{AssetError, EmbedError};
-use crate::model::ResNet;
+use crate::model::{ResNet, ResNetConfig};
 
 /// What the model says about one photo.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,31 +61,6 @@ impl Embedder {
         self.manifest.model.input_size as u32
     }
 
-    /// `[B, E + K]`: embeddings and probabilities side by side, for a single readback.
-    fn forward(&self, inputs: &[Vec<f32>]) -> Tensor<2> {
-        let s = self.manifest.model.input_size;
-        let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
-        let batch =
-            Tensor::<4>::from_data(TensorData::new(flat, [inputs.len(), 3, s, s]), &self.device);
-        let out = self.model.forward(batch);
-        Tensor::cat(vec![out.embedding, softmax(out.logits, 1)], 1)
-    }
-
-    fn split(&self, data: TensorData, n: usize) -> Result<Vec<Embedding>, EmbedError> {
-        let values = data
-            .as_slice::<f32>()
-            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
-        let e = self.manifest.model.embedding_dim;
-        let width = values.len() / n.max(1);
-        Ok(values
-            .chunks_exact(width.max(1))
-            .map(|row| Embedding {
-                embedding: row[..e].to_vec(),
-                probabilities: row[e..].to_vec(),
-            })
-            .collect())
-    }
-
     fn check(&self, inputs: &[Vec<f32>]) -> Result<(), EmbedError> {
         let s = self.manifest.model.input_size;
         match inputs.iter().find(|i| i.len() != 3 * s * s) {
@@ -103,11 +78,7 @@ impl Embedder {
             return Ok(Vec::new());
         }
         self.check(inputs)?;
-        let data = self
-            .forward(inputs)
-            .try_into_data()
-            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
-        self.split(data, inputs.len())
+        embed_blocking(&self.model, &self.manifest.model, inputs, &self.device)
     }
 
     /// Embeds a batch of prepared inputs, reading back asynchronously (required on WebGPU).
@@ -116,12 +87,11 @@ impl Embedder {
             return Ok(Vec::new());
         }
         self.check(inputs)?;
-        let data = self
-            .forward(inputs)
+        let data = forward(&self.model, &self.manifest.model, inputs, &self.device)
             .into_data_async()
             .await
             .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
-        self.split(data, inputs.len())
+        split(data, inputs.len(), self.manifest.model.embedding_dim)
     }
 
     /// The `k` most probable labels, best first.
@@ -134,4 +104,47 @@ impl Embedder {
             .filter_map(|i| Some((self.manifest.labels.get(i)?.clone(), probabilities[i])))
             .collect()
     }
+}
+
+/// `[B, 3, S, S]`: prepared inputs (each `3 * S * S` values) as one batch on `device`.
+pub fn batch_tensor(inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor<4> {
+    let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [inputs.len(), 3, size, size]), device)
+}
+
+/// `[B, E + K]`: embeddings and probabilities side by side, for a single readback.
+fn forward(net: &ResNet, config: &ResNetConfig, inputs: &[Vec<f32>], device: &Device) -> Tensor<2> {
+    let out = net.forward(batch_tensor(inputs, config.input_size, device));
+    Tensor::cat(vec![out.embedding, softmax(out.logits, 1)], 1)
+}
+
+fn split(data: TensorData, n: usize, embedding_dim: usize) -> Result<Vec<Embedding>, EmbedError> {
+    let values = data
+        .as_slice::<f32>()
+        .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+    let width = values.len() / n.max(1);
+    Ok(values
+        .chunks_exact(width.max(1))
+        .map(|row| Embedding {
+            embedding: row[..embedding_dim].to_vec(),
+            probabilities: row[embedding_dim..].to_vec(),
+        })
+        .collect())
+}
+
+/// Runs `net` (shaped by `config`) on a batch and waits for the results synchronously; used
+/// by [`Embedder`] and by training and evaluation, which hold a bare network.
+pub fn embed_blocking(
+    net: &ResNet,
+    config: &ResNetConfig,
+    inputs: &[Vec<f32>],
+    device: &Device,
+) -> Result<Vec<Embedding>, EmbedError> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let data = forward(net, config, inputs, device)
+        .try_into_data()
+        .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+    split(data, inputs.len(), config.embedding_dim)
 }

@@ -12,7 +12,7 @@ use super::data::{Sample, Source, Splits};
 use super::{RunFiles, RunState, eval_inputs, plots, predict, top_k};
 use crate::assets::load_weights;
 use crate::cli::write_atomic;
-use crate::model::ResNet;
+use crate::model::{ResNet, ResNetConfig};
 
 /// Headline figures of one model.
 #[derive(Debug, Clone, Serialize)]
@@ -80,25 +80,29 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn score(
-    net: &ResNet,
-    test: &[Vec<f32>],
-    test_labels: &[usize],
-    catalogue: &[Vec<f32>],
-    catalogue_labels: &[usize],
-    size: usize,
-) -> Result<Scored> {
+/// Prepared test queries and catalogue photos with their labels.
+struct EvalSet<'a> {
+    config: &'a ResNetConfig,
+    test: Vec<Vec<f32>>,
+    test_labels: Vec<usize>,
+    catalogue: Vec<Vec<f32>>,
+    catalogue_labels: Vec<usize>,
+}
+
+fn score(net: &ResNet, set: &EvalSet) -> Result<Scored> {
     let device = Device::flex();
-    let queries = predict(net, test, size, &device)?;
-    let items: Vec<Vec<f32>> = predict(net, catalogue, size, &device)?
+    let queries = predict(net, set.config, &set.test, &device)?;
+    let items: Vec<Vec<f32>> = predict(net, set.config, &set.catalogue, &device)?
         .into_iter()
-        .map(|(e, _)| e)
+        .map(|e| e.embedding)
         .collect();
+    let catalogue_labels = &set.catalogue_labels;
     use rayon::prelude::*;
     let ranked: Vec<(f64, f64, Vec<usize>)> = queries
         .par_iter()
-        .zip(test_labels)
-        .map(|((e, _), label)| {
+        .zip(&set.test_labels)
+        .map(|(q, label)| {
+            let e = &q.embedding;
             let mut order: Vec<(f32, usize)> = items
                 .iter()
                 .enumerate()
@@ -119,7 +123,7 @@ fn score(
         })
         .collect();
     Ok(Scored {
-        probs: queries.into_iter().map(|(_, p)| p).collect(),
+        probs: queries.into_iter().map(|q| q.probabilities).collect(),
         per_query_p10: ranked.iter().map(|r| r.0).collect(),
         per_query_ap: ranked.iter().map(|r| r.1).collect(),
         neighbours: ranked.into_iter().map(|r| r.2).collect(),
@@ -181,31 +185,20 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
         .chain(splits.val.iter())
         .cloned()
         .collect();
-    let test_inputs = eval_inputs(&splits.test, size as u32)?;
-    let catalogue_inputs = eval_inputs(&catalogue, size as u32)?;
-    let test_labels: Vec<usize> = splits.test.iter().filter_map(|s| s.label).collect();
-    let catalogue_labels: Vec<usize> = catalogue.iter().filter_map(|s| s.label).collect();
-
-    let f32_scored = score(
-        &f32_net,
-        &test_inputs,
-        &test_labels,
-        &catalogue_inputs,
-        &catalogue_labels,
-        size,
-    )?;
-    let int8_scored = score(
-        &int8_net,
-        &test_inputs,
-        &test_labels,
-        &catalogue_inputs,
-        &catalogue_labels,
-        size,
-    )?;
+    let set = EvalSet {
+        config: &net_config,
+        test: eval_inputs(&splits.test, size as u32)?,
+        test_labels: splits.test.iter().filter_map(|s| s.label).collect(),
+        catalogue: eval_inputs(&catalogue, size as u32)?,
+        catalogue_labels: catalogue.iter().filter_map(|s| s.label).collect(),
+    };
+    let (test_labels, catalogue_labels) = (&set.test_labels, &set.catalogue_labels);
+    let f32_scored = score(&f32_net, &set)?;
+    let int8_scored = score(&int8_net, &set)?;
 
     let k = splits.labels.len();
     let mut confusion = vec![vec![0usize; k]; k];
-    for (p, l) in int8_scored.probs.iter().zip(&test_labels) {
+    for (p, l) in int8_scored.probs.iter().zip(test_labels) {
         confusion[*l][argmax(p)] += 1;
     }
     let classes = (0..k)
@@ -238,8 +231,8 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
         seed: config.data.seed,
         test_photos: test_labels.len(),
         catalogue_photos: catalogue_labels.len(),
-        f32: metrics(&f32_scored, &test_labels),
-        int8: metrics(&int8_scored, &test_labels),
+        f32: metrics(&f32_scored, test_labels),
+        int8: metrics(&int8_scored, test_labels),
         classes,
         confusion,
         epochs: state.history.len(),

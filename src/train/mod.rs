@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assets::{FileEntry, MODEL_FORMAT_VERSION, ModelManifest, f32_weights, load_weights};
 use crate::cli::write_atomic;
+use crate::embed::{Embedding, batch_tensor, embed_blocking};
 use crate::model::{ResNet, ResNetConfig, l2_normalize};
 use crate::preprocess::{Limits, decode, normalise, prepare, square};
 use config::TrainConfig;
@@ -198,11 +199,6 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     )
 }
 
-fn batch_tensor(inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor<4> {
-    let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
-    Tensor::from_data(TensorData::new(flat, [inputs.len(), 3, size, size]), device)
-}
-
 fn scalar(t: Tensor<1>) -> f64 {
     t.into_data()
         .try_into_vec::<f32>()
@@ -211,32 +207,16 @@ fn scalar(t: Tensor<1>) -> f64 {
         .unwrap_or(f32::NAN) as f64
 }
 
-/// Category probabilities of `inputs` (batches of 64) on the plain device.
+/// Embeddings and category probabilities of `inputs` (batches of 64) on the plain device.
 pub fn predict(
     net: &ResNet,
+    config: &ResNetConfig,
     inputs: &[Vec<f32>],
-    size: usize,
     device: &Device,
-) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+) -> Result<Vec<Embedding>> {
     let mut out = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(64) {
-        let o = net.forward(batch_tensor(chunk, size, device));
-        let emb = o
-            .embedding
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let probs = burn::tensor::activation::softmax(o.logits, 1)
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let (e, k) = (emb.len() / chunk.len(), probs.len() / chunk.len());
-        for i in 0..chunk.len() {
-            out.push((
-                emb[i * e..(i + 1) * e].to_vec(),
-                probs[i * k..(i + 1) * k].to_vec(),
-            ));
-        }
+        out.extend(embed_blocking(net, config, chunk, device)?);
     }
     Ok(out)
 }
@@ -443,9 +423,9 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         bar.finish_and_clear();
 
         let valid = model.valid();
-        let probs: Vec<Vec<f32>> = predict(&valid.net, &val_inputs, size, &plain)?
+        let probs: Vec<Vec<f32>> = predict(&valid.net, &net_config, &val_inputs, &plain)?
             .into_iter()
-            .map(|(_, p)| p)
+            .map(|e| e.probabilities)
             .collect();
         let steps = steps_per_epoch as f64;
         let metrics = EpochMetrics {
