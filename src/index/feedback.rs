@@ -130,20 +130,14 @@ impl Feedback {
     /// what all items share (embeddings are never centred) does not drown what a vote says.
     pub fn adjust(&self, index: &CatalogueIndex, query: &[f32]) -> Vec<f32> {
         let mut q = unit(query);
-        if self.liked.is_empty() && self.disliked.is_empty() {
-            return q;
-        }
-        let all: Vec<Vec<f32>> = (0..index.len()).map(|r| index.embedding(r)).collect();
-        let Some(centre) = mean(&all) else {
-            return q;
-        };
+        let centre = index.centre();
         for (ids, weight) in [
             (&self.liked, LIKE_WEIGHT),
             (&self.disliked, -DISLIKE_WEIGHT),
         ] {
             if let Some(m) = Self::mean(index, ids) {
                 q.iter_mut()
-                    .zip(m.iter().zip(&centre))
+                    .zip(m.iter().zip(centre))
                     .for_each(|(q, (m, c))| *q += weight * (m - c));
             }
         }

@@ -111,6 +111,8 @@ pub struct CatalogueIndex {
     scales: Vec<f32>,
     norms: Vec<f32>,
     histograms: Vec<u8>,
+    /// Mean of all (dequantised) embeddings, which feedback moves are measured from.
+    centre: Vec<f32>,
 }
 
 fn quantise_row(row: &[f32]) -> (Vec<i8>, f32) {
@@ -138,6 +140,7 @@ impl CatalogueIndex {
             scales: Vec::with_capacity(entries.len()),
             norms: Vec::with_capacity(entries.len()),
             histograms: Vec::with_capacity(entries.len() * HIST_LEN),
+            centre: Vec::new(),
         };
         for (item, embedding, histogram) in entries {
             if embedding.len() != dim || histogram.len() != HIST_LEN {
@@ -154,7 +157,18 @@ impl CatalogueIndex {
             );
             index.items.push(item);
         }
-        Ok(index)
+        Ok(index.with_centre())
+    }
+
+    fn with_centre(mut self) -> Self {
+        let rows: Vec<Vec<f32>> = (0..self.len()).map(|r| self.embedding(r)).collect();
+        self.centre = mean(&rows).unwrap_or_else(|| vec![0.0; self.dim]);
+        self
+    }
+
+    /// Mean of all item embeddings.
+    pub fn centre(&self) -> &[f32] {
+        &self.centre
     }
 
     /// Number of items.
@@ -266,7 +280,9 @@ impl CatalogueIndex {
             scales,
             norms,
             histograms: hist.data().to_vec(),
-        })
+            centre: Vec::new(),
+        }
+        .with_centre())
     }
 
     /// Checks `data` against `manifest` and the loaded model, then parses it.
