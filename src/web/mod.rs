@@ -49,15 +49,7 @@ pub fn start() {
                 ready.resolve();
             }
             Err(err) => {
-                let message = err
-                    .as_string()
-                    .or_else(|| {
-                        js_sys::Reflect::get(&err, &"message".into())
-                            .ok()
-                            .and_then(|m| m.as_string())
-                    })
-                    .unwrap_or_else(|| format!("{err:?}"));
-                page::failed(&message);
+                page::failed(&error_message(&err));
                 ready.reject(err);
             }
         }
@@ -105,6 +97,17 @@ async fn boot() -> Result<App, JsValue> {
         index_url,
         feedback: RefCell::new(feedback),
     })
+}
+
+/// The text of a JS error value: a string, an `Error`'s message, or its debug form.
+pub(crate) fn error_message(err: &JsValue) -> String {
+    err.as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(err, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| format!("{err:?}"))
 }
 
 pub(crate) fn to_js(err: impl std::fmt::Display) -> JsValue {

@@ -134,13 +134,6 @@ fn on(id: &str, event: &'static str, handler: impl FnMut(&web_sys::Event) + 'sta
     }
 }
 
-fn error_message(err: wasm_bindgen::JsValue) -> String {
-    js_sys::Reflect::get(&err, &"message".into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_else(|| "search failed".into())
-}
-
 /// Shows the ready state and wires the controls.
 pub(crate) fn loaded(app: &App) {
     let backend = match (&app.backend, &app.fallback_reason) {
@@ -298,7 +291,7 @@ fn search_files(files: Vec<web_sys::File>, add: bool) {
             match embed_photo(&app, file, None).await {
                 Ok(q) => photos.push(q),
                 Err(err) => {
-                    let message = error_message(err.into());
+                    let message = super::error_message(&err.into());
                     set_text("status", &format!("Could not search: {message}"));
                     return;
                 }
