@@ -21,8 +21,6 @@ pub use rank::{Hit, Query, rank, rank_where};
 pub const INDEX_FORMAT_VERSION: u32 = 1;
 /// File name of the index manifest inside an index folder.
 pub const INDEX_MANIFEST_FILE: &str = "index.json";
-/// File name of the index data inside an index folder.
-pub const INDEX_DATA_FILE: &str = "index.safetensors";
 
 const WHAT: &str = "catalogue index";
 

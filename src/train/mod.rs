@@ -7,7 +7,7 @@ pub mod eval;
 mod plots;
 pub mod teacher;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
@@ -521,10 +521,4 @@ pub fn run_files(config: &TrainConfig) -> RunFiles {
     RunFiles {
         dir: config.run_dir.clone(),
     }
-}
-
-/// Whether a path is a readable file, with a clear error otherwise.
-pub fn require_file(path: &Path, what: &str) -> Result<()> {
-    ensure!(path.is_file(), "{what} {} does not exist", path.display());
-    Ok(())
 }
