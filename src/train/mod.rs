@@ -27,7 +27,7 @@ use crate::cli::write_atomic;
 use crate::embed::{Embedding, batch_tensor, embed_blocking};
 use crate::model::{ResNet, ResNetConfig, l2_normalize};
 use crate::preprocess::{Limits, decode, normalise, prepare, square};
-use config::TrainConfig;
+use config::{TrainConfig, TrainDevice};
 use data::{AugmentDraw, BalancedSampler, Sample, Source, Splits};
 use teacher::{MobileNetV2, TEACHER_DIM};
 
@@ -91,9 +91,13 @@ pub struct RunState {
     pub history: Vec<EpochMetrics>,
     /// Labels in head order.
     pub labels: Vec<String>,
+    /// Epochs the learning-rate schedule spans (fewer than configured under a time budget).
+    #[serde(default)]
+    pub planned_epochs: Option<usize>,
 }
 
 /// Files of a run folder.
+#[derive(Debug, Clone)]
 pub struct RunFiles {
     /// The run folder.
     pub dir: PathBuf,
@@ -231,6 +235,41 @@ pub fn top_k(probs: &[Vec<f32>], labels: &[usize], k: usize) -> f64 {
     hits as f64 / labels.len().max(1) as f64
 }
 
+/// The device training steps run on.
+fn train_device(kind: TrainDevice) -> Result<Device> {
+    match kind {
+        TrainDevice::Cpu => Ok(Device::flex()),
+        TrainDevice::Gpu => gpu_device(),
+    }
+}
+
+/// burn's wgpu runtime on the best adapter; one that cannot start is an error here rather
+/// than a panic in the first step.
+#[cfg(feature = "gpu")]
+fn gpu_device() -> Result<Device> {
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let probe = device.clone();
+    std::panic::catch_unwind(move || Tensor::<1>::ones([4], &probe).sum().into_data())
+        .map_err(|_| anyhow::anyhow!("the GPU runtime did not start on this machine"))?;
+    Ok(device)
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_device() -> Result<Device> {
+    anyhow::bail!("train.device = \"gpu\" needs a binary built with `--features gpu` (see README)")
+}
+
+/// Epochs of the schedule: the configured number, or under a time budget, the epochs done
+/// plus as many more of the last epoch's length as the remaining budget holds (at least one).
+pub fn planned_epochs(config: &TrainConfig, done: usize, used_s: f64, last_epoch_s: f64) -> usize {
+    let budget = config.train.time_budget_minutes * 60.0;
+    if budget <= 0.0 || last_epoch_s <= 0.0 {
+        return config.train.epochs;
+    }
+    let more = ((budget - used_s) / last_epoch_s).floor().max(0.0) as usize;
+    (done + more).clamp(done.min(config.train.epochs), config.train.epochs)
+}
+
 fn cosine_lr(config: &TrainConfig, step: usize, total: usize, steps_per_epoch: usize) -> f64 {
     let warm = (config.train.warmup_epochs * steps_per_epoch as f64).max(1.0);
     let s = step as f64;
@@ -245,6 +284,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     let files = RunFiles {
         dir: config.run_dir.clone(),
     };
+    let plain = train_device(config.train.device)?;
     std::fs::create_dir_all(&files.dir)
         .with_context(|| format!("creating {}", files.dir.display()))?;
     let splits = Splits::load(&config.data)?;
@@ -270,7 +310,6 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     let val_inputs = eval_inputs(&splits.val, size as u32)?;
     let val_labels: Vec<usize> = splits.val.iter().filter_map(|s| s.label).collect();
 
-    let plain = Device::flex();
     plain.seed(config.data.seed);
     let device = plain.clone().autodiff();
     let teacher = match &config.teacher {
@@ -286,6 +325,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         best: None,
         history: Vec::new(),
         labels: splits.labels.clone(),
+        planned_epochs: None,
     };
     if resume && files.state().is_file() {
         state = serde_json::from_slice(&std::fs::read(files.state())?)
@@ -311,18 +351,25 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     };
     let lab_per_batch = config.train.batch_size - unl_per_batch;
     let steps_per_epoch = labels.len().div_ceil(lab_per_batch);
-    let total_steps = steps_per_epoch * config.train.epochs;
     let k = splits.labels.len();
     let smoothing = config.train.label_smoothing;
+    let session = Instant::now();
+    let first_epoch = state.epochs_done;
+    let mut planned = state.planned_epochs.unwrap_or(config.train.epochs);
 
-    for epoch in state.epochs_done..config.train.epochs {
+    for epoch in first_epoch..config.train.epochs {
+        if epoch >= planned {
+            eprintln!("time budget reached after {epoch} epochs");
+            break;
+        }
+        let total_steps = steps_per_epoch * planned;
         let started = Instant::now();
         let mut rng = StdRng::seed_from_u64(
             config.data.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         let bar = progress(
             steps_per_epoch as u64,
-            &format!("epoch {}/{}", epoch + 1, config.train.epochs),
+            &format!("epoch {}/{}", epoch + 1, planned),
         );
         let mut sums = [0.0f64; 4];
         let mut lr = 0.0;
@@ -454,8 +501,13 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             state.best = Some((metrics.val_top1, epoch + 1));
             write_atomic(&files.best(), &f32_weights(&model.net)?)?;
         }
+        let epoch_s = metrics.seconds;
         state.history.push(metrics);
         state.epochs_done = epoch + 1;
+        if config.train.time_budget_minutes > 0.0 {
+            planned = planned_epochs(config, epoch + 1, session.elapsed().as_secs_f64(), epoch_s);
+            state.planned_epochs = Some(planned);
+        }
         write_atomic(&files.checkpoint(), &f32_weights(&model)?)?;
         let record = optim
             .to_record()

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-export const DIST = join(ROOT, 'dist');
+export const DIST = process.env.DS_DIST ?? join(ROOT, 'dist');
 export const DATASET = process.env.DS_DATASET ?? join(ROOT, '../shared/datasets/clothing-dataset');
 
 const TYPES = {

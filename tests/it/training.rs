@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use deep_shopping::train::config::{Augment, DataConfig, DatasetKind, TrainConfig};
 use deep_shopping::train::data::{AugmentDraw, BalancedSampler, NON_CLASSES, Splits};
+use deep_shopping::train::planned_epochs;
 use image::{Rgb, RgbImage};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -119,6 +120,41 @@ fn config_file_and_overrides() {
     assert!(TrainConfig::load(&path, &["train.batch_size=1".into()]).is_err());
     assert!(TrainConfig::load(&path, &["train.nonsense=1".into()]).is_err());
     assert!(TrainConfig::load(&path, &["no-equals-sign".into()]).is_err());
+}
+
+#[test]
+fn time_budget_shrinks_the_schedule_to_what_fits() {
+    let path = crate::root().join("configs/clothing.toml");
+    let plain = TrainConfig::load(&path, &["train.epochs=50".into()]).unwrap();
+    assert_eq!(
+        planned_epochs(&plain, 3, 600.0, 200.0),
+        50,
+        "no budget: as configured"
+    );
+    let budget = TrainConfig::load(
+        &path,
+        &[
+            "train.epochs=50".into(),
+            "train.time_budget_minutes=10".into(),
+        ],
+    )
+    .unwrap();
+    // 600 s budget, 150 s used by 3 epochs of 50 s: 9 more fit.
+    assert_eq!(planned_epochs(&budget, 3, 150.0, 50.0), 12);
+    // Never beyond the configured epochs, never below those done.
+    assert_eq!(planned_epochs(&budget, 3, 10.0, 1.0), 50);
+    assert_eq!(planned_epochs(&budget, 3, 700.0, 50.0), 3);
+    assert!(TrainConfig::load(&path, &["train.time_budget_minutes=-1".into()]).is_err());
+    assert!(TrainConfig::load(&path, &["train.device=\"tpu\"".into()]).is_err());
+}
+
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn a_gpu_device_without_the_gpu_build_is_a_clear_error() {
+    let path = crate::root().join("configs/clothing.toml");
+    let config = TrainConfig::load(&path, &["train.device=\"gpu\"".into()]).unwrap();
+    let err = deep_shopping::train::train(&config, false, "test").unwrap_err();
+    assert!(format!("{err:#}").contains("--features gpu"), "{err:#}");
 }
 
 #[test]
