@@ -79,6 +79,8 @@ pub(crate) struct QueryPhoto {
     pub category: Vec<Label>,
     pub prepare_ms: f64,
     pub embed_ms: f64,
+    /// The part of the photo searched (`None`: all of it, or several photos).
+    pub crop: Option<Crop>,
 }
 
 /// Results shown for the current query.
@@ -147,6 +149,7 @@ pub(crate) async fn embed_photo(
         category,
         prepare_ms: t1 - t0,
         embed_ms: t2 - t1,
+        crop,
     }))
 }
 
@@ -190,11 +193,19 @@ pub(crate) fn set_query(
                 category,
                 prepare_ms: many.iter().map(|q| q.prepare_ms).sum(),
                 embed_ms: many.iter().map(|q| q.embed_ms).sum(),
+                crop: None,
             })
         }
     };
     LAST_QUERY.with(|q| *q.borrow_mut() = Some(query.clone()));
     Some(query)
+}
+
+/// Puts `photo` in place of the current query's first photo (the one under the crop box),
+/// keeping any added photos. Returns the new query.
+pub(crate) fn replace_first_photo(app: &App, photo: Rc<QueryPhoto>) -> Option<Rc<QueryPhoto>> {
+    let others: Vec<_> = PHOTOS.with(|p| p.borrow().iter().skip(1).cloned().collect());
+    set_query(app, std::iter::once(photo).chain(others).collect(), false)
 }
 
 /// Number of photos in the current query.
@@ -221,6 +232,7 @@ pub(crate) fn query_from_likes(app: &App) -> Option<Rc<QueryPhoto>> {
         category: Vec::new(),
         prepare_ms: 0.0,
         embed_ms: 0.0,
+        crop: None,
     });
     PHOTOS.with(|p| p.borrow_mut().clear());
     LAST_QUERY.with(|q| *q.borrow_mut() = Some(query.clone()));
@@ -492,6 +504,8 @@ struct Info {
     last_timings: Option<Timings>,
     /// Photos combined in the current query.
     photos: usize,
+    /// The part of the photo the current query searched; `null` for all of it.
+    crop: Option<Crop>,
 }
 
 fn info_js() -> Result<JsValue, JsValue> {
@@ -505,6 +519,7 @@ fn info_js() -> Result<JsValue, JsValue> {
         model_sha256: app.embedder.model_sha256().to_string(),
         last_timings: LAST_TIMINGS.with(|t| *t.borrow()),
         photos: photo_count(),
+        crop: last_query().and_then(|q| q.crop),
     })
 }
 

@@ -1,10 +1,15 @@
-//! The browser side: loads the model and the catalogue, picks WebGPU or the CPU backend,
-//! exposes `window.deepShopping` and drives the demo page.
+//! The browser side: builds the `<deep-shopping-search>` widget, loads the model and the
+//! catalogue, picks WebGPU or the CPU backend, exposes `window.deepShopping` and drives the
+//! widget.
 
 mod api;
 mod backend;
+mod camera;
+mod crop;
 mod fetch;
+mod js;
 mod page;
+mod widget;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -41,6 +46,9 @@ pub(crate) fn app() -> Result<Rc<App>, JsError> {
 pub fn start() {
     console_error_panic_hook::set_once();
     let ready = api::install();
+    if let Err(err) = widget::mount() {
+        web_sys::console::error_2(&"Deep Shopping: cannot build the widget".into(), &err);
+    }
     wasm_bindgen_futures::spawn_local(async move {
         match boot().await {
             Ok(app) => {
@@ -56,21 +64,13 @@ pub fn start() {
     });
 }
 
-/// Asset locations, from `data-model-url` / `data-index-url` on `<body>` or defaults relative
-/// to the page.
-fn asset_urls() -> (String, String) {
-    let body = gloo::utils::body();
-    let model = body
-        .get_attribute("data-model-url")
-        .unwrap_or_else(|| "models/manifest.json".into());
-    let index = body
-        .get_attribute("data-index-url")
-        .unwrap_or_else(|| "catalogue/index.json".into());
-    (fetch::absolute(&model), fetch::absolute(&index))
-}
-
 async fn boot() -> Result<App, JsValue> {
-    let (model_url, index_url) = asset_urls();
+    let widget::Config {
+        model_url,
+        index_url,
+        results,
+    } = widget::config();
+    page::set_page_size(results);
     let progress = page::Progress::new();
     let manifest_bytes = fetch::bytes(&model_url, None).await?;
     let manifest = crate::assets::ModelManifest::from_json(&manifest_bytes).map_err(to_js)?;
