@@ -164,7 +164,7 @@ pub(crate) fn loaded(app: &App) {
         el.set_attribute("hidden", "").ok();
     }
     if let Some(el) = by_id("untrained") {
-        if app.embedder.manifest().trained {
+        if app.manifest.trained {
             el.set_attribute("hidden", "").ok();
         } else {
             el.remove_attribute("hidden").ok();

@@ -8,6 +8,7 @@
 //! - `model-url`, `index-url`: the model or index manifest elsewhere (relative to the page).
 //! - `results`: results per page, 1 to 100 (default 12).
 //! - `theme`: `light` (default) or `dark`.
+//! - `worker`: `off` runs the model on the page's thread instead of a Web Worker.
 //!
 //! Without the element the JS API still works, with the same defaults.
 
@@ -42,6 +43,8 @@ pub(crate) struct Config {
     pub index_url: String,
     /// Results per page.
     pub results: usize,
+    /// Whether the model runs in a Web Worker.
+    pub worker: bool,
 }
 
 /// The first `<deep-shopping-search>` in the document.
@@ -51,7 +54,7 @@ fn host() -> Option<Element> {
 
 /// The folder the bundle was loaded from: `window.deepShoppingBundleUrl`, set by `widget.js`,
 /// or else the page's own base URL.
-fn bundle_folder() -> String {
+pub(crate) fn bundle_folder() -> String {
     let window: JsValue = gloo::utils::window().into();
     js::string(&window, "deepShoppingBundleUrl").unwrap_or_else(|| super::fetch::absolute("./"))
 }
@@ -91,10 +94,12 @@ pub(crate) fn config() -> Config {
             }
         },
     };
+    let worker = attr("worker").is_none_or(|w| w.trim() != "off");
     Config {
         model_url,
         index_url,
         results,
+        worker,
     }
 }
 
