@@ -316,6 +316,8 @@ pub(crate) fn search_blobs(photos: Vec<Blob>, add: bool) {
         return;
     };
     if !add {
+        // A new photo from anywhere closes the camera (and turns its light off).
+        super::camera::stop();
         super::crop::show(first);
     }
     wasm_bindgen_futures::spawn_local(async move {
