@@ -25,6 +25,21 @@ thread_local! {
     static PAGE: Cell<usize> = const { Cell::new(DEFAULT_RESULTS) };
     /// Results shown now: a whole number of pages.
     static SHOWN: Cell<usize> = const { Cell::new(DEFAULT_RESULTS) };
+    /// Number of the newest search that replaces the query's photo (a new photo or a crop).
+    static NEWEST: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Numbers a search that replaces the query's photo; only the newest one shows its results,
+/// so a slow older search never overwrites a newer photo or crop.
+fn next_search() -> u64 {
+    NEWEST.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    })
+}
+
+fn is_newest(search: u64) -> bool {
+    NEWEST.with(Cell::get) == search
 }
 
 fn page_size() -> usize {
@@ -315,6 +330,9 @@ pub(crate) fn search_blobs(photos: Vec<Blob>, add: bool) {
     let Some(first) = photos.first() else {
         return;
     };
+    // Added photos join whatever the query is when they are ready; a new photo replaces it.
+    let search = (!add).then(next_search);
+    let current = move || search.is_none_or(is_newest);
     if !add {
         // A new photo from anywhere closes the camera (and turns its light off).
         super::camera::stop();
@@ -327,12 +345,16 @@ pub(crate) fn search_blobs(photos: Vec<Blob>, add: bool) {
         for photo in &photos {
             match embed_photo(&app, photo, None).await {
                 Ok(q) => embedded.push(q),
-                Err(err) => {
+                Err(err) if current() => {
                     let message = super::error_message(&err.into());
                     set_status(&format!("Could not search: {message}"));
                     return;
                 }
+                Err(_) => return,
             }
+        }
+        if !current() {
+            return;
         }
         SHOWN.with(|s| s.set(page_size()));
         if let Some(query) = set_query(&app, embedded, add) {
@@ -345,8 +367,13 @@ pub(crate) fn search_blobs(photos: Vec<Blob>, add: bool) {
 /// Searches `photo` again with `crop` in place of the query's first photo.
 pub(crate) async fn search_cropped(photo: &Blob, crop: Option<Crop>) {
     let Ok(app) = super::app() else { return };
+    let search = next_search();
     set_status("Searching the cropped photo…");
-    match embed_photo(&app, photo, crop).await {
+    let embedded = embed_photo(&app, photo, crop).await;
+    if !is_newest(search) {
+        return;
+    }
+    match embedded {
         Ok(q) => {
             if let Some(query) = replace_first_photo(&app, q) {
                 publish(&rank_cards(&app, query, &options()));
