@@ -57,6 +57,7 @@ test('the snippet works on another page with the bundle under a sub-path; result
     pages: {
       '/store/': storefront('/shop/deep/', 'results="5" theme="dark"'),
       '/store/assets.html': storefront('/cdn/bundle/', 'assets="/shop/deep/"'),
+      '/store/urls.html': storefront('/shop/deep/', 'model-url="/cdn/bundle/models/manifest.json" index-url="../cdn/bundle/catalogue/index.json"'),
     },
     mounts: { '/cdn/bundle/': DIST },
   });
@@ -118,6 +119,16 @@ test('the snippet works on another page with the bundle under a sub-path; result
     assert.equal((await cardIds(other.page)).length, 12);
     assert.equal(await inWidget(other.page, (root) => getComputedStyle(root.host).backgroundColor), 'rgb(250, 250, 250)');
     assert.deepEqual(other.errors, []);
+
+    // model-url and index-url (absolute, and relative to the page) point at single manifests.
+    const mark = server.requests.length;
+    const urls = await openPage(context, `${server.origin}/store/urls.html`);
+    const asked = server.requests.slice(mark);
+    assert.ok(asked.includes('/shop/deep/deep-shopping_bg.wasm'), asked.join(' '));
+    assert.ok(asked.includes('/cdn/bundle/models/manifest.json'), asked.join(' '));
+    assert.ok(asked.includes('/cdn/bundle/catalogue/index.json'), asked.join(' '));
+    assert.ok(!asked.some((r) => r.startsWith('/shop/deep/models') || r.startsWith('/shop/deep/catalogue')), asked.join(' '));
+    assert.deepEqual(urls.errors, []);
   } finally {
     await browser.close();
     await server.close();
@@ -220,6 +231,66 @@ test('the crop box: dragging a corner and the box re-runs the search on the crop
     await waitForNewResults(page, before);
     assert.deepEqual(await cardIds(page), whole);
     assert.equal((await page.evaluate(() => window.deepShopping.info())).crop, null);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+test('on a touch screen, dragging the crop box corner with a finger crops the search', { timeout: 300_000 }, async () => {
+  const server = await serve();
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext({ viewport: { width: 360, height: 780 }, hasTouch: true, isMobile: true });
+    const { page, errors } = await openPage(context, server.url);
+    await upload(page, rows[3].id);
+    const whole = await cardIds(page);
+    await page.locator('#crop-box').scrollIntoViewIfNeeded();
+    const box = await page.locator('#crop-box').boundingBox();
+    // A finger on the top-left handle, dragged a third of the way in (Chrome DevTools touch).
+    const cdp = await context.newCDPSession(page);
+    const touch = (type, x, y) => cdp.send('Input.dispatchTouchEvent', {
+      type, touchPoints: type === 'touchEnd' ? [] : [{ x, y, id: 1 }],
+    });
+    const before = await lastTimings(page);
+    await touch('touchStart', box.x + 1, box.y + 1);
+    for (let i = 1; i <= 8; i++) await touch('touchMove', box.x + 1 + (box.width / 3) * (i / 8), box.y + 1 + (box.height / 3) * (i / 8));
+    await touch('touchEnd');
+    await waitForNewResults(page, before);
+    const crop = (await page.evaluate(() => window.deepShopping.info())).crop;
+    assert.ok(Math.abs(crop.x - 1 / 3) < 0.03 && Math.abs(crop.y - 1 / 3) < 0.03, JSON.stringify(crop));
+    assert.ok(Math.abs(crop.x + crop.width - 1) < 1e-4 && Math.abs(crop.y + crop.height - 1) < 1e-4, JSON.stringify(crop));
+    assert.notDeepEqual(await cardIds(page), whole);
+    await page.screenshot({ path: join(SHOTS, 'crop-touch-360.png') });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+test('a 12-megapixel photo is searched (reduced before the resize) and finds its item', { timeout: 300_000 }, async () => {
+  const server = await serve();
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(browser, server.url);
+    const b64 = await photoBase64(rows[4].id);
+    const results = await page.evaluate(async (b64) => {
+      const small = new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type: 'image/jpeg' });
+      const bitmap = await createImageBitmap(small);
+      // The same photo at 4000 px on its longer side (about 12 MP), as a phone takes it.
+      const scale = 4000 / Math.max(bitmap.width, bitmap.height);
+      const canvas = new OffscreenCanvas(Math.round(bitmap.width * scale), Math.round(bitmap.height * scale));
+      canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const large = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.9 });
+      const found = await window.deepShopping.search(large, { top: 3 });
+      return { size: [canvas.width, canvas.height], bytes: large.size, found: found.map((r) => r.id) };
+    }, b64);
+    assert.ok(results.size[0] * results.size[1] > 11e6, JSON.stringify(results.size));
+    assert.equal(results.found[0], rows[4].id);
+    const t = (await page.evaluate(() => window.deepShopping.info())).lastTimings;
+    console.log(`${results.size.join('x')} JPEG (${(results.bytes / 1e6).toFixed(1)} MB): prepare ${t.prepareMs.toFixed(0)} ms, embed ${t.embedMs.toFixed(0)} ms`);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
