@@ -89,11 +89,15 @@ async fn open() -> Result<(), JsValue> {
     STREAM.with(|s| *s.borrow_mut() = Some(stream));
     show_panel(true);
     js::call_async(&video, "play", &[]).await?;
-    if let Some(shutter) = by_id("shutter").and_then(|s| s.dyn_into::<web_sys::HtmlElement>().ok())
-    {
-        shutter.focus().ok();
-    }
+    focus("shutter");
     Ok(())
+}
+
+/// Moves the keyboard focus to the widget element `id`.
+fn focus(id: &str) {
+    if let Some(el) = by_id(id).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        el.focus().ok();
+    }
 }
 
 /// The video's current frame as a JPEG blob.
@@ -169,6 +173,8 @@ pub(crate) fn wire() {
                     Ok(photo) => {
                         stop();
                         super::page::search_blobs(vec![photo], false);
+                        // The shutter is gone with the camera: the crop box is the next step.
+                        focus("crop-box");
                     }
                     Err(err) => set_status(&format!(
                         "Could not take the photo: {}",
@@ -182,10 +188,7 @@ pub(crate) fn wire() {
     if let Some(close) = by_id("camera-close") {
         EventListener::new(&close, "click", |_| {
             stop();
-            if let Some(b) = by_id("camera").and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
-            {
-                b.focus().ok();
-            }
+            focus("camera");
         })
         .forget();
     }

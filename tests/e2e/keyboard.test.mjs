@@ -162,6 +162,20 @@ test('every control is reached with Tab and works from the keyboard at 360 px', 
   await page.keyboard.press('Enter');
   await waitForNewResults(page, before);
   assert.ok(await page.isHidden('#camera-panel'));
+  // The focus moves on to the crop box over the new photo; the camera can be opened and
+  // closed again from the keyboard.
+  assert.equal((await focused(page)).id, 'crop-box');
+  await page.keyboard.press('Shift+ArrowLeft');
+  await page.waitForFunction(() => window.deepShopping.info().crop?.width < 1, null, { timeout: 120_000 });
+  await page.keyboard.press('Shift+Tab');
+  await tabTo(page, byId('camera'));
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('deep-shopping-search').shadowRoot.activeElement?.id === 'shutter');
+  await page.keyboard.press('Tab');
+  assert.equal((await focused(page)).id, 'camera-close');
+  await page.keyboard.press('Enter');
+  assert.ok(await page.isHidden('#camera-panel'));
+  assert.equal((await focused(page)).id, 'camera');
   assert.deepEqual(errors, []);
   await context.close();
 });
