@@ -71,12 +71,15 @@ test('every control is reached with Tab and works from the keyboard at 360 px', 
     'price-min', 'price-max', 'more-like-likes', 'reset-feedback', 'export-feedback',
   ]);
 
-  // Upload: Space on the file control opens the chooser.
+  // Upload: Space on the file control opens the chooser. (Waiting for the chooser starts
+  // first, so Playwright intercepts choosers well before the key is pressed.)
+  const chooserOpened = page.waitForEvent('filechooser', { timeout: 120_000 });
   await page.keyboard.press('Shift+Tab');
   const photo = await tabTo(page, byId('photo'));
   assert.equal(photo.name, 'Photo of a garment');
   let before = await lastTimings(page);
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+  await page.keyboard.press('Space');
+  const chooser = await chooserOpened;
   await chooser.setFiles(join(DATASET, 'images', `${rows[2].id}.jpg`));
   await waitForNewResults(page, before);
   const whole = await cardIds(page);
