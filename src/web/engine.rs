@@ -27,14 +27,21 @@ use crate::preprocess::{Crop, Limits, prepare};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Features {
+    /// L2-normalised embedding.
     pub embedding: Vec<f32>,
+    /// Category probabilities, in the manifest's label order.
     pub probabilities: Vec<f32>,
+    /// Colour histogram of the prepared square.
     pub histogram: Vec<f32>,
+    /// Dominant colours of the prepared square.
     pub colours: Vec<Swatch>,
+    /// Milliseconds spent decoding and preparing the photo (and its colours).
     pub prepare_ms: f64,
+    /// Milliseconds spent in the model.
     pub embed_ms: f64,
-    /// When the work started and ended, in milliseconds since the Unix epoch.
+    /// When the work started, in milliseconds since the Unix epoch.
     pub started_at: f64,
+    /// When the work ended, in milliseconds since the Unix epoch.
     pub ended_at: f64,
 }
 

@@ -58,8 +58,10 @@ test('the snippet works on another page with the bundle under a sub-path; result
       '/store/': storefront('/shop/deep/', 'results="5" theme="dark"'),
       '/store/assets.html': storefront('/cdn/bundle/', 'assets="/shop/deep/"'),
       '/store/urls.html': storefront('/shop/deep/', 'model-url="/cdn/bundle/models/manifest.json" index-url="../cdn/bundle/catalogue/index.json"'),
+      '/store/broken.html': storefront('/broken/', 'results="5"'),
     },
-    mounts: { '/cdn/bundle/': DIST },
+    // A folder with the loader but no bundle: a broken upload of the widget.
+    mounts: { '/cdn/bundle/': DIST, '/broken/': join(ROOT, 'static') },
   });
   const browser = await launch({ webgpu: false });
   try {
@@ -131,6 +133,16 @@ test('the snippet works on another page with the bundle under a sub-path; result
     assert.ok(asked.includes('/cdn/bundle/catalogue/index.json'), asked.join(' '));
     assert.ok(!asked.some((r) => r.startsWith('/shop/deep/models') || r.startsWith('/shop/deep/catalogue/index')), asked.join(' '));
     assert.deepEqual(urls.errors, []);
+    await urls.page.close();
+
+    // A loader without its bundle says so in the element.
+    const broken = await context.newPage();
+    const failures = [];
+    broken.on('pageerror', (e) => failures.push(String(e)));
+    await broken.goto(`${server.origin}/store/broken.html`);
+    await broken.waitForSelector('deep-shopping-search:text("Search by photo is unavailable")');
+    assert.equal(await broken.getAttribute('deep-shopping-search', 'role'), 'status');
+    assert.equal(failures.length, 1, failures.join(' | '));
   } finally {
     await browser.close();
     await server.close();
