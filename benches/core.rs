@@ -7,12 +7,12 @@ use std::io::Cursor;
 use criterion::{Criterion, criterion_group, criterion_main};
 use deep_shopping::colour::{self, HIST_LEN};
 use deep_shopping::index::{CatalogueIndex, Item, Query, rank};
-use deep_shopping::preprocess::{Limits, prepare};
+use deep_shopping::preprocess::{Limits, decode, prepare, square};
 use image::{ImageFormat, Rgb, RgbImage};
 
-fn photo() -> Vec<u8> {
-    // A 533x400 photo-sized JPEG, the dataset's usual size.
-    let image = RgbImage::from_fn(533, 400, |x, y| {
+/// A `w`x`h` JPEG; 533x400 is the dataset's usual size, 4000x3000 a 12 MP phone photo.
+fn photo(w: u32, h: u32) -> Vec<u8> {
+    let image = RgbImage::from_fn(w, h, |x, y| {
         Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
     });
     let mut out = Vec::new();
@@ -45,9 +45,17 @@ fn index(n: usize, dim: usize) -> CatalogueIndex {
 }
 
 fn benches(c: &mut Criterion) {
-    let bytes = photo();
+    let bytes = photo(533, 400);
     c.bench_function("prepare 533x400 jpeg to 160px", |b| {
         b.iter(|| prepare(black_box(&bytes), None, 160, &Limits::default()).expect("prepare"))
+    });
+    let phone = photo(4000, 3000);
+    let decoded = decode(&phone, &Limits::default()).expect("decode");
+    c.bench_function("decode 4000x3000 jpeg", |b| {
+        b.iter(|| decode(black_box(&phone), &Limits::default()).expect("decode"))
+    });
+    c.bench_function("square 4000x3000 to 160px", |b| {
+        b.iter(|| square(black_box(&decoded), None, 160).expect("square"))
     });
     let prepared = prepare(&bytes, None, 160, &Limits::default()).expect("prepare");
     c.bench_function("colour features 160px", |b| {

@@ -1,5 +1,6 @@
 // Page benchmark: bundle sizes, load time and photo-to-results times on both backends in
-// headless Chromium, against the trunk-built dist/ with its catalogue.
+// headless Chromium, against the trunk-built dist/ with its catalogue; on the CPU backend also
+// with the model on the page's thread (worker="off") instead of the Web Worker.
 // Usage: node benches/page.mjs [runs]   (after scripts/test.sh or scripts/demo.sh built dist/)
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
@@ -21,7 +22,7 @@ async function sizes() {
   console.log(`index: ${mb(index.data.bytes)} for ${index.count} items`);
 }
 
-async function backend(webgpu, url, photos) {
+async function backend(webgpu, url, photos, label = '') {
   const browser = await launch({ webgpu });
   try {
     const t0 = Date.now();
@@ -41,7 +42,7 @@ async function backend(webgpu, url, photos) {
       totals.push(lastTimings.totalMs);
       embeds.push(lastTimings.embedMs);
     }
-    console.log(`${name}: load ${loadMs} ms; photo to results median ${median(totals).toFixed(0)} ms `
+    console.log(`${name}${label}: load ${loadMs} ms; photo to results median ${median(totals).toFixed(0)} ms `
       + `(embed ${median(embeds).toFixed(0)} ms; wall incl. transfer ${median(walls)} ms) over ${runs} runs`);
   } finally {
     await browser.close();
@@ -49,12 +50,16 @@ async function backend(webgpu, url, photos) {
 }
 
 await sizes();
-const server = await serve();
+const html = await readFile(join(DIST, 'index.html'), 'utf8');
+const server = await serve(DIST, '/', {
+  pages: { '/worker-off.html': html.replace('<deep-shopping-search ', '<deep-shopping-search worker="off" ') },
+});
 const rows = await catalogueRows();
 const photos = await Promise.all(rows.slice(0, 5).map((r) => photoBase64(r.id)));
 try {
-  await backend(false, server.url, photos);
-  await backend(true, server.url, photos);
+  await backend(false, server.url, photos, ' (worker)');
+  await backend(false, `${server.origin}/worker-off.html`, photos, ' (page thread)');
+  await backend(true, server.url, photos, ' (worker)');
 } finally {
   await server.close();
 }

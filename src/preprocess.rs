@@ -1,6 +1,7 @@
 //! The one preprocessing path from encoded photo bytes to model input, shared by training,
 //! index export and the browser: decode (with limits set before decoding), EXIF orientation,
-//! crop, resize and centre-crop to a square, ImageNet normalisation.
+//! crop, area-average reduction of large photos, resize and centre-crop to a square, ImageNet
+//! normalisation.
 
 use std::io::Cursor;
 
@@ -49,6 +50,50 @@ pub struct Crop {
 }
 
 impl Crop {
+    /// The whole photo.
+    pub const WHOLE: Crop = Crop {
+        x: 0.0,
+        y: 0.0,
+        width: 1.0,
+        height: 1.0,
+    };
+
+    /// The box moved and shrunk as little as needed to lie inside the photo with sides of at
+    /// least `min_side` (a fraction, at most 1).
+    pub fn clamped(self, min_side: f32) -> Crop {
+        let width = self.width.clamp(min_side, 1.0);
+        let height = self.height.clamp(min_side, 1.0);
+        Crop {
+            x: self.x.clamp(0.0, 1.0 - width),
+            y: self.y.clamp(0.0, 1.0 - height),
+            width,
+            height,
+        }
+    }
+
+    /// The box with its corner `(left, top)` moved by `(dx, dy)` and the opposite corner kept,
+    /// inside the photo and with sides of at least `min_side`.
+    pub fn corner_moved(self, left: bool, top: bool, dx: f32, dy: f32, min_side: f32) -> Crop {
+        let (mut x0, mut y0) = (self.x, self.y);
+        let (mut x1, mut y1) = (self.x + self.width, self.y + self.height);
+        if left {
+            x0 = (x0 + dx).clamp(0.0, (x1 - min_side).max(0.0));
+        } else {
+            x1 = (x1 + dx).clamp((x0 + min_side).min(1.0), 1.0);
+        }
+        if top {
+            y0 = (y0 + dy).clamp(0.0, (y1 - min_side).max(0.0));
+        } else {
+            y1 = (y1 + dy).clamp((y0 + min_side).min(1.0), 1.0);
+        }
+        Crop {
+            x: x0,
+            y: y0,
+            width: x1 - x0,
+            height: y1 - y0,
+        }
+    }
+
     fn check(&self) -> Result<(), ImageError> {
         let Crop {
             x,
@@ -100,14 +145,24 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, ImageError>
     Ok(image)
 }
 
+/// Shorter sides above `PRESCALE_FACTOR * size` are first reduced by area averaging to
+/// `PRESCALE_TARGET * size`, so a large phone photo is not filtered at full resolution.
+pub const PRESCALE_FACTOR: u32 = 4;
+/// Shorter side, in multiples of the input size, a large photo is reduced to before resizing.
+pub const PRESCALE_TARGET: u32 = 2;
+
 /// Crops (optionally), scales the shorter side to `size` and centre-crops a `size`-square.
+///
+/// Only the cropped region is converted to RGB. When its shorter side exceeds
+/// [`PRESCALE_FACTOR`]` * size` it is first reduced by area averaging (`thumbnail`) to a
+/// shorter side of [`PRESCALE_TARGET`]` * size`; smaller photos (the catalogue's 400x533
+/// photos among them) go straight to the triangle-filter resize.
 pub fn square(image: &DynamicImage, crop: Option<Crop>, size: u32) -> Result<RgbImage, ImageError> {
-    let rgb = image.to_rgb8();
-    let rgb = match crop {
-        None => rgb,
+    let cropped = match crop {
+        None => None,
         Some(c) => {
             c.check()?;
-            let (w, h) = rgb.dimensions();
+            let (w, h) = (image.width(), image.height());
             let x0 = ((c.x * w as f32).floor() as u32).min(w);
             let y0 = ((c.y * h as f32).floor() as u32).min(h);
             let cw = ((c.width * w as f32).round() as u32).min(w - x0);
@@ -118,8 +173,18 @@ pub fn square(image: &DynamicImage, crop: Option<Crop>, size: u32) -> Result<Rgb
                     height: ch,
                 });
             }
-            image::imageops::crop_imm(&rgb, x0, y0, cw, ch).to_image()
+            Some(image.crop_imm(x0, y0, cw, ch))
         }
+    };
+    let region = cropped.as_ref().unwrap_or(image);
+    let (w, h) = (region.width(), region.height());
+    let rgb = if w.min(h) > PRESCALE_FACTOR.saturating_mul(size) {
+        let target = PRESCALE_TARGET.saturating_mul(size) as f32 / w.min(h) as f32;
+        let tw = ((w as f32 * target).round() as u32).max(size);
+        let th = ((h as f32 * target).round() as u32).max(size);
+        region.thumbnail_exact(tw, th).to_rgb8()
+    } else {
+        region.to_rgb8()
     };
     let (w, h) = rgb.dimensions();
     let scale = size as f32 / w.min(h) as f32;

@@ -14,9 +14,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::{App, app};
-use crate::colour::{self, Swatch};
+use crate::colour::Swatch;
 use crate::index::{Feedback, Filters, Query, mean, rank_where, reason, unit};
-use crate::preprocess::{Crop, Limits, prepare};
+use crate::preprocess::Crop;
 
 /// Options of `search` and `rerank`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +79,8 @@ pub(crate) struct QueryPhoto {
     pub category: Vec<Label>,
     pub prepare_ms: f64,
     pub embed_ms: f64,
+    /// The part of the photo searched (`None`: all of it, or several photos).
+    pub crop: Option<Crop>,
 }
 
 /// Results shown for the current query.
@@ -91,14 +93,27 @@ pub(crate) struct Outcome {
     pub more: bool,
 }
 
+/// When the last photo was prepared and embedded, and on which thread.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Work {
+    /// Start, in milliseconds since the Unix epoch.
+    pub started_at: f64,
+    /// End, in milliseconds since the Unix epoch.
+    pub ended_at: f64,
+    /// `"worker"` or `"page"`.
+    pub thread: &'static str,
+}
+
 thread_local! {
+    static LAST_WORK: std::cell::Cell<Option<Work>> = const { std::cell::Cell::new(None) };
     static LAST_TIMINGS: RefCell<Option<Timings>> = const { RefCell::new(None) };
     static LAST_QUERY: RefCell<Option<Rc<QueryPhoto>>> = const { RefCell::new(None) };
     static PHOTOS: RefCell<Vec<Rc<QueryPhoto>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn now() -> f64 {
-    gloo::utils::window().performance().map_or(0.0, |p| p.now())
+    super::engine::epoch_ms()
 }
 
 const MAX_UPLOAD: f64 = 40.0 * 1024.0 * 1024.0;
@@ -116,37 +131,35 @@ async fn blob_bytes(blob: &web_sys::Blob) -> Result<Vec<u8>, JsError> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// Prepares and embeds one photo.
+/// Prepares and embeds one photo (in the worker, or on this thread).
 pub(crate) async fn embed_photo(
     app: &App,
     blob: &web_sys::Blob,
     crop: Option<Crop>,
 ) -> Result<Rc<QueryPhoto>, JsError> {
     let bytes = blob_bytes(blob).await?;
-    let t0 = now();
-    let prepared = prepare(&bytes, crop, app.embedder.input_size(), &Limits::default())?;
-    let colours = colour::features(&prepared.square);
-    let t1 = now();
-    let out = app
-        .embedder
-        .embed(&[prepared.input])
-        .await?
-        .pop()
-        .ok_or_else(|| JsError::new("the model returned no embedding"))?;
-    let t2 = now();
-    let category = if app.embedder.manifest().trained {
-        labels(app, &out.probabilities)
+    let f = app.engine.features(bytes, crop).await?;
+    LAST_WORK.with(|w| {
+        w.set(Some(Work {
+            started_at: f.started_at,
+            ended_at: f.ended_at,
+            thread: app.engine.thread(),
+        }))
+    });
+    let category = if app.manifest.trained {
+        labels(app, &f.probabilities)
     } else {
         Vec::new()
     };
     Ok(Rc::new(QueryPhoto {
-        embedding: out.embedding,
-        probabilities: out.probabilities,
-        histogram: colours.histogram,
-        colours: colours.dominant,
+        embedding: f.embedding,
+        probabilities: f.probabilities,
+        histogram: f.histogram,
+        colours: f.colours,
         category,
-        prepare_ms: t1 - t0,
-        embed_ms: t2 - t1,
+        prepare_ms: f.prepare_ms,
+        embed_ms: f.embed_ms,
+        crop,
     }))
 }
 
@@ -190,11 +203,19 @@ pub(crate) fn set_query(
                 category,
                 prepare_ms: many.iter().map(|q| q.prepare_ms).sum(),
                 embed_ms: many.iter().map(|q| q.embed_ms).sum(),
+                crop: None,
             })
         }
     };
     LAST_QUERY.with(|q| *q.borrow_mut() = Some(query.clone()));
     Some(query)
+}
+
+/// Puts `photo` in place of the current query's first photo (the one under the crop box),
+/// keeping any added photos. Returns the new query.
+pub(crate) fn replace_first_photo(app: &App, photo: Rc<QueryPhoto>) -> Option<Rc<QueryPhoto>> {
+    let others: Vec<_> = PHOTOS.with(|p| p.borrow().iter().skip(1).cloned().collect());
+    set_query(app, std::iter::once(photo).chain(others).collect(), false)
 }
 
 /// Number of photos in the current query.
@@ -221,6 +242,7 @@ pub(crate) fn query_from_likes(app: &App) -> Option<Rc<QueryPhoto>> {
         category: Vec::new(),
         prepare_ms: 0.0,
         embed_ms: 0.0,
+        crop: None,
     });
     PHOTOS.with(|p| p.borrow_mut().clear());
     LAST_QUERY.with(|q| *q.borrow_mut() = Some(query.clone()));
@@ -228,8 +250,7 @@ pub(crate) fn query_from_likes(app: &App) -> Option<Rc<QueryPhoto>> {
 }
 
 fn labels(app: &App, probabilities: &[f32]) -> Vec<Label> {
-    app.embedder
-        .top_labels(probabilities, 3)
+    crate::embed::top_labels(&app.manifest.labels, probabilities, 3)
         .into_iter()
         .map(|(label, score)| Label { label, score })
         .collect()
@@ -343,7 +364,8 @@ fn save_feedback(app: &App) {
     }
 }
 
-fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+/// `value` as a plain JS object (maps as objects).
+pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&e.to_string()).into())
@@ -462,7 +484,7 @@ async fn embed_js(blob: JsValue) -> Result<JsValue, JsValue> {
     to_value(&EmbedResult {
         embedding: q.embedding.clone(),
         probabilities: q.probabilities.clone(),
-        labels: app.embedder.manifest().labels.clone(),
+        labels: app.manifest.labels.clone(),
         colours: q.colours.clone(),
     })
 }
@@ -470,7 +492,7 @@ async fn embed_js(blob: JsValue) -> Result<JsValue, JsValue> {
 async fn classify_js(blob: JsValue) -> Result<JsValue, JsValue> {
     let blob = blob_arg(blob)?;
     let app = app()?;
-    if !app.embedder.manifest().trained {
+    if !app.manifest.trained {
         return Err(
             JsError::new("the loaded model is untrained; it has no meaningful categories").into(),
         );
@@ -489,9 +511,17 @@ struct Info {
     trained: bool,
     model: crate::model::ResNetConfig,
     model_sha256: String,
+    /// Where photos are embedded: `"worker"` or `"page"`.
+    thread: &'static str,
+    /// Why the model runs on the page although workers are on, when it does.
+    worker_error: Option<String>,
+    /// When the last photo was prepared and embedded.
+    last_work: Option<Work>,
     last_timings: Option<Timings>,
     /// Photos combined in the current query.
     photos: usize,
+    /// The part of the photo the current query searched; `null` for all of it.
+    crop: Option<Crop>,
 }
 
 fn info_js() -> Result<JsValue, JsValue> {
@@ -500,11 +530,15 @@ fn info_js() -> Result<JsValue, JsValue> {
         backend: app.backend,
         fallback_reason: app.fallback_reason.clone(),
         items: app.index.len(),
-        trained: app.embedder.manifest().trained,
-        model: app.embedder.manifest().model.clone(),
-        model_sha256: app.embedder.model_sha256().to_string(),
+        trained: app.manifest.trained,
+        model: app.manifest.model.clone(),
+        model_sha256: app.manifest.weights.sha256.clone(),
+        thread: app.engine.thread(),
+        worker_error: app.worker_error.clone(),
+        last_work: LAST_WORK.with(std::cell::Cell::get),
         last_timings: LAST_TIMINGS.with(|t| *t.borrow()),
         photos: photo_count(),
+        crop: last_query().and_then(|q| q.crop),
     })
 }
 

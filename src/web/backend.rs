@@ -1,12 +1,14 @@
 //! Chooses the compute backend: WebGPU when the browser offers an adapter and burn's wgpu
 //! runtime starts on it, otherwise burn's flex CPU backend. `?backend=cpu` forces the CPU.
+//! Works on the page and in a worker.
 
 use burn::tensor::Device;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-fn forced_cpu() -> bool {
+/// Whether the page's address asks for the CPU backend (`?backend=cpu`).
+pub(super) fn forced_cpu() -> bool {
     gloo::utils::window()
         .location()
         .search()
@@ -18,7 +20,7 @@ fn forced_cpu() -> bool {
 
 /// Whether `navigator.gpu.requestAdapter()` yields an adapter.
 async fn adapter_available() -> Result<bool, JsValue> {
-    let navigator = gloo::utils::window().navigator();
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into())?;
     let gpu = Reflect::get(&navigator, &"gpu".into())?;
     if gpu.is_undefined() || gpu.is_null() {
         return Ok(false);
@@ -29,10 +31,11 @@ async fn adapter_available() -> Result<bool, JsValue> {
     Ok(!adapter.is_null() && !adapter.is_undefined())
 }
 
-/// The device to run on, its name for the page, and why WebGPU was not used.
-pub(super) async fn pick() -> (Device, &'static str, Option<String>) {
+/// The device to run on, its name for the page, and why WebGPU was not used; `force_cpu`
+/// skips WebGPU.
+pub(super) async fn pick(force_cpu: bool) -> (Device, &'static str, Option<String>) {
     let cpu = |why: String| (Device::flex(), "cpu", Some(why));
-    if forced_cpu() {
+    if force_cpu {
         return cpu("CPU backend requested by ?backend=cpu".into());
     }
     match adapter_available().await {

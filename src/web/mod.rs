@@ -1,22 +1,36 @@
-//! The browser side: loads the model and the catalogue, picks WebGPU or the CPU backend,
-//! exposes `window.deepShopping` and drives the demo page.
+//! The browser side: builds the `<deep-shopping-search>` widget, loads the model and the
+//! catalogue, starts the worker that embeds photos (WebGPU or the CPU backend), exposes
+//! `window.deepShopping` and drives the widget. In the worker, the same bundle serves
+//! embedding requests.
 
 mod api;
 mod backend;
+mod camera;
+mod crop;
+mod engine;
 mod fetch;
+mod js;
 mod page;
+mod widget;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
+use crate::assets::ModelManifest;
 use crate::embed::Embedder;
 use crate::index::CatalogueIndex;
+use engine::Engine;
 
 /// Everything a search needs, once loaded.
 pub(crate) struct App {
-    embedder: Embedder,
+    /// Where photos are embedded: a worker, or this thread.
+    engine: Engine,
+    /// The loaded model's manifest.
+    manifest: ModelManifest,
+    /// Why the model runs on this thread although workers are on, when it does.
+    worker_error: Option<String>,
     index: CatalogueIndex,
     /// `"webgpu"` or `"cpu"`.
     backend: &'static str,
@@ -37,10 +51,18 @@ pub(crate) fn app() -> Result<Rc<App>, JsError> {
         .ok_or_else(|| JsError::new("Deep Shopping is still loading; await deepShopping.ready()"))
 }
 
-/// Entry point of the wasm build: installs the JS API and starts loading.
+/// Entry point of the wasm build: in a worker, serves embedding requests; on a page, installs
+/// the JS API, builds the widget and starts loading.
 pub fn start() {
     console_error_panic_hook::set_once();
+    if engine::in_worker() {
+        engine::serve();
+        return;
+    }
     let ready = api::install();
+    if let Err(err) = widget::mount() {
+        web_sys::console::error_2(&"Deep Shopping: cannot build the widget".into(), &err);
+    }
     wasm_bindgen_futures::spawn_local(async move {
         match boot().await {
             Ok(app) => {
@@ -56,21 +78,14 @@ pub fn start() {
     });
 }
 
-/// Asset locations, from `data-model-url` / `data-index-url` on `<body>` or defaults relative
-/// to the page.
-fn asset_urls() -> (String, String) {
-    let body = gloo::utils::body();
-    let model = body
-        .get_attribute("data-model-url")
-        .unwrap_or_else(|| "models/manifest.json".into());
-    let index = body
-        .get_attribute("data-index-url")
-        .unwrap_or_else(|| "catalogue/index.json".into());
-    (fetch::absolute(&model), fetch::absolute(&index))
-}
-
 async fn boot() -> Result<App, JsValue> {
-    let (model_url, index_url) = asset_urls();
+    let widget::Config {
+        model_url,
+        index_url,
+        results,
+        worker,
+    } = widget::config();
+    page::set_page_size(results);
     let progress = page::Progress::new();
     let manifest_bytes = fetch::bytes(&model_url, None).await?;
     let manifest = crate::assets::ModelManifest::from_json(&manifest_bytes).map_err(to_js)?;
@@ -86,11 +101,37 @@ async fn boot() -> Result<App, JsValue> {
 
     let index =
         CatalogueIndex::load(&index_manifest, &data, &manifest.weights.sha256).map_err(to_js)?;
-    let (device, backend, fallback_reason) = backend::pick().await;
-    let embedder = Embedder::load(&manifest_bytes, &weights, device).map_err(to_js)?;
+    let force_cpu = backend::forced_cpu();
+    let mut worker_error = None;
+    let started = if worker {
+        let bundle = widget::bundle_folder();
+        match engine::Client::start(&bundle, &manifest_bytes, &weights, force_cpu).await {
+            Ok(started) => Some(started),
+            Err(err) => {
+                let why = error_message(&err);
+                web_sys::console::warn_1(
+                    &format!("Deep Shopping: no worker ({why}); the model runs on the page").into(),
+                );
+                worker_error = Some(why);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (engine, backend, fallback_reason) = match started {
+        Some((client, backend, reason)) => (Engine::Worker(client), backend, reason),
+        None => {
+            let (device, backend, reason) = backend::pick(force_cpu).await;
+            let embedder = Embedder::load(&manifest_bytes, &weights, device).map_err(to_js)?;
+            (Engine::Local(Box::new(embedder)), backend, reason)
+        }
+    };
     let feedback = api::stored_feedback(&index_manifest.data.sha256, &manifest.weights.sha256);
     Ok(App {
-        embedder,
+        engine,
+        manifest,
+        worker_error,
         index,
         backend,
         fallback_reason,

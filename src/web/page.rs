@@ -1,31 +1,60 @@
-//! The demo page: loading progress, the backend in use, photo upload, result cards with
-//! reasons and like / dislike buttons, colour weight, filters, more results, and feedback
-//! reset and export. Every control re-ranks the current query at once, without re-embedding.
+//! The widget's behaviour: loading progress, the backend in use, photo upload (file, camera,
+//! drop, paste) with a crop box, result cards with reasons and like / dislike buttons, colour
+//! weight, filters, more results, and feedback reset and export. Every ranking control
+//! re-ranks the current query at once, without re-embedding.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use gloo::events::EventListener;
-use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlInputElement, HtmlProgressElement, HtmlSelectElement};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Blob, Element, HtmlInputElement, HtmlProgressElement, HtmlSelectElement};
 
 use super::App;
 use super::api::{
     Outcome, SearchOptions, embed_photo, last_query, photo_count, publish, query_from_likes,
-    rank_cards, set_query,
+    rank_cards, replace_first_photo, set_query,
 };
+use super::widget::{DEFAULT_RESULTS, by_id};
 use crate::index::Filters;
-
-/// Results shown per page of results.
-const PAGE: usize = 12;
+use crate::preprocess::Crop;
 
 thread_local! {
-    static SHOWN: Cell<usize> = const { Cell::new(PAGE) };
+    /// Results per page (the widget's `results` attribute).
+    static PAGE: Cell<usize> = const { Cell::new(DEFAULT_RESULTS) };
+    /// Results shown now: a whole number of pages.
+    static SHOWN: Cell<usize> = const { Cell::new(DEFAULT_RESULTS) };
+    /// Number of the newest search that replaces the query's photo (a new photo or a crop).
+    static NEWEST: Cell<u64> = const { Cell::new(0) };
 }
 
-fn by_id(id: &str) -> Option<Element> {
-    gloo::utils::document().get_element_by_id(id)
+/// Numbers a search that replaces the query's photo; only the newest one shows its results,
+/// so a slow older search never overwrites a newer photo or crop.
+fn next_search() -> u64 {
+    NEWEST.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    })
+}
+
+fn is_newest(search: u64) -> bool {
+    NEWEST.with(Cell::get) == search
+}
+
+fn page_size() -> usize {
+    PAGE.with(Cell::get)
+}
+
+/// Sets the number of results per page.
+pub(crate) fn set_page_size(n: usize) {
+    PAGE.with(|p| p.set(n));
+    SHOWN.with(|s| s.set(n));
+}
+
+/// Shows `text` in the status line.
+pub(crate) fn set_status(text: &str) {
+    set_text("status", text);
 }
 
 fn set_text(id: &str, text: &str) {
@@ -150,7 +179,7 @@ pub(crate) fn loaded(app: &App) {
         el.set_attribute("hidden", "").ok();
     }
     if let Some(el) = by_id("untrained") {
-        if app.embedder.manifest().trained {
+        if app.manifest.trained {
             el.set_attribute("hidden", "").ok();
         } else {
             el.remove_attribute("hidden").ok();
@@ -176,14 +205,21 @@ pub(crate) fn loaded(app: &App) {
         control.set_disabled(false);
         let target = control.clone();
         EventListener::new(&control, "change", move |_| {
-            let files = target
+            let photos: Vec<Blob> = target
                 .files()
-                .map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect())
+                .map(|l| {
+                    (0..l.length())
+                        .filter_map(|i| l.get(i))
+                        .map(Blob::from)
+                        .collect()
+                })
                 .unwrap_or_default();
-            search_files(files, add);
+            search_blobs(photos, add);
         })
         .forget();
     }
+    super::camera::wire();
+    super::crop::wire();
     // Drag and drop a photo anywhere on the page, or paste one from the clipboard.
     let document = gloo::utils::document();
     EventListener::new_with_options(
@@ -202,7 +238,7 @@ pub(crate) fn loaded(app: &App) {
                 let files = files_of(event, field);
                 if !files.is_empty() {
                     event.prevent_default();
-                    search_files(files, false);
+                    search_blobs(files.into_iter().map(Blob::from).collect(), false);
                 }
             },
         )
@@ -212,7 +248,7 @@ pub(crate) fn loaded(app: &App) {
         let Ok(app) = super::app() else { return };
         match query_from_likes(&app) {
             Some(query) => {
-                SHOWN.with(|s| s.set(PAGE));
+                SHOWN.with(|s| s.set(page_size()));
                 publish(&rank_cards(&app, query, &options()));
             }
             None => set_text("status", "Like a product first, then ask for more like it."),
@@ -228,7 +264,7 @@ pub(crate) fn loaded(app: &App) {
         on(id, event, |_| rerank());
     }
     on("more", "click", |_| {
-        SHOWN.with(|s| s.set(s.get() + PAGE));
+        SHOWN.with(|s| s.set(s.get() + page_size()));
         rerank();
     });
     on("reset-feedback", "click", |_| {
@@ -278,40 +314,77 @@ fn files_of(event: &web_sys::Event, field: &str) -> Vec<web_sys::File> {
         .collect()
 }
 
-/// Embeds `files` and searches them: a new query, or added to the current one.
-fn search_files(files: Vec<web_sys::File>, add: bool) {
-    if files.is_empty() {
+fn ready_text(app: &App) -> String {
+    let n = photo_count();
+    let combined = if n > 1 {
+        format!(" Combining {n} photos.")
+    } else {
+        String::new()
+    };
+    format!("Ready: {} catalogue items.{combined}", app.index.len())
+}
+
+/// Embeds `photos` and searches them: a new query (the first photo goes under the crop box),
+/// or added to the current one.
+pub(crate) fn search_blobs(photos: Vec<Blob>, add: bool) {
+    let Some(first) = photos.first() else {
         return;
+    };
+    // Added photos join whatever the query is when they are ready; a new photo replaces it.
+    let search = (!add).then(next_search);
+    let current = move || search.is_none_or(is_newest);
+    if !add {
+        // A new photo from anywhere closes the camera (and turns its light off).
+        super::camera::stop();
+        super::crop::show(first);
     }
     wasm_bindgen_futures::spawn_local(async move {
         let Ok(app) = super::app() else { return };
-        set_text("status", "Searching…");
-        let mut photos = Vec::new();
-        for file in &files {
-            match embed_photo(&app, file, None).await {
-                Ok(q) => photos.push(q),
-                Err(err) => {
+        set_status("Searching…");
+        let mut embedded = Vec::new();
+        for photo in &photos {
+            match embed_photo(&app, photo, None).await {
+                Ok(q) => embedded.push(q),
+                Err(err) if current() => {
                     let message = super::error_message(&err.into());
-                    set_text("status", &format!("Could not search: {message}"));
+                    set_status(&format!("Could not search: {message}"));
                     return;
                 }
+                Err(_) => return,
             }
         }
-        SHOWN.with(|s| s.set(PAGE));
-        if let Some(query) = set_query(&app, photos, add) {
+        if !current() {
+            return;
+        }
+        SHOWN.with(|s| s.set(page_size()));
+        if let Some(query) = set_query(&app, embedded, add) {
             publish(&rank_cards(&app, query, &options()));
         }
-        let n = photo_count();
-        let combined = if n > 1 {
-            format!(" Combining {n} photos.")
-        } else {
-            String::new()
-        };
-        set_text(
-            "status",
-            &format!("Ready: {} catalogue items.{combined}", app.index.len()),
-        );
+        set_status(&ready_text(&app));
     });
+}
+
+/// Searches `photo` again with `crop` in place of the query's first photo.
+pub(crate) async fn search_cropped(photo: &Blob, crop: Option<Crop>) {
+    let Ok(app) = super::app() else { return };
+    let search = next_search();
+    set_status("Searching the cropped photo…");
+    let embedded = embed_photo(&app, photo, crop).await;
+    if !is_newest(search) {
+        return;
+    }
+    match embedded {
+        Ok(q) => {
+            if let Some(query) = replace_first_photo(&app, q) {
+                publish(&rank_cards(&app, query, &options()));
+            }
+            set_status(&ready_text(&app));
+        }
+        Err(err) => {
+            let message = super::error_message(&err.into());
+            set_status(&format!("Could not search: {message}"));
+        }
+    }
 }
 
 fn export_feedback() {
@@ -338,6 +411,7 @@ fn export_feedback() {
 
 /// Shows a loading failure.
 pub(crate) fn failed(message: &str) {
+    web_sys::console::error_1(&format!("Deep Shopping could not start: {message}").into());
     set_text("status", &format!("Could not start: {message}"));
     if let Some(el) = by_id("status") {
         el.class_list().add_1("error").ok();
@@ -382,11 +456,74 @@ fn vote_button(id: &str, vote: i32, pressed: bool, title: &str) -> Option<Elemen
     Some(b)
 }
 
+/// A like / dislike button that had the keyboard focus: its item, vote and card position.
+struct FocusedVote {
+    id: String,
+    vote: String,
+    position: usize,
+}
+
+/// The result cards now shown.
+fn cards_of(results: &Element) -> Vec<JsValue> {
+    super::js::call(results, "querySelectorAll", &["li.card".into()])
+        .map(|list| js_sys::Array::from(&list).to_vec())
+        .unwrap_or_default()
+}
+
+/// The vote button in `results` that has the focus, if one has.
+fn focused_vote(results: &Element) -> Option<FocusedVote> {
+    let button = super::widget::active_element()?
+        .closest("button[data-vote]")
+        .ok()
+        .flatten()?;
+    let card = button.closest("li.card").ok().flatten()?;
+    if !results.contains(Some(&card)) {
+        return None;
+    }
+    let card: JsValue = card.into();
+    let position = cards_of(results).iter().position(|c| *c == card)?;
+    Some(FocusedVote {
+        id: button.get_attribute("data-id")?,
+        vote: button.get_attribute("data-vote")?,
+        position,
+    })
+}
+
+/// Gives the focus back after re-rendering: to the same button, or (when its item left the
+/// results) to the same button of the card now in its place.
+fn refocus_vote(results: &Element, was: &FocusedVote) {
+    let same = results
+        .query_selector(&format!(
+            "li.card[data-id=\"{}\"] button[data-vote=\"{}\"]",
+            css_escape(&was.id),
+            was.vote
+        ))
+        .ok()
+        .flatten();
+    let target = same.or_else(|| {
+        let cards = cards_of(results);
+        let card = cards.get(was.position.min(cards.len().checked_sub(1)?))?;
+        card.dyn_ref::<Element>()?
+            .query_selector(&format!("button[data-vote=\"{}\"]", was.vote))
+            .ok()
+            .flatten()
+    });
+    if let Some(el) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+        el.focus().ok();
+    }
+}
+
+/// `text` as a CSS string body: backslashes and double quotes escaped.
+fn css_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// Renders result cards, the query's colours and category, and timings.
 pub(crate) fn show(outcome: &Outcome) {
     let Some(results) = by_id("results") else {
         return;
     };
+    let keep_focus = focused_vote(&results);
     results.set_inner_html("");
     for card in &outcome.cards {
         let Some(li) = element("li", "card", None) else {
@@ -426,6 +563,9 @@ pub(crate) fn show(outcome: &Outcome) {
             li.append_child(&votes).ok();
         }
         results.append_child(&li).ok();
+    }
+    if let Some(focus) = keep_focus {
+        refocus_vote(&results, &focus);
     }
     if let Some(more) = by_id("more") {
         if outcome.more {

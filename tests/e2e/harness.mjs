@@ -16,15 +16,24 @@ const TYPES = {
   '.safetensors': 'application/octet-stream',
 };
 
-/** Serves `dir` under `prefix` on 127.0.0.1; resolves to { url, close, requests }. */
-export async function serve(dir = DIST, prefix = '/') {
+/**
+ * Serves files on 127.0.0.1: `dir` under `prefix`, plus `pages` (path -> HTML) and `mounts`
+ * (further prefix -> folder). Resolves to { url, origin, close, requests }.
+ */
+export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {} } = {}) {
   const requests = [];
+  const roots = Object.entries({ ...mounts, [prefix]: dir }).sort((a, b) => b[0].length - a[0].length);
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
-    if (!path.startsWith(prefix)) { res.writeHead(404).end(); return; }
-    let file = normalize(join(dir, path.slice(prefix.length)));
-    if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
+    if (pages[path] !== undefined) {
+      res.writeHead(200, { 'content-type': TYPES['.html'] }).end(pages[path]);
+      return;
+    }
+    const root = roots.find(([p]) => path.startsWith(p));
+    if (!root) { res.writeHead(404).end(); return; }
+    let file = normalize(join(root[1], path.slice(root[0].length)));
+    if (!file.startsWith(root[1])) { res.writeHead(403).end(); return; }
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
@@ -36,8 +45,10 @@ export async function serve(dir = DIST, prefix = '/') {
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address();
+  const origin = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}${prefix}`,
+    url: `${origin}${prefix}`,
+    origin,
     requests,
     close: () => new Promise((ok) => server.close(ok)),
   };
@@ -48,13 +59,43 @@ const FLAGS = [
   '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage',
 ];
 
-/** Headless Chromium (a fresh temporary profile each time); `webgpu` adds the WebGPU flag. */
-export function launch({ webgpu }) {
+/** Chromium's fake camera (a moving test pattern), allowed without a prompt. */
+export const FAKE_CAMERA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+/**
+ * Headless Chromium (a fresh temporary profile each time); `webgpu` adds the WebGPU flag,
+ * `args` further flags.
+ */
+export function launch({ webgpu, args = [] }) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: webgpu ? [...FLAGS, '--enable-unsafe-webgpu'] : FLAGS,
+    args: [...FLAGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : []), ...args],
   });
+}
+
+/** Cards shown by the page's widget (inside its shadow root), as their item ids. */
+export function cardIds(page) {
+  return page.$$eval('#results li.card', (els) => els.map((e) => e.dataset.id));
+}
+
+/**
+ * Waits until the widget shows results of a search newer than `before` (the `lastTimings` of
+ * `deepShopping.info()` taken before the search started).
+ */
+export function waitForNewResults(page, before) {
+  return page.waitForFunction((b) => {
+    const t = window.deepShopping.info().lastTimings;
+    const root = document.querySelector('deep-shopping-search')?.shadowRoot;
+    return t && JSON.stringify(t) !== JSON.stringify(b)
+      && root?.querySelectorAll('#results li.card').length > 0
+      && /^Ready/.test(root.querySelector('#status').textContent);
+  }, before, { timeout: 120_000 });
+}
+
+/** `deepShopping.info().lastTimings` now. */
+export function lastTimings(page) {
+  return page.evaluate(() => window.deepShopping.info().lastTimings);
 }
 
 /** Opens the page (in a browser or a context) and waits until `deepShopping.ready()` settles. */

@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ROOT, DATASET, serve, launch, openPage, photoBase64, callWithPhoto, catalogueRows,
+  lastTimings, waitForNewResults,
 } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
@@ -57,8 +58,9 @@ test('without WebGPU the page falls back to the CPU and ranks real photos', { ti
     assert.match(bad, /cannot read image/);
 
     // The upload control shows cards with images, titles and timings.
+    const before = await lastTimings(page);
     await page.setInputFiles('#photo', join(DATASET, 'images', `${rows[1].id}.jpg`));
-    await page.waitForSelector('#results li.card');
+    await waitForNewResults(page, before);
     const cards = await page.$$eval('#results li.card', (els) => els.map((e) => e.querySelector('h3').textContent));
     assert.equal(cards[0], rows[1].title);
     assert.match(await page.textContent('#timings'), /embed \d+ ms/);

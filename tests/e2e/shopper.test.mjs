@@ -7,6 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ROOT, DATASET, serve, launch, openPage, waitReady, catalogueRows, photoBase64, callWithPhoto,
+  cardIds, lastTimings, waitForNewResults,
 } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
@@ -25,17 +26,12 @@ after(async () => {
   await server.close();
 });
 
-const cardIds = (page) => page.$$eval('#results li.card', (els) => els.map((e) => e.dataset.id));
-
 async function upload(page, stem) {
-  const before = await page.evaluate(() => window.deepShopping.info().lastTimings);
+  const before = await lastTimings(page);
   // A browser fires no change event for the same file twice: clear the control first.
   await page.setInputFiles('#photo', []);
   await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
-  await page.waitForFunction((b) => {
-    const t = window.deepShopping.info().lastTimings;
-    return t && JSON.stringify(t) !== JSON.stringify(b) && document.querySelectorAll('#results li.card').length > 0;
-  }, before);
+  await waitForNewResults(page, before);
 }
 
 test('colour weight, filters and more results re-rank instantly', { timeout: 300_000 }, async () => {

@@ -129,3 +129,123 @@ fn real_dataset_photo_prepares() {
     assert_eq!(p.square.dimensions(), (160, 160));
     assert!(p.input.iter().all(|v| v.is_finite()));
 }
+
+/// A large photo-like image: smooth gradients, a red block in the top-left corner and a blue
+/// stripe, at `w`x`h`.
+fn large_image(w: u32, h: u32) -> image::DynamicImage {
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+        if x < w / 8 && y < h / 8 {
+            image::Rgb([220, 20, 30])
+        } else if (w / 2..w / 2 + w / 20).contains(&x) {
+            image::Rgb([20, 40, 200])
+        } else {
+            image::Rgb([
+                (x * 255 / (w - 1)) as u8,
+                (y * 255 / (h - 1)) as u8,
+                ((x / 7 + y / 5) % 256) as u8,
+            ])
+        }
+    }))
+}
+
+/// The square made by filtering the whole photo at full resolution (the path without the
+/// area-average reduction).
+fn full_resolution_square(image: &image::RgbImage, size: u32) -> image::RgbImage {
+    let (w, h) = image.dimensions();
+    let scale = size as f32 / w.min(h) as f32;
+    let nw = ((w as f32 * scale).round() as u32).max(size);
+    let nh = ((h as f32 * scale).round() as u32).max(size);
+    let resized = image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle);
+    image::imageops::crop_imm(&resized, (nw - size) / 2, (nh - size) / 2, size, size).to_image()
+}
+
+fn mean_abs_difference(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
+    total as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn large_photos_are_reduced_first_and_stay_close_to_full_resolution_filtering() {
+    use deep_shopping::preprocess::{PRESCALE_FACTOR, PRESCALE_TARGET};
+    let size = 160;
+    // 3000x2250 (a 6.75 MP phone photo): its shorter side is far above the threshold.
+    let image = large_image(3000, 2250);
+    assert!(image.height() > PRESCALE_FACTOR * size);
+    let reduced = square(&image, None, size).unwrap();
+    let reference = full_resolution_square(&image.to_rgb8(), size);
+    // Within 1% of the 0..255 range on average (the two filters differ slightly at edges).
+    let diff = mean_abs_difference(&reduced, &reference);
+    assert!(diff < 2.55, "mean difference {diff} levels");
+    // The blue stripe stays where it was: about columns 81 to 91 of the 160 px square.
+    let stripe = reduced.get_pixel(86, 80).0;
+    assert!(stripe[2] > 150 && stripe[0] < 60, "{stripe:?}");
+    assert_ne!(reduced, reference, "the large photo was not reduced first");
+    // A crop of the large photo is taken at full resolution before any reduction: the red
+    // corner block fills the crop.
+    let corner = Crop {
+        x: 0.0,
+        y: 0.0,
+        width: 0.12,
+        height: 0.12,
+    };
+    let sq = square(&image, Some(corner), size).unwrap();
+    assert!(
+        sq.pixels().all(|p| p[0] > 150 && p[1] < 80),
+        "crop lost the red block"
+    );
+    // At the threshold nothing changes: the plain full-resolution filter is used.
+    let small = large_image(PRESCALE_TARGET * size * 2 + 7, PRESCALE_FACTOR * size);
+    assert_eq!(
+        square(&small, None, size).unwrap(),
+        full_resolution_square(&small.to_rgb8(), size)
+    );
+}
+
+/// Whether `c` is `[x, y, width, height]` up to rounding.
+fn near(c: Crop, expected: [f32; 4]) -> bool {
+    [c.x, c.y, c.width, c.height]
+        .iter()
+        .zip(expected)
+        .all(|(a, b)| (a - b).abs() < 1e-6)
+}
+
+#[test]
+fn crop_boxes_clamp_and_drag_by_their_corners() {
+    let c = Crop::WHOLE.corner_moved(true, true, 0.2, 0.3, 0.05);
+    assert!(near(c, [0.2, 0.3, 0.8, 0.7]), "{c:?}");
+    // The far corner dragged past the near one stops at the smallest size.
+    let c = Crop::WHOLE.corner_moved(false, false, -2.0, -2.0, 0.05);
+    assert!(near(c, [0.0, 0.0, 0.05, 0.05]), "{c:?}");
+    // A corner never leaves the photo.
+    let c = Crop::WHOLE.corner_moved(false, true, 0.5, -0.5, 0.05);
+    assert!(near(c, [0.0, 0.0, 1.0, 1.0]), "{c:?}");
+    let c = Crop {
+        x: 0.9,
+        y: -0.2,
+        width: 0.5,
+        height: 2.0,
+    }
+    .clamped(0.05);
+    assert!(near(c, [0.5, 0.0, 0.5, 1.0]), "{c:?}");
+    let tiny = Crop {
+        x: 0.5,
+        y: 0.5,
+        width: 0.0,
+        height: 0.01,
+    }
+    .clamped(0.05);
+    assert!(near(tiny, [0.5, 0.5, 0.05, 0.05]), "{tiny:?}");
+    // Every clamped box is one preprocessing accepts.
+    let image = decode(
+        &common::encode(&common::synthetic_image(), ImageFormat::Png),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(square(&image, Some(tiny), 16).is_ok());
+}

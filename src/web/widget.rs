@@ -1,0 +1,152 @@
+//! The `<deep-shopping-search>` element a storefront places in its page. At start the first
+//! such element gets an open shadow root holding the widget's controls, results and styles
+//! (the storefront's CSS does not reach in; `--ds-*` custom properties set on the element
+//! do). Its attributes configure the widget:
+//!
+//! - `assets`: base URL of the `models/` and `catalogue/` folders (relative to the page);
+//!   default: the folder the bundle was loaded from.
+//! - `model-url`, `index-url`: the model or index manifest elsewhere (relative to the page).
+//! - `results`: results per page, 1 to 100 (default 12).
+//! - `theme`: `light` (default) or `dark`.
+//! - `worker`: `off` runs the model on the page's thread instead of a Web Worker.
+//!
+//! Without the element the JS API still works, with the same defaults.
+
+use std::cell::RefCell;
+
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Element;
+
+use super::js;
+
+/// The element's tag name.
+pub(crate) const TAG: &str = "deep-shopping-search";
+/// Results per page without a `results` attribute.
+pub(crate) const DEFAULT_RESULTS: usize = 12;
+/// Most results per page a `results` attribute may ask for.
+const MAX_RESULTS: usize = 100;
+
+const TEMPLATE: &str = include_str!("widget.html");
+const STYLE: &str = include_str!("widget.css");
+
+thread_local! {
+    /// The widget's root element inside the shadow root, once mounted.
+    static ROOT: RefCell<Option<Element>> = const { RefCell::new(None) };
+}
+
+/// Settings read from the element's attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Absolute URL of the model manifest.
+    pub model_url: String,
+    /// Absolute URL of the index manifest.
+    pub index_url: String,
+    /// Results per page.
+    pub results: usize,
+    /// Whether the model runs in a Web Worker.
+    pub worker: bool,
+}
+
+/// The first `<deep-shopping-search>` in the document.
+fn host() -> Option<Element> {
+    gloo::utils::document().query_selector(TAG).ok().flatten()
+}
+
+/// The folder the bundle was loaded from: `window.deepShoppingBundleUrl`, set by `widget.js`,
+/// or else the page's own base URL.
+pub(crate) fn bundle_folder() -> String {
+    let window: JsValue = gloo::utils::window().into();
+    js::string(&window, "deepShoppingBundleUrl").unwrap_or_else(|| super::fetch::absolute("./"))
+}
+
+fn with_slash(url: String) -> String {
+    if url.ends_with('/') { url } else { url + "/" }
+}
+
+/// Reads the configuration from the element (defaults without it).
+pub(crate) fn config() -> Config {
+    let attr = |name: &str| host().and_then(|h| h.get_attribute(name));
+    let assets = attr("assets")
+        .map(|a| with_slash(super::fetch::absolute(&a)))
+        .unwrap_or_else(|| with_slash(bundle_folder()));
+    let under_assets = |path: &str| {
+        super::fetch::join(&assets, path).unwrap_or_else(|_| format!("{assets}{path}"))
+    };
+    let model_url = attr("model-url")
+        .map(|u| super::fetch::absolute(&u))
+        .unwrap_or_else(|| under_assets("models/manifest.json"));
+    let index_url = attr("index-url")
+        .map(|u| super::fetch::absolute(&u))
+        .unwrap_or_else(|| under_assets("catalogue/index.json"));
+    let results = match attr("results") {
+        None => DEFAULT_RESULTS,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_RESULTS).contains(&n) => n,
+            _ => {
+                web_sys::console::warn_1(
+                    &format!(
+                        "<{TAG}> results={text:?} is not a number from 1 to {MAX_RESULTS}; \
+                         showing {DEFAULT_RESULTS}"
+                    )
+                    .into(),
+                );
+                DEFAULT_RESULTS
+            }
+        },
+    };
+    let worker = attr("worker").is_none_or(|w| w.trim() != "off");
+    Config {
+        model_url,
+        index_url,
+        results,
+        worker,
+    }
+}
+
+/// Builds the widget into the first `<deep-shopping-search>`; false when there is none.
+pub(crate) fn mount() -> Result<bool, JsValue> {
+    let Some(host) = host() else {
+        return Ok(false);
+    };
+    let options = js_sys::Object::new();
+    js::set(&options, "mode", &"open".into())?;
+    let shadow = match js::get(&host, "shadowRoot")? {
+        existing if existing.is_object() => existing,
+        _ => js::call(&host, "attachShadow", &[options.into()])?,
+    };
+    let document = gloo::utils::document();
+    let style = document.create_element("style")?;
+    style.set_text_content(Some(STYLE));
+    let template = document.create_element("template")?;
+    template.set_inner_html(TEMPLATE);
+    let content = js::get(&template, "content")?;
+    let root = js::call(&content, "querySelector", &[".ds".into()])?
+        .dyn_into::<Element>()
+        .map_err(|_| super::to_js("the widget template has no .ds root"))?;
+    js::call(
+        &shadow,
+        "replaceChildren",
+        &[style.into(), root.clone().into()],
+    )?;
+    ROOT.with(|r| *r.borrow_mut() = Some(root));
+    Ok(true)
+}
+
+/// The widget element with `id`, when the widget is mounted.
+pub(crate) fn by_id(id: &str) -> Option<Element> {
+    ROOT.with(|r| {
+        r.borrow()
+            .as_ref()
+            .and_then(|root| root.query_selector(&format!("#{id}")).ok().flatten())
+    })
+}
+
+/// The element inside the widget that has the keyboard focus, if one has.
+pub(crate) fn active_element() -> Option<Element> {
+    let root = ROOT.with(|r| r.borrow().clone())?;
+    let shadow = js::call(&root, "getRootNode", &[]).ok()?;
+    js::get(&shadow, "activeElement")
+        .ok()?
+        .dyn_into::<Element>()
+        .ok()
+}
