@@ -113,9 +113,9 @@ pub struct Schedule {
     /// wgpu runtime: Vulkan on Linux) in a binary built with `--features gpu`.
     #[serde(default)]
     pub device: TrainDevice,
-    /// Wall-clock budget of the epochs in minutes; 0 means none. After each epoch the
-    /// schedule shrinks to the epochs that still fit, so the learning rate anneals to zero
-    /// inside the budget.
+    /// Wall-clock budget in minutes of this invocation's epochs; 0 means none. After each
+    /// epoch the schedule shrinks to the epochs that still fit, so the learning rate anneals
+    /// to zero inside the budget.
     #[serde(default)]
     pub time_budget_minutes: f64,
 }
