@@ -256,8 +256,13 @@ fn error_event_text(event: &JsValue) -> String {
         .unwrap_or_else(|| "the worker failed to load".into())
 }
 
-/// The next message (its `data`) the worker sends, or its next error.
-async fn next_message(worker: &JsValue) -> Result<JsValue, JsValue> {
+/// How long the worker may take to start, and then to load the model, before the page gives
+/// up on it and runs the model itself.
+const WORKER_STEP_TIMEOUT_MS: u32 = 90_000;
+
+/// The next message (its `data`) the worker sends, its next error, or an error once
+/// `timeout_ms` pass without either.
+async fn next_message(worker: &JsValue, timeout_ms: u32) -> Result<JsValue, JsValue> {
     let slots: Rc<RefCell<Option<(Function, Function)>>> = Rc::new(RefCell::new(None));
     let promise = {
         let slots = slots.clone();
@@ -271,8 +276,18 @@ async fn next_message(worker: &JsValue) -> Result<JsValue, JsValue> {
         let data = js::get(&event, "data").unwrap_or(JsValue::UNDEFINED);
         resolve.call1(&JsValue::NULL, &data).ok();
     });
-    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-        let text = error_event_text(&event);
+    let on_error = {
+        let reject = reject.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let text = error_event_text(&event);
+            reject
+                .call1(&JsValue::NULL, &JsError::new(&text).into())
+                .ok();
+        })
+    };
+    // Dropped (and so cancelled) when this function returns.
+    let _timeout = gloo::timers::callback::Timeout::new(timeout_ms, move || {
+        let text = format!("the worker did not answer within {} s", timeout_ms / 1000);
         reject
             .call1(&JsValue::NULL, &JsError::new(&text).into())
             .ok();
@@ -344,7 +359,7 @@ impl Client {
         web_sys::Url::revoke_object_url(&url).ok();
         let worker = worker?;
         let started = async {
-            let first = next_message(&worker).await?;
+            let first = next_message(&worker, WORKER_STEP_TIMEOUT_MS).await?;
             if kind_of(&first) != "started" {
                 return Err(super::to_js("the worker did not start"));
             }
@@ -358,7 +373,7 @@ impl Client {
                 "postMessage",
                 &[load.into(), Array::of1(&weights.buffer()).into()],
             )?;
-            let loaded = next_message(&worker).await?;
+            let loaded = next_message(&worker, WORKER_STEP_TIMEOUT_MS).await?;
             if kind_of(&loaded) != "loaded" {
                 let text = js::string(&loaded, "message").unwrap_or_default();
                 return Err(super::to_js(format!(
