@@ -114,8 +114,9 @@ pub struct Schedule {
     #[serde(default)]
     pub device: TrainDevice,
     /// Wall-clock budget in minutes of this invocation's epochs; 0 means none. After each
-    /// epoch the schedule shrinks to the epochs that still fit, so the learning rate anneals
-    /// to zero inside the budget.
+    /// epoch the schedule is set to the epochs done plus those of the last epoch's length that
+    /// still fit (never more than `epochs`), so the learning rate anneals to zero inside the
+    /// budget.
     #[serde(default)]
     pub time_budget_minutes: f64,
 }
