@@ -401,6 +401,17 @@ fn blobs_arg(value: JsValue) -> Result<Vec<web_sys::Blob>, JsValue> {
     }
 }
 
+/// Ranks `query`, shows and announces the results, and returns the cards to the caller.
+fn show_ranked(
+    app: &App,
+    query: Rc<QueryPhoto>,
+    options: &SearchOptions,
+) -> Result<JsValue, JsValue> {
+    let outcome = rank_cards(app, query, options);
+    publish(&outcome);
+    to_value(&outcome.cards)
+}
+
 async fn search_photos(blobs: JsValue, options: JsValue, add: bool) -> Result<JsValue, JsValue> {
     let blobs = blobs_arg(blobs)?;
     let options = options_arg(options)?;
@@ -410,27 +421,21 @@ async fn search_photos(blobs: JsValue, options: JsValue, add: bool) -> Result<Js
         photos.push(embed_photo(&app, blob, options.crop).await?);
     }
     let query = set_query(&app, photos, add).ok_or_else(|| JsError::new("no photo to search"))?;
-    let outcome = rank_cards(&app, query, &options);
-    publish(&outcome);
-    to_value(&outcome.cards)
+    show_ranked(&app, query, &options)
 }
 
 fn more_like_liked_js(options: JsValue) -> Result<JsValue, JsValue> {
     let options = options_arg(options)?;
     let app = app()?;
     let query = query_from_likes(&app).ok_or_else(|| JsError::new("nothing is liked yet"))?;
-    let outcome = rank_cards(&app, query, &options);
-    publish(&outcome);
-    to_value(&outcome.cards)
+    show_ranked(&app, query, &options)
 }
 
 fn rerank_js(options: JsValue) -> Result<JsValue, JsValue> {
     let options = options_arg(options)?;
     let app = app()?;
     let query = last_query().ok_or_else(|| JsError::new("no photo has been searched yet"))?;
-    let outcome = rank_cards(&app, query, &options);
-    publish(&outcome);
-    to_value(&outcome.cards)
+    show_ranked(&app, query, &options)
 }
 
 fn feedback_js(id: JsValue, vote_value: JsValue) -> Result<JsValue, JsValue> {
