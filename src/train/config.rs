@@ -119,6 +119,11 @@ pub struct Schedule {
     /// budget.
     #[serde(default)]
     pub time_budget_minutes: f64,
+    /// Run folder of an earlier run whose last checkpoint this one starts from (same network
+    /// and labels): a further cosine cycle with a fresh optimiser. Its epochs are carried into
+    /// this run's history; relative paths are relative to the config file.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 /// The compute device of training steps.
@@ -230,6 +235,9 @@ impl TrainConfig {
         config.run_dir = resolve(base, &config.run_dir);
         if let Some(t) = &mut config.teacher {
             t.weights = resolve(base, &t.weights);
+        }
+        if let Some(init) = &mut config.train.init {
+            *init = resolve(base, init);
         }
         config.check()?;
         Ok(config)

@@ -94,6 +94,9 @@ pub struct RunState {
     /// Epochs the learning-rate schedule spans (fewer than configured under a time budget).
     #[serde(default)]
     pub planned_epochs: Option<usize>,
+    /// Epochs at the start of `history` that ran in the `train.init` run.
+    #[serde(default)]
+    pub init_epochs: usize,
 }
 
 /// Files of a run folder.
@@ -326,8 +329,33 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         history: Vec::new(),
         labels: splits.labels.clone(),
         planned_epochs: None,
+        init_epochs: 0,
     };
-    if resume && files.state().is_file() {
+    let resuming = resume && files.state().is_file();
+    if let (Some(init), false) = (&config.train.init, resuming) {
+        let from = RunFiles { dir: init.clone() };
+        let earlier: RunState = serde_json::from_slice(
+            &std::fs::read(from.state())
+                .with_context(|| format!("reading {}", from.state().display()))?,
+        )
+        .with_context(|| format!("parsing {}", from.state().display()))?;
+        ensure!(
+            earlier.labels == splits.labels,
+            "{} was trained on other labels",
+            init.display()
+        );
+        model = load_weights(model, &std::fs::read(from.checkpoint())?)
+            .with_context(|| format!("loading {}", from.checkpoint().display()))?;
+        state.init_epochs = earlier.epochs_done;
+        state.epochs_done = earlier.epochs_done;
+        state.history = earlier.history;
+        eprintln!(
+            "starting from {} after its epoch {}",
+            init.display(),
+            earlier.epochs_done
+        );
+    }
+    if resuming {
         state = serde_json::from_slice(&std::fs::read(files.state())?)
             .context("reading the checkpoint state")?;
         ensure!(
@@ -354,7 +382,8 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     let k = splits.labels.len();
     let smoothing = config.train.label_smoothing;
     let session = Instant::now();
-    let first_epoch = state.epochs_done;
+    let offset = state.init_epochs;
+    let first_epoch = state.epochs_done.saturating_sub(offset);
     let mut planned = state.planned_epochs.unwrap_or(config.train.epochs);
 
     for epoch in first_epoch..config.train.epochs {
@@ -365,7 +394,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         let total_steps = steps_per_epoch * planned;
         let started = Instant::now();
         let mut rng = StdRng::seed_from_u64(
-            config.data.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            config.data.seed ^ ((offset + epoch) as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         let bar = progress(
             steps_per_epoch as u64,
@@ -476,7 +505,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             .collect();
         let steps = steps_per_epoch as f64;
         let metrics = EpochMetrics {
-            epoch: epoch + 1,
+            epoch: offset + epoch + 1,
             train_loss: sums[0] / steps,
             classify_loss: sums[1] / steps,
             embedding_loss: sums[2] / steps,
@@ -498,12 +527,12 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             metrics.seconds
         );
         if state.best.is_none_or(|(b, _)| metrics.val_top1 > b) {
-            state.best = Some((metrics.val_top1, epoch + 1));
+            state.best = Some((metrics.val_top1, offset + epoch + 1));
             write_atomic(&files.best(), &f32_weights(&model.net)?)?;
         }
         let epoch_s = metrics.seconds;
         state.history.push(metrics);
-        state.epochs_done = epoch + 1;
+        state.epochs_done = offset + epoch + 1;
         if config.train.time_budget_minutes > 0.0 {
             planned = planned_epochs(config, epoch + 1, session.elapsed().as_secs_f64(), epoch_s);
             state.planned_epochs = Some(planned);
@@ -516,7 +545,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         write_atomic(&files.optimizer(), &record)?;
         write_atomic(&files.state(), &serde_json::to_vec_pretty(&state)?)?;
         if let Some((_, best_epoch)) = state.best
-            && epoch + 1 - best_epoch >= config.train.patience
+            && offset + epoch + 1 - best_epoch >= config.train.patience
         {
             eprintln!("early stop: no better validation top-1 since epoch {best_epoch}");
             break;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use deep_shopping::train::config::{Augment, DataConfig, DatasetKind, TrainConfig};
 use deep_shopping::train::data::{AugmentDraw, BalancedSampler, NON_CLASSES, Splits};
-use deep_shopping::train::planned_epochs;
+use deep_shopping::train::{RunState, planned_epochs};
 use image::{Rgb, RgbImage};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -155,6 +155,50 @@ fn a_gpu_device_without_the_gpu_build_is_a_clear_error() {
     let config = TrainConfig::load(&path, &["train.device=\"gpu\"".into()]).unwrap();
     let err = deep_shopping::train::train(&config, false, "test").unwrap_err();
     assert!(format!("{err:#}").contains("--features gpu"), "{err:#}");
+}
+
+/// A real (tiny) Fashion-MNIST run, then a second cycle that starts from its checkpoint.
+#[test]
+fn a_second_cycle_starts_from_an_earlier_run_and_keeps_its_history() {
+    let path = crate::root().join("configs/fashion-mnist.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = |run: &str, extra: &[String]| {
+        let mut sets = vec![
+            "model.stages=[1]".to_string(),
+            "model.width=4".into(),
+            "model.embedding_dim=8".into(),
+            "train.epochs=1".into(),
+            "train.batch_size=512".into(),
+            format!("run_dir={:?}", tmp.path().join(run)),
+        ];
+        sets.extend_from_slice(extra);
+        TrainConfig::load(&path, &sets).unwrap()
+    };
+    let first = deep_shopping::train::train(&tiny("first", &[]), false, "test").unwrap();
+    let read = |f: &deep_shopping::train::RunFiles| -> RunState {
+        serde_json::from_slice(&std::fs::read(f.state()).unwrap()).unwrap()
+    };
+    assert_eq!(read(&first).epochs_done, 1);
+
+    let init = format!("train.init={:?}", tmp.path().join("first"));
+    let second = deep_shopping::train::train(&tiny("second", &[init]), false, "test").unwrap();
+    let state = read(&second);
+    assert_eq!(state.init_epochs, 1);
+    assert_eq!(state.epochs_done, 2);
+    let epochs: Vec<usize> = state.history.iter().map(|m| m.epoch).collect();
+    assert_eq!(epochs, [1, 2]);
+    assert_eq!(state.history[0].val_top1, read(&first).history[0].val_top1);
+    // The second cycle starts from a trained network: its loss starts where the first ended.
+    assert!(
+        state.history[1].train_loss < state.history[0].train_loss,
+        "{:?}",
+        state.history
+    );
+    assert!(second.model_dir().join("manifest.json").is_file());
+
+    let missing = format!("train.init={:?}", tmp.path().join("nowhere"));
+    let err = deep_shopping::train::train(&tiny("third", &[missing]), false, "test").unwrap_err();
+    assert!(format!("{err:#}").contains("nowhere"), "{err:#}");
 }
 
 #[test]
