@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use serde::Serialize;
 
-use super::config::TrainConfig;
+use super::config::{DatasetKind, TrainConfig};
 use super::data::{Sample, Source, Splits};
 use super::{RunFiles, RunState, eval_inputs, plots, predict, top_k};
 use crate::assets::load_weights;
@@ -65,6 +65,8 @@ pub struct Report {
     pub epochs: usize,
     /// Sum of epoch times.
     pub training_seconds: f64,
+    /// Epochs of the earlier run a second cycle started from (`train.init`), 0 if none.
+    pub init_epochs: usize,
     /// int8 weights size in bytes.
     pub weights_bytes: u64,
 }
@@ -236,6 +238,7 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
         confusion,
         epochs: state.history.len(),
         training_seconds: state.history.iter().map(|m| m.seconds).sum(),
+        init_epochs: state.init_epochs,
         weights_bytes: int8_bytes.len() as u64,
     };
 
@@ -278,12 +281,27 @@ pub fn evaluate(config: &TrainConfig, files: &RunFiles, out: &Path) -> Result<Re
 fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
     let mut s = String::new();
     s += &format!("# Evaluation report ({})\n\n", r.dataset);
+    s += &match config.data.kind {
+        DatasetKind::Clothing => format!(
+            "Test split: {} photos (split seed {}, whole senders held out); catalogue for retrieval: {} photos (training + validation).\n",
+            r.test_photos, r.seed, r.catalogue_photos
+        ),
+        DatasetKind::FashionMnist => format!(
+            "Test set: the {} published test images; catalogue for retrieval: the {} training images (validation share split with seed {}).\n",
+            r.test_photos, r.catalogue_photos, r.seed
+        ),
+    };
+    let cycles = if r.init_epochs > 0 {
+        format!(
+            " in two cosine cycles ({} + {}, the second starting from the first's last checkpoint)",
+            r.init_epochs,
+            r.epochs.saturating_sub(r.init_epochs)
+        )
+    } else {
+        String::new()
+    };
     s += &format!(
-        "Test split: {} photos (split seed {}, whole senders held out); catalogue for retrieval: {} photos (training + validation).\n",
-        r.test_photos, r.seed, r.catalogue_photos
-    );
-    s += &format!(
-        "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB. Training: {} epochs, {:.0} min on the machine that ran it.\n\n",
+        "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB. Training: {} epochs{cycles}, {:.0} min on the machine that ran it.\n\n",
         config.model.stages,
         config.model.width,
         config.model.input_size,

@@ -344,7 +344,9 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             "{} was trained on other labels",
             init.display()
         );
-        model = load_weights(model, &std::fs::read(from.checkpoint())?)
+        let bytes = std::fs::read(from.checkpoint())
+            .with_context(|| format!("reading {}", from.checkpoint().display()))?;
+        model = load_weights(model, &bytes)
             .with_context(|| format!("loading {}", from.checkpoint().display()))?;
         state.init_epochs = earlier.epochs_done;
         state.epochs_done = earlier.epochs_done;
@@ -398,7 +400,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         );
         let bar = progress(
             steps_per_epoch as u64,
-            &format!("epoch {}/{}", epoch + 1, planned),
+            &format!("epoch {}/{}", offset + epoch + 1, offset + planned),
         );
         let mut sums = [0.0f64; 4];
         let mut lr = 0.0;
@@ -487,7 +489,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
                 let elapsed = started.elapsed().as_secs_f64();
                 eprintln!(
                     "epoch {} step {}/{}: loss {:.4}, {:.0} s elapsed, epoch ETA {:.0} s",
-                    epoch + 1,
+                    offset + epoch + 1,
                     step + 1,
                     steps_per_epoch,
                     sums[0] / (step + 1) as f64,
@@ -566,7 +568,11 @@ fn export(files: &RunFiles, config: &ResNetConfig, state: &RunState, command: &s
         labels: state.labels.clone(),
         trained: true,
         description: format!(
-            "Trained with `{command}`; best validation top-1 {best:.4} at epoch {epoch}."
+            "Trained with `{command}`{}; best validation top-1 {best:.4} at epoch {epoch}.",
+            match state.init_epochs {
+                0 => String::new(),
+                n => format!(" from the checkpoint after epoch {n} of its `train.init` run"),
+            }
         ),
         weights: FileEntry::of(crate::assets::WEIGHTS_FILE, &weights),
     };
