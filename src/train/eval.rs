@@ -65,7 +65,7 @@ pub struct Report {
     pub epochs: usize,
     /// Sum of epoch times.
     pub training_seconds: f64,
-    /// Epochs of the earlier run a second cycle started from (`train.init`), 0 if none.
+    /// Epochs of the earlier run this cycle started from (`train.init`), 0 if none.
     pub init_epochs: usize,
     /// int8 weights size in bytes.
     pub weights_bytes: u64,
@@ -293,9 +293,9 @@ fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
     };
     let cycles = if r.init_epochs > 0 {
         format!(
-            " in two cosine cycles ({} + {}, the second starting from the first's last checkpoint)",
-            r.init_epochs,
-            r.epochs.saturating_sub(r.init_epochs)
+            " (the last {} a further cosine cycle from an earlier run's checkpoint after epoch {})",
+            r.epochs.saturating_sub(r.init_epochs),
+            r.init_epochs
         )
     } else {
         String::new()
