@@ -333,21 +333,9 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     };
     let resuming = resume && files.state().is_file();
     if let (Some(init), false) = (&config.train.init, resuming) {
-        let from = RunFiles { dir: init.clone() };
-        let earlier: RunState = serde_json::from_slice(
-            &std::fs::read(from.state())
-                .with_context(|| format!("reading {}", from.state().display()))?,
-        )
-        .with_context(|| format!("parsing {}", from.state().display()))?;
-        ensure!(
-            earlier.labels == splits.labels,
-            "{} was trained on other labels",
-            init.display()
-        );
-        let bytes = std::fs::read(from.checkpoint())
-            .with_context(|| format!("reading {}", from.checkpoint().display()))?;
-        model = load_weights(model, &bytes)
-            .with_context(|| format!("loading {}", from.checkpoint().display()))?;
+        let (loaded, earlier) =
+            load_checkpoint(&RunFiles { dir: init.clone() }, model, &splits.labels)?;
+        model = loaded;
         state.init_epochs = earlier.epochs_done;
         state.epochs_done = earlier.epochs_done;
         state.history = earlier.history;
@@ -358,14 +346,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         );
     }
     if resuming {
-        state = serde_json::from_slice(&std::fs::read(files.state())?)
-            .context("reading the checkpoint state")?;
-        ensure!(
-            state.labels == splits.labels,
-            "the checkpoint has other labels"
-        );
-        model = load_weights(model, &std::fs::read(files.checkpoint())?)
-            .context("loading the checkpoint weights")?;
+        (model, state) = load_checkpoint(&files, model, &splits.labels)?;
         let record = burn::optim::record::OptimizerRecord::from_bytes(
             burn::store::burn_pack::Bytes::from_bytes_vec(std::fs::read(files.optimizer())?),
         )
@@ -389,6 +370,8 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     let mut planned = state.planned_epochs.unwrap_or(config.train.epochs);
 
     for epoch in first_epoch..config.train.epochs {
+        // 1-based number of this epoch in the whole history, earlier cycles included.
+        let number = offset + epoch + 1;
         if epoch >= planned {
             eprintln!("time budget reached after {epoch} epochs");
             break;
@@ -396,11 +379,11 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         let total_steps = steps_per_epoch * planned;
         let started = Instant::now();
         let mut rng = StdRng::seed_from_u64(
-            config.data.seed ^ ((offset + epoch) as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            config.data.seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         let bar = progress(
             steps_per_epoch as u64,
-            &format!("epoch {}/{}", offset + epoch + 1, offset + planned),
+            &format!("epoch {number}/{}", offset + planned),
         );
         let mut sums = [0.0f64; 4];
         let mut lr = 0.0;
@@ -489,7 +472,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
                 let elapsed = started.elapsed().as_secs_f64();
                 eprintln!(
                     "epoch {} step {}/{}: loss {:.4}, {:.0} s elapsed, epoch ETA {:.0} s",
-                    offset + epoch + 1,
+                    number,
                     step + 1,
                     steps_per_epoch,
                     sums[0] / (step + 1) as f64,
@@ -507,7 +490,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             .collect();
         let steps = steps_per_epoch as f64;
         let metrics = EpochMetrics {
-            epoch: offset + epoch + 1,
+            epoch: number,
             train_loss: sums[0] / steps,
             classify_loss: sums[1] / steps,
             embedding_loss: sums[2] / steps,
@@ -529,12 +512,12 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             metrics.seconds
         );
         if state.best.is_none_or(|(b, _)| metrics.val_top1 > b) {
-            state.best = Some((metrics.val_top1, offset + epoch + 1));
+            state.best = Some((metrics.val_top1, number));
             write_atomic(&files.best(), &f32_weights(&model.net)?)?;
         }
         let epoch_s = metrics.seconds;
         state.history.push(metrics);
-        state.epochs_done = offset + epoch + 1;
+        state.epochs_done = number;
         if config.train.time_budget_minutes > 0.0 {
             planned = planned_epochs(config, epoch + 1, session.elapsed().as_secs_f64(), epoch_s);
             state.planned_epochs = Some(planned);
@@ -547,7 +530,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         write_atomic(&files.optimizer(), &record)?;
         write_atomic(&files.state(), &serde_json::to_vec_pretty(&state)?)?;
         if let Some((_, best_epoch)) = state.best
-            && offset + epoch + 1 - best_epoch >= config.train.patience
+            && number - best_epoch >= config.train.patience
         {
             eprintln!("early stop: no better validation top-1 since epoch {best_epoch}");
             break;
@@ -555,6 +538,29 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     }
     export(&files, &net_config, &state, command)?;
     Ok(files)
+}
+
+/// The last checkpoint of a run folder and its state; the run must have these labels.
+fn load_checkpoint(
+    files: &RunFiles,
+    model: TrainModel,
+    labels: &[String],
+) -> Result<(TrainModel, RunState)> {
+    let state: RunState = serde_json::from_slice(
+        &std::fs::read(files.state())
+            .with_context(|| format!("reading {}", files.state().display()))?,
+    )
+    .with_context(|| format!("parsing {}", files.state().display()))?;
+    ensure!(
+        state.labels == labels,
+        "{} was trained on other labels",
+        files.dir.display()
+    );
+    let bytes = std::fs::read(files.checkpoint())
+        .with_context(|| format!("reading {}", files.checkpoint().display()))?;
+    let model = load_weights(model, &bytes)
+        .with_context(|| format!("loading {}", files.checkpoint().display()))?;
+    Ok((model, state))
 }
 
 /// Writes the best network as an int8 model folder with its manifest.

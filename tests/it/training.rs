@@ -195,6 +195,10 @@ fn a_second_cycle_starts_from_an_earlier_run_and_keeps_its_history() {
         state.history
     );
     assert!(second.model_dir().join("manifest.json").is_file());
+    // Resuming the finished second cycle reads its own checkpoint and runs no further epoch.
+    let init = format!("train.init={:?}", tmp.path().join("first"));
+    let resumed = deep_shopping::train::train(&tiny("second", &[init]), true, "test").unwrap();
+    assert_eq!(read(&resumed).history.len(), 2);
 
     let missing = format!("train.init={:?}", tmp.path().join("nowhere"));
     let err = deep_shopping::train::train(&tiny("third", &[missing]), false, "test").unwrap_err();
