@@ -209,14 +209,48 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// Lays `over` onto `base`: tables merge key by key, any other value replaces.
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (key, value) in o {
+                match b.get_mut(&key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        b.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+fn read_toml(file: &Path) -> Result<toml::Value> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))
+}
+
 impl TrainConfig {
-    /// Reads `file`, applies `KEY=VALUE` overrides (TOML values; bare words are strings) and
-    /// resolves relative paths against the file's folder.
+    /// Reads `file`, laid over the file named by its top-level `base` key if it has one (in
+    /// the same folder; one level only), applies `KEY=VALUE` overrides (TOML values; bare words
+    /// are strings) and resolves relative paths against the file's folder.
     pub fn load(file: &Path, overrides: &[String]) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let mut value: toml::Value =
-            toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+        let mut value = read_toml(file)?;
+        let base = value.as_table_mut().and_then(|t| t.remove("base"));
+        if let Some(base) = base {
+            let name = base
+                .as_str()
+                .with_context(|| format!("{}: base must be a file name", file.display()))?;
+            let base_file = file.parent().unwrap_or(Path::new(".")).join(name);
+            let mut merged = read_toml(&base_file)?;
+            if merged.get("base").is_some() {
+                bail!("{}: a base file cannot have a base", base_file.display());
+            }
+            merge(&mut merged, value);
+            value = merged;
+        }
         for o in overrides {
             let (key, raw) = o
                 .split_once('=')

@@ -123,6 +123,41 @@ fn config_file_and_overrides() {
 }
 
 #[test]
+fn a_config_laid_over_its_base_equals_the_base_with_those_overrides() {
+    let configs = crate::root().join("configs");
+    let cycle2 = TrainConfig::load(&configs.join("clothing-cycle2.toml"), &[]).unwrap();
+    let overridden = TrainConfig::load(
+        &configs.join("clothing.toml"),
+        &[
+            "run_dir=\"../runs/clothing-cycle2\"".into(),
+            "train.init=\"../runs/clothing\"".into(),
+            "train.epochs=30".into(),
+            "train.lr=0.001".into(),
+            "train.warmup_epochs=0.5".into(),
+            "train.patience=30".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        toml::to_string(&cycle2).unwrap(),
+        toml::to_string(&overridden).unwrap()
+    );
+    // `--set` still wins over both files.
+    let set = TrainConfig::load(
+        &configs.join("clothing-cycle2.toml"),
+        &["train.lr=0.5".into()],
+    );
+    assert_eq!(set.unwrap().train.lr, 0.5);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let chained = tmp.path().join("a.toml");
+    std::fs::write(&chained, "base = \"b.toml\"\n").unwrap();
+    std::fs::write(tmp.path().join("b.toml"), "base = \"c.toml\"\n").unwrap();
+    let err = TrainConfig::load(&chained, &[]).unwrap_err();
+    assert!(format!("{err:#}").contains("cannot have a base"), "{err:#}");
+}
+
+#[test]
 fn time_budget_shrinks_the_schedule_to_what_fits() {
     let path = crate::root().join("configs/clothing.toml");
     let plain = TrainConfig::load(&path, &["train.epochs=50".into()]).unwrap();
