@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use deep_shopping::colour::{self, HIST_LEN};
-use deep_shopping::index::{CatalogueIndex, Item, Query, rank};
+use deep_shopping::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
 use deep_shopping::preprocess::{Limits, decode, prepare, square};
 use image::{ImageFormat, Rgb, RgbImage};
 
@@ -38,7 +38,16 @@ fn index(n: usize, dim: usize) -> CatalogueIndex {
                 price: None,
                 colours: Vec::new(),
             };
-            (item, e, h)
+            // A peaked distribution over 17 categories, as the trained head gives.
+            let probabilities = (0..17)
+                .map(|k| if k == i % 17 { 0.84 } else { 0.01 })
+                .collect();
+            IndexEntry {
+                item,
+                embedding: e,
+                histogram: h,
+                probabilities,
+            }
         })
         .collect();
     CatalogueIndex::build(entries).expect("index")
@@ -64,6 +73,7 @@ fn benches(c: &mut Criterion) {
     let catalogue = index(5_000, 128);
     let q: Vec<f32> = (0..128).map(|j| j as f32 - 64.0).collect();
     let h = vec![1.0 / HIST_LEN as f32; HIST_LEN];
+    let p: Vec<f32> = (0..17).map(|k| if k == 3 { 0.84 } else { 0.01 }).collect();
     c.bench_function("rank top-24 of 5000 items", |b| {
         b.iter(|| {
             rank(
@@ -71,8 +81,9 @@ fn benches(c: &mut Criterion) {
                 Query {
                     embedding: black_box(&q),
                     histogram: &h,
+                    probabilities: &p,
                 },
-                0.3,
+                Weights::DEFAULT,
                 24,
             )
         })

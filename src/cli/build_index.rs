@@ -14,7 +14,7 @@ use super::{ModelArgs, load_model, write_atomic};
 use crate::assets::FileEntry;
 use crate::colour;
 use crate::index::{
-    CatalogueIndex, INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest, Item,
+    CatalogueIndex, INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexEntry, IndexManifest, Item,
 };
 use crate::preprocess::{Limits, decode, normalise, square};
 
@@ -127,6 +127,7 @@ fn thumb_name(position: usize, id: &str) -> String {
 
 pub(super) fn run(args: IndexArgs) -> Result<()> {
     let model = load_model(&args.model.model)?;
+    let trained = model.manifest().trained;
     let mut rows = match &args.csv {
         Some(csv) => rows_from_csv(csv)?,
         None => rows_from_folder(&args.images)?,
@@ -219,7 +220,18 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
                 price: row.price,
                 colours: colours.dominant,
             };
-            entries.push((item, out.embedding, colours.histogram));
+            entries.push(IndexEntry {
+                item,
+                embedding: out.embedding,
+                histogram: colours.histogram,
+                // An untrained head's categories mean nothing: such an index ranks by look
+                // and colour alone.
+                probabilities: if trained {
+                    out.probabilities
+                } else {
+                    Vec::new()
+                },
+            });
         }
         bar.inc(chunk.len() as u64);
     }

@@ -14,10 +14,11 @@ use serde::Serialize;
 use crate::assets::{FileEntry, MODEL_FORMAT_VERSION, ModelManifest, quantize_weights};
 use crate::colour;
 use crate::embed::Embedder;
-use crate::index::{CatalogueIndex, INDEX_MANIFEST_FILE, IndexManifest, Query, rank};
+use crate::index::{CatalogueIndex, INDEX_MANIFEST_FILE, IndexManifest, Query, Weights, rank};
 use crate::model::{ResNetConfig, Stem};
 use crate::preprocess::{Limits, prepare};
 use crate::train::config::TrainConfig;
+use crate::train::eval::{EvalOptions, QuerySplit};
 
 pub use files::write_atomic;
 
@@ -90,9 +91,17 @@ struct TrainArgs {
 struct EvalArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Folder for report.md, report.json and the pictures (default: RUN_DIR/report).
+    /// Folder for report.md, report.json and the pictures (default: RUN_DIR/report, or
+    /// RUN_DIR/report-validation with `--split validation`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Queries: the test split, or the validation split (catalogue: training photos) to
+    /// choose settings without looking at the test split.
+    #[arg(long, value_enum, default_value_t = QuerySplit::Test)]
+    split: QuerySplit,
+    /// Category weight of the "as ranked" retrieval figures (`search --category-weight`).
+    #[arg(long, default_value_t = Weights::DEFAULT.category)]
+    category_weight: f32,
 }
 
 /// Where the model is.
@@ -136,8 +145,13 @@ struct SearchArgs {
     #[arg(long, default_value_t = 10)]
     top: usize,
     /// Weight of colour similarity in the score, 0 (look only) to 1 (colour only).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = Weights::DEFAULT.colour)]
     colour_weight: f32,
+    /// Weight of category agreement (the query's and the item's predicted categories) added
+    /// to the look similarity, 0 (embedding only) to 4. Needs an index built with a trained
+    /// model.
+    #[arg(long, default_value_t = Weights::DEFAULT.category)]
+    category_weight: f32,
     /// Print one JSON object per photo instead of a table.
     #[arg(long)]
     json: bool,
@@ -192,18 +206,31 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => {
             let config = TrainConfig::load(&args.config.config, &args.config.overrides)?;
             let files = crate::train::run_files(&config);
-            let out = args.out.unwrap_or_else(|| files.dir.join("report"));
-            let r = crate::train::eval::evaluate(&config, &files, &out)?;
+            let out = args.out.unwrap_or_else(|| {
+                files.dir.join(match args.split {
+                    QuerySplit::Test => "report",
+                    QuerySplit::Validation => "report-validation",
+                })
+            });
+            let options = EvalOptions {
+                split: args.split,
+                category_weight: args.category_weight,
+            };
+            let r = crate::train::eval::evaluate(&config, &files, &out, options)?;
             println!(
-                "f32:  top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4}\nint8: top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4}\nreport in {}",
+                "f32:  top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4} (as ranked: P@10 {:.4} mAP {:.4})\nint8: top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4} (as ranked: P@10 {:.4} mAP {:.4})\nreport in {}",
                 r.f32.top1,
                 r.f32.top3,
                 r.f32.precision_at_10,
                 r.f32.map,
+                r.f32.ranked_precision_at_10,
+                r.f32.ranked_map,
                 r.int8.top1,
                 r.int8.top3,
                 r.int8.precision_at_10,
                 r.int8.map,
+                r.int8.ranked_precision_at_10,
+                r.int8.ranked_map,
                 out.display()
             );
             Ok(())
@@ -319,8 +346,12 @@ fn search(args: SearchArgs) -> Result<()> {
             Query {
                 embedding: &out.embedding,
                 histogram: &colours.histogram,
+                probabilities: &out.probabilities,
             },
-            args.colour_weight,
+            Weights {
+                colour: args.colour_weight,
+                category: args.category_weight,
+            },
             args.top,
         );
         let results: Vec<SearchResult> = hits

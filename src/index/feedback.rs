@@ -116,13 +116,16 @@ impl Feedback {
         mean(&rows)
     }
 
-    /// The query "more like these": the unit mean embedding and the mean colour histogram of
-    /// the liked items, or `None` without likes.
-    pub fn liked_query(&self, index: &CatalogueIndex) -> Option<(Vec<f32>, Vec<f32>)> {
+    /// The query "more like these" from the liked items, or `None` without likes.
+    pub fn liked_query(&self, index: &CatalogueIndex) -> Option<LikedQuery> {
         let rows = Self::rows(index, &self.liked);
-        let embeddings: Vec<Vec<f32>> = rows.iter().map(|r| index.embedding(*r)).collect();
-        let histograms: Vec<Vec<f32>> = rows.iter().map(|r| index.histogram(*r)).collect();
-        Some((unit(&mean(&embeddings)?), mean(&histograms)?))
+        let of =
+            |f: &dyn Fn(usize) -> Vec<f32>| mean(&rows.iter().map(|r| f(*r)).collect::<Vec<_>>());
+        Some(LikedQuery {
+            embedding: unit(&of(&|r| index.embedding(r))?),
+            histogram: of(&|r| index.histogram(r))?,
+            probabilities: of(&|r| index.probabilities(r))?,
+        })
     }
 
     /// Moves `query` toward the liked items and away from the disliked ones (Rocchio), and
@@ -143,6 +146,17 @@ impl Feedback {
         }
         unit(&q)
     }
+}
+
+/// The combined features of the liked items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LikedQuery {
+    /// Unit mean embedding.
+    pub embedding: Vec<f32>,
+    /// Mean colour histogram.
+    pub histogram: Vec<f32>,
+    /// Mean category probabilities.
+    pub probabilities: Vec<f32>,
 }
 
 /// Element-wise mean of equally long rows; `None` when there are none.

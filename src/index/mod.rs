@@ -1,5 +1,6 @@
-//! The catalogue index: item metadata, int8 embeddings with one scale per item and colour
-//! histograms, in a safetensors container described by a small JSON manifest.
+//! The catalogue index: item metadata, int8 embeddings with one scale per item, colour
+//! histograms and predicted category probabilities, in a safetensors container described by a
+//! small JSON manifest.
 
 mod feedback;
 mod rank;
@@ -14,11 +15,11 @@ use crate::assets::FileEntry;
 use crate::colour::{HIST_LEN, Swatch};
 use crate::error::AssetError;
 
-pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, mean, reason, unit};
-pub use rank::{Hit, Query, rank, rank_where};
+pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, LikedQuery, mean, reason, unit};
+pub use rank::{Hit, Query, Weights, rank, rank_where};
 
 /// Format version of the index manifest and container.
-pub const INDEX_FORMAT_VERSION: u32 = 1;
+pub const INDEX_FORMAT_VERSION: u32 = 2;
 /// File name of the index manifest inside an index folder.
 pub const INDEX_MANIFEST_FILE: &str = "index.json";
 
@@ -109,8 +110,28 @@ pub struct CatalogueIndex {
     scales: Vec<f32>,
     norms: Vec<f32>,
     histograms: Vec<u8>,
+    /// Category probabilities per item, 0..=255 for 0..=1, `classes` per row.
+    classes: usize,
+    probabilities: Vec<u8>,
     /// Mean of all (dequantised) embeddings, which feedback moves are measured from.
     centre: Vec<f32>,
+}
+
+/// One item with what the model and the colour analysis computed from its image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    /// The product.
+    pub item: Item,
+    /// Its embedding (any length-scale).
+    pub embedding: Vec<f32>,
+    /// Its colour histogram, `HIST_LEN` values in 0..=1.
+    pub histogram: Vec<f32>,
+    /// The model's category probabilities for its image, in the model's label order.
+    pub probabilities: Vec<f32>,
+}
+
+fn to_u8(v: &f32) -> u8 {
+    (v * 255.0).round().clamp(0.0, 255.0) as u8
 }
 
 fn quantise_row(row: &[f32]) -> (Vec<i8>, f32) {
@@ -128,9 +149,10 @@ fn row_norm(row: &[i8], scale: f32) -> f32 {
 }
 
 impl CatalogueIndex {
-    /// Builds an index from items with their embeddings and colour histograms.
-    pub fn build(entries: Vec<(Item, Vec<f32>, Vec<f32>)>) -> Result<Self, AssetError> {
-        let dim = entries.first().map_or(0, |e| e.1.len());
+    /// Builds an index; every entry must have the same embedding and probability lengths.
+    pub fn build(entries: Vec<IndexEntry>) -> Result<Self, AssetError> {
+        let dim = entries.first().map_or(0, |e| e.embedding.len());
+        let classes = entries.first().map_or(0, |e| e.probabilities.len());
         let mut index = Self {
             items: Vec::with_capacity(entries.len()),
             dim,
@@ -138,21 +160,29 @@ impl CatalogueIndex {
             scales: Vec::with_capacity(entries.len()),
             norms: Vec::with_capacity(entries.len()),
             histograms: Vec::with_capacity(entries.len() * HIST_LEN),
+            classes,
+            probabilities: Vec::with_capacity(entries.len() * classes),
             centre: Vec::new(),
         };
-        for (item, embedding, histogram) in entries {
-            if embedding.len() != dim || histogram.len() != HIST_LEN {
+        for IndexEntry {
+            item,
+            embedding,
+            histogram,
+            probabilities,
+        } in entries
+        {
+            if embedding.len() != dim
+                || histogram.len() != HIST_LEN
+                || probabilities.len() != classes
+            {
                 return Err(content(format!("item {} has mis-sized features", item.id)));
             }
             let (q, scale) = quantise_row(&embedding);
             index.norms.push(row_norm(&q, scale));
             index.embeddings.extend(q);
             index.scales.push(scale);
-            index.histograms.extend(
-                histogram
-                    .iter()
-                    .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8),
-            );
+            index.histograms.extend(histogram.iter().map(to_u8));
+            index.probabilities.extend(probabilities.iter().map(to_u8));
             index.items.push(item);
         }
         Ok(index.with_centre())
@@ -193,6 +223,19 @@ impl CatalogueIndex {
             .collect()
     }
 
+    /// Number of categories of the probability rows (the model's labels).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The predicted category probabilities of item `i`.
+    pub fn probabilities(&self, i: usize) -> Vec<f32> {
+        self.probabilities[i * self.classes..(i + 1) * self.classes]
+            .iter()
+            .map(|v| *v as f32 / 255.0)
+            .collect()
+    }
+
     /// The colour histogram of item `i`.
     pub fn histogram(&self, i: usize) -> Vec<f32> {
         self.histograms[i * HIST_LEN..(i + 1) * HIST_LEN]
@@ -218,6 +261,11 @@ impl CatalogueIndex {
             (
                 "histograms",
                 TensorView::new(Dtype::U8, vec![n, HIST_LEN], &self.histograms)
+                    .map_err(st_error)?,
+            ),
+            (
+                "probabilities",
+                TensorView::new(Dtype::U8, vec![n, self.classes], &self.probabilities)
                     .map_err(st_error)?,
             ),
         ];
@@ -262,6 +310,14 @@ impl CatalogueIndex {
         if scales.shape() != [n] || hist.shape() != [n, HIST_LEN] {
             return Err(content("scales or histograms do not match the item count"));
         }
+        let probs = get("probabilities", Dtype::U8)?;
+        let classes = probs.shape().get(1).copied().unwrap_or(0);
+        if probs.shape() != [n, classes] {
+            return Err(content(format!(
+                "probabilities {:?} for {n} items",
+                probs.shape()
+            )));
+        }
         let embeddings: Vec<i8> = emb.data().iter().map(|v| *v as i8).collect();
         let scales: Vec<f32> = scales
             .data()
@@ -278,6 +334,8 @@ impl CatalogueIndex {
             scales,
             norms,
             histograms: hist.data().to_vec(),
+            classes,
+            probabilities: probs.data().to_vec(),
             centre: Vec::new(),
         }
         .with_centre())

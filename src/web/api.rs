@@ -1,5 +1,5 @@
 //! `window.deepShopping`, the JS API for storefront developers and tests: `ready()`,
-//! `backend()`, `info()`, `search(blob | [blob...], {top, colourWeight, crop, filters})`,
+//! `backend()`, `info()`, `search(blob | [blob...], {top, colourWeight, categoryWeight, crop, filters})`,
 //! `addPhoto(blob | [blob...], opts)`, `moreLikeLiked(opts)`, `rerank(opts)`, `embed(blob)`,
 //! `classify(blob)`, `feedback(id, vote)`, `resetFeedback()`, `exportFeedback()`.
 //! Every change of the results dispatches `deepshopping:results` on `window`.
@@ -15,7 +15,7 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::{App, app};
 use crate::colour::Swatch;
-use crate::index::{Feedback, Filters, Query, mean, rank_where, reason, unit};
+use crate::index::{Feedback, Filters, Query, Weights, mean, rank_where, reason, unit};
 use crate::preprocess::Crop;
 
 /// Options of `search` and `rerank`.
@@ -26,6 +26,8 @@ pub(crate) struct SearchOptions {
     pub top: Option<usize>,
     /// Colour weight, 0..1 (default 0.3).
     pub colour_weight: Option<f32>,
+    /// Weight of category agreement in the look, 0..4 (default 1).
+    pub category_weight: Option<f32>,
     /// Crop box as fractions of the upright photo.
     pub crop: Option<Crop>,
     /// Category, colour and price filters.
@@ -40,6 +42,9 @@ pub(crate) struct Card {
     pub score: f32,
     pub visual: f32,
     pub colour: f32,
+    /// Agreement of the predicted categories of the query and the item, 0..1.
+    #[serde(rename = "categoryMatch")]
+    pub category_match: f32,
     pub category: Option<String>,
     pub title: String,
     pub image: String,
@@ -225,7 +230,7 @@ pub(crate) fn photo_count() -> usize {
 
 /// Makes the liked items the query ("more like these"); `None` without likes.
 pub(crate) fn query_from_likes(app: &App) -> Option<Rc<QueryPhoto>> {
-    let (embedding, histogram) = app.feedback.borrow().liked_query(&app.index)?;
+    let liked = app.feedback.borrow().liked_query(&app.index)?;
     let colours = app
         .feedback
         .borrow()
@@ -235,9 +240,9 @@ pub(crate) fn query_from_likes(app: &App) -> Option<Rc<QueryPhoto>> {
         .filter_map(|i| i.colours.first().cloned())
         .collect();
     let query = Rc::new(QueryPhoto {
-        embedding,
-        histogram,
-        probabilities: Vec::new(),
+        embedding: liked.embedding,
+        histogram: liked.histogram,
+        probabilities: liked.probabilities,
         colours,
         category: Vec::new(),
         prepare_ms: 0.0,
@@ -273,8 +278,12 @@ pub(crate) fn rank_cards(app: &App, query: Rc<QueryPhoto>, options: &SearchOptio
         Query {
             embedding: &embedding,
             histogram: &query.histogram,
+            probabilities: &query.probabilities,
         },
-        options.colour_weight.unwrap_or(0.3),
+        Weights {
+            colour: options.colour_weight.unwrap_or(Weights::DEFAULT.colour),
+            category: options.category_weight.unwrap_or(Weights::DEFAULT.category),
+        },
         top + 1,
         |item| options.filters.matches(item) && feedback.vote_of(&item.id) >= 0,
     );
@@ -290,6 +299,7 @@ pub(crate) fn rank_cards(app: &App, query: Rc<QueryPhoto>, options: &SearchOptio
                 score: h.score,
                 visual: h.visual,
                 colour: h.colour,
+                category_match: h.category,
                 category: item.category.clone(),
                 title: item.title.clone(),
                 image: super::fetch::join(&app.index_url, &item.image)

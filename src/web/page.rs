@@ -131,6 +131,7 @@ pub(crate) fn options() -> SearchOptions {
     SearchOptions {
         top: Some(SHOWN.with(Cell::get)),
         colour_weight: input("colour-weight").and_then(|i| i.value().parse().ok()),
+        category_weight: None,
         crop: None,
         filters: Filters {
             category: text("filter-category"),

@@ -40,6 +40,14 @@ test('without WebGPU the page falls back to the CPU and ranks real photos', { ti
       assert.ok(results[0].score > 0.95, `self score ${results[0].score}`);
       for (let i = 1; i < results.length; i++) assert.ok(results[i - 1].score >= results[i].score);
       for (const r of results) assert.match(r.image, /^http:\/\/127\.0\.0\.1:\d+\/catalogue\/images\//);
+      // The look adds category agreement (default weight 1); categoryWeight 0 leaves the embedding alone.
+      for (const r of results) {
+        assert.ok(r.categoryMatch > 0 && r.categoryMatch <= 1, `categoryMatch ${r.categoryMatch}`);
+        const want = 0.7 * (r.visual + r.categoryMatch) + 0.3 * r.colour;
+        assert.ok(Math.abs(r.score - want) < 1e-4, `score ${r.score} vs ${want}`);
+      }
+      const plain = await callWithPhoto(page, 'search', await photoBase64(row.id), { top: 5, colourWeight: 0.3, categoryWeight: 0 });
+      for (const r of plain) assert.ok(Math.abs(r.score - (0.7 * r.visual + 0.3 * r.colour)) < 1e-4);
     }
 
     // A photo that is not in the catalogue still gets ranked results.

@@ -41,6 +41,21 @@ fn index_then_search_json_finds_the_photo_itself() {
     assert!(out.join("index.json").is_file());
     let thumbs = std::fs::read_dir(out.join("images")).unwrap().count();
     assert_eq!(thumbs, photos.len());
+    // The shipped (trained) model's category probabilities travel in the index.
+    let manifest = deep_shopping::index::IndexManifest::from_json(
+        &std::fs::read(out.join("index.json")).unwrap(),
+    )
+    .unwrap();
+    let data = std::fs::read(out.join(&manifest.data.file)).unwrap();
+    let index = deep_shopping::index::CatalogueIndex::from_bytes(&data).unwrap();
+    assert_eq!(index.classes(), 17);
+    for i in 0..index.len() {
+        let sum: f32 = index.probabilities(i).iter().sum();
+        assert!(
+            (sum - 1.0).abs() < 0.05,
+            "item {i}: probabilities sum to {sum}"
+        );
+    }
 
     let queries: Vec<_> = photos[..3].iter().map(|(s, _)| crate::photo(s)).collect();
     let output = bin()

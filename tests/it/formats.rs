@@ -7,7 +7,7 @@ use deep_shopping::assets::{
 use deep_shopping::colour::{HIST_LEN, Swatch};
 use deep_shopping::embed::Embedder;
 use deep_shopping::error::AssetError;
-use deep_shopping::index::{CatalogueIndex, INDEX_FORMAT_VERSION, IndexManifest, Item};
+use deep_shopping::index::{CatalogueIndex, INDEX_FORMAT_VERSION, IndexEntry, IndexManifest, Item};
 use deep_shopping::model::{ResNetConfig, Stem};
 
 fn small_config() -> ResNetConfig {
@@ -140,8 +140,13 @@ fn item(i: usize) -> Item {
     }
 }
 
-fn sample_index(n: usize) -> CatalogueIndex {
-    let entries = (0..n)
+/// Category probabilities of sample item `i` over 5 categories.
+fn sample_probabilities(i: usize) -> Vec<f32> {
+    (0..5).map(|k| if k == i % 5 { 0.6 } else { 0.1 }).collect()
+}
+
+fn sample_entries(n: usize) -> Vec<IndexEntry> {
+    (0..n)
         .map(|i| {
             let mut e: Vec<f32> = (0..16)
                 .map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0)
@@ -151,10 +156,18 @@ fn sample_index(n: usize) -> CatalogueIndex {
             let mut h = vec![0.0f32; HIST_LEN];
             h[i % HIST_LEN] = 0.6;
             h[(i * 5) % HIST_LEN] += 0.4;
-            (item(i), e, h)
+            IndexEntry {
+                item: item(i),
+                embedding: e,
+                histogram: h,
+                probabilities: sample_probabilities(i),
+            }
         })
-        .collect();
-    CatalogueIndex::build(entries).unwrap()
+        .collect()
+}
+
+fn sample_index(n: usize) -> CatalogueIndex {
+    CatalogueIndex::build(sample_entries(n)).unwrap()
 }
 
 #[test]
@@ -168,7 +181,26 @@ fn index_round_trips_through_its_container() {
         let e = back.embedding(i);
         let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 0.02, "row {i} norm {norm}");
+        let p = back.probabilities(i);
+        assert_eq!(p.len(), 5);
+        for (got, want) in p.iter().zip(sample_probabilities(i)) {
+            assert!(
+                (got - want).abs() <= 0.5 / 255.0 + 1e-6,
+                "row {i}: {got} vs {want}"
+            );
+        }
     }
+    // An index made with an untrained model holds no probabilities, and round-trips too.
+    let mut entries = sample_entries(4);
+    entries.iter_mut().for_each(|e| e.probabilities.clear());
+    let bare = CatalogueIndex::build(entries).unwrap();
+    let back = CatalogueIndex::from_bytes(&bare.to_bytes().unwrap()).unwrap();
+    assert_eq!((back.classes(), back.probabilities(2)), (0, Vec::new()));
+    // Rows of different category counts are refused, naming the item.
+    let mut entries = sample_entries(3);
+    entries[2].probabilities.pop();
+    let err = CatalogueIndex::build(entries).unwrap_err().to_string();
+    assert!(err.contains("item-2"), "{err}");
 }
 
 #[test]
@@ -182,6 +214,13 @@ fn index_checks_checksum_count_and_model() {
         data: FileEntry::of("index.safetensors", &bytes),
     };
     let parsed = IndexManifest::from_json(&manifest.to_json()).unwrap();
+    // An index of the first format (no category probabilities) asks to be rebuilt.
+    let mut old = manifest.clone();
+    old.format_version = 1;
+    assert!(matches!(
+        IndexManifest::from_json(&old.to_json()),
+        Err(AssetError::Version { found: 1, .. })
+    ));
     assert_eq!(CatalogueIndex::load(&parsed, &bytes, "abc").unwrap(), index);
     assert!(matches!(
         CatalogueIndex::load(&parsed, &bytes, "other-model"),

@@ -1,26 +1,30 @@
 //! Ranking maths and colour features.
 
 use deep_shopping::colour::{self, HIST_LEN, colour_name, lab_to_rgb, rgb_to_lab};
-use deep_shopping::index::{CatalogueIndex, Item, Query, rank};
+use deep_shopping::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
 use image::{Rgb, RgbImage};
 
 fn index_of(rows: Vec<(Vec<f32>, Vec<f32>)>) -> CatalogueIndex {
+    index_with(rows.into_iter().map(|(e, h)| (e, h, Vec::new())).collect())
+}
+
+/// An index of anonymous items from (embedding, histogram, category probabilities) rows.
+fn index_with(rows: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)>) -> CatalogueIndex {
     CatalogueIndex::build(
         rows.into_iter()
             .enumerate()
-            .map(|(i, (e, h))| {
-                (
-                    Item {
-                        id: i.to_string(),
-                        title: String::new(),
-                        image: String::new(),
-                        category: None,
-                        price: None,
-                        colours: Vec::new(),
-                    },
-                    e,
-                    h,
-                )
+            .map(|(i, (embedding, histogram, probabilities))| IndexEntry {
+                item: Item {
+                    id: i.to_string(),
+                    title: String::new(),
+                    image: String::new(),
+                    category: None,
+                    price: None,
+                    colours: Vec::new(),
+                },
+                embedding,
+                histogram,
+                probabilities,
             })
             .collect(),
     )
@@ -49,11 +53,12 @@ fn top_k_equals_a_full_sort() {
     let query = Query {
         embedding: &q,
         histogram: &h,
+        probabilities: &[],
     };
-    let all = rank(&index, query, 0.25, index.len());
+    let all = rank(&index, query, Weights::colour(0.25), index.len());
     assert_eq!(all.len(), 200);
     assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
-    let top = rank(&index, query, 0.25, 10);
+    let top = rank(&index, query, Weights::colour(0.25), 10);
     assert_eq!(top, all[..10].to_vec());
     for hit in &top {
         let e = index.embedding(hit.index);
@@ -63,6 +68,52 @@ fn top_k_equals_a_full_sort() {
         assert!((cos - hit.visual).abs() < 1e-4);
         assert!((hit.score - (0.75 * hit.visual + 0.25 * hit.colour)).abs() < 1e-5);
     }
+}
+
+#[test]
+fn category_weight_moves_items_of_the_predicted_category_up() {
+    // Item 0 looks a little more like the query but the model calls it another category;
+    // item 1 is predicted to be of the query's category.
+    let index = index_with(vec![
+        (vec![1.0, 0.0, 0.0], hist(1), vec![0.1, 0.9]),
+        (vec![0.9, 0.44, 0.0], hist(1), vec![0.8, 0.2]),
+    ]);
+    let (q, h, p) = ([1.0, 0.0, 0.0], hist(1), [0.7, 0.3]);
+    let query = Query {
+        embedding: &q,
+        histogram: &h,
+        probabilities: &p,
+    };
+    let look_only = rank(&index, query, Weights::colour(0.0), 2);
+    assert_eq!(look_only[0].index, 0);
+    let hits = rank(&index, query, Weights::DEFAULT, 2);
+    assert_eq!(hits[0].index, 1);
+    for hit in &hits {
+        let item = index.probabilities(hit.index);
+        let agreement: f32 = item.iter().zip(p).map(|(a, b)| a * b).sum();
+        assert!((hit.category - agreement).abs() < 1e-5, "{hit:?}");
+        let (w, c) = (Weights::DEFAULT.colour, Weights::DEFAULT.category);
+        let want = (1.0 - w) * (hit.visual + c * hit.category) + w * hit.colour;
+        assert!((hit.score - want).abs() < 1e-5, "{hit:?}");
+    }
+    // Probabilities of another length than the index's, an index without them, or a
+    // non-finite weight: no category term, never a panic.
+    let odd = Query {
+        probabilities: &[1.0],
+        ..query
+    };
+    assert_eq!(rank(&index, odd, Weights::DEFAULT, 1)[0].index, 0);
+    assert_eq!(rank(&index, odd, Weights::DEFAULT, 1)[0].category, 0.0);
+    let bare = index_of(vec![
+        (vec![1.0, 0.0, 0.0], hist(1)),
+        (vec![0.9, 0.44, 0.0], hist(1)),
+    ]);
+    assert_eq!(rank(&bare, query, Weights::DEFAULT, 1)[0].index, 0);
+    let nan = Weights {
+        category: f32::NAN,
+        ..Weights::DEFAULT
+    };
+    assert_eq!(rank(&index, query, nan, 1)[0].index, 0);
 }
 
 #[test]
@@ -77,26 +128,31 @@ fn colour_weight_moves_colour_matches_up() {
     let query = Query {
         embedding: &q,
         histogram: &h,
+        probabilities: &[],
     };
-    assert_eq!(rank(&index, query, 0.0, 1)[0].index, 0);
-    assert_eq!(rank(&index, query, 1.0, 1)[0].index, 1);
+    assert_eq!(rank(&index, query, Weights::colour(0.0), 1)[0].index, 0);
+    assert_eq!(rank(&index, query, Weights::colour(1.0), 1)[0].index, 1);
     // Out-of-range and non-finite weights are clamped, never a panic.
-    assert_eq!(rank(&index, query, 7.0, 1)[0].index, 1);
-    assert_eq!(rank(&index, query, f32::NAN, 1)[0].index, 0);
+    assert_eq!(rank(&index, query, Weights::colour(7.0), 1)[0].index, 1);
+    assert_eq!(
+        rank(&index, query, Weights::colour(f32::NAN), 1)[0].index,
+        0
+    );
     // A query of the wrong length or an empty top gives nothing.
     assert!(
         rank(
             &index,
             Query {
                 embedding: &[1.0],
-                histogram: &h
+                histogram: &h,
+                probabilities: &[],
             },
-            0.0,
+            Weights::colour(0.0),
             5
         )
         .is_empty()
     );
-    assert!(rank(&index, query, 0.0, 0).is_empty());
+    assert!(rank(&index, query, Weights::colour(0.0), 0).is_empty());
 }
 
 #[test]
@@ -154,26 +210,37 @@ fn shop() -> CatalogueIndex {
             name: colour.into(),
         }],
     };
+    // Category probabilities over (Dress, Shoes, Shirt).
+    let entry = |item, embedding, histogram, probabilities| IndexEntry {
+        item,
+        embedding,
+        histogram,
+        probabilities,
+    };
     CatalogueIndex::build(vec![
-        (
+        entry(
             item("a", "Dress", "red", Some(30.0)),
             vec![1.0, 0.0, 0.0],
             hist(1),
+            vec![0.9, 0.05, 0.05],
         ),
-        (
+        entry(
             item("b", "Dress", "blue", Some(80.0)),
             vec![0.9, 0.44, 0.0],
             hist(2),
+            vec![0.8, 0.1, 0.1],
         ),
-        (
+        entry(
             item("c", "Shoes", "red", None),
             vec![0.0, 1.0, 0.0],
             hist(1),
+            vec![0.1, 0.85, 0.05],
         ),
-        (
+        entry(
             item("d", "Shirt", "black", Some(10.0)),
             vec![0.0, 0.0, 1.0],
             hist(3),
+            vec![0.05, 0.05, 0.9],
         ),
     ])
     .unwrap()
@@ -191,8 +258,9 @@ fn filters_select_by_category_colour_and_price() {
             Query {
                 embedding: &q,
                 histogram: &h,
+                probabilities: &[],
             },
-            0.0,
+            Weights::colour(0.0),
             10,
             |i| f.matches(i),
         )
@@ -246,8 +314,9 @@ fn likes_pull_and_dislikes_push_the_query() {
             Query {
                 embedding: &q,
                 histogram: &h,
+                probabilities: &[],
             },
-            0.0,
+            Weights::colour(0.0),
             4,
         )
         .iter()
@@ -298,6 +367,7 @@ fn reasons_describe_the_match() {
         index: 0,
         score: 0.9,
         visual: 0.9,
+        category: 0.8,
         colour: 0.7,
     };
     assert_eq!(
@@ -308,6 +378,7 @@ fn reasons_describe_the_match() {
         index: 3,
         score: 0.1,
         visual: 0.1,
+        category: 0.1,
         colour: 0.0,
     };
     assert_eq!(
@@ -333,17 +404,30 @@ fn several_photos_and_likes_make_one_query() {
     assert!(fb.liked_query(&index).is_none());
     fb.vote("a", 1);
     fb.vote("d", 1);
-    let (q, h) = fb.liked_query(&index).unwrap();
+    let liked = fb.liked_query(&index).unwrap();
+    let (q, h) = (liked.embedding, liked.histogram);
     assert!((q.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5);
     assert!((h.iter().sum::<f32>() - 1.0).abs() < 1e-2);
+    // Their mean category probabilities (a: Dress, d: Shirt), to within the index's 1/255 steps.
+    let want = [0.475, 0.05, 0.475];
+    assert!(
+        liked
+            .probabilities
+            .iter()
+            .zip(want)
+            .all(|(p, w)| (p - w).abs() < 0.005),
+        "{:?}",
+        liked.probabilities
+    );
     // The two liked items lead a search for "more like these".
     let hits = rank(
         &index,
         Query {
             embedding: &q,
             histogram: &h,
+            probabilities: &[],
         },
-        0.0,
+        Weights::colour(0.0),
         2,
     );
     let mut top: Vec<&str> = hits

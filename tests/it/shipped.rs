@@ -2,7 +2,7 @@
 //! it finds each of its own photos first.
 
 use deep_shopping::colour;
-use deep_shopping::index::{CatalogueIndex, Item, Query, rank};
+use deep_shopping::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
 use deep_shopping::preprocess::{Limits, prepare};
 
 fn shipped() -> deep_shopping::embed::Embedder {
@@ -34,14 +34,14 @@ fn catalogue_photos_retrieve_themselves_first() {
         let bytes = std::fs::read(crate::photo(stem)).unwrap();
         let p = prepare(&bytes, None, model.input_size(), &Limits::default()).unwrap();
         let c = colour::features(&p.square);
-        let e = model
-            .embed_blocking(&[p.input])
-            .unwrap()
-            .remove(0)
-            .embedding;
-        queries.push((e.clone(), c.histogram.clone()));
-        entries.push((
-            Item {
+        let out = model.embed_blocking(&[p.input]).unwrap().remove(0);
+        queries.push((
+            out.embedding.clone(),
+            c.histogram.clone(),
+            out.probabilities.clone(),
+        ));
+        entries.push(IndexEntry {
+            item: Item {
                 id: stem.clone(),
                 title: label.clone(),
                 image: String::new(),
@@ -49,27 +49,25 @@ fn catalogue_photos_retrieve_themselves_first() {
                 price: None,
                 colours: c.dominant,
             },
-            e,
-            c.histogram,
-        ));
+            embedding: out.embedding,
+            histogram: c.histogram,
+            probabilities: out.probabilities,
+        });
     }
     let index = CatalogueIndex::build(entries).unwrap();
-    for (i, (e, h)) in queries.iter().enumerate() {
-        for weight in [0.0, 0.3] {
+    for (i, (e, h, p)) in queries.iter().enumerate() {
+        for weights in [Weights::colour(0.0), Weights::colour(0.3), Weights::DEFAULT] {
             let hits = rank(
                 &index,
                 Query {
                     embedding: e,
                     histogram: h,
+                    probabilities: p,
                 },
-                weight,
+                weights,
                 3,
             );
-            assert_eq!(
-                hits[0].index, i,
-                "photo {} with colour weight {weight}",
-                photos[i].0
-            );
+            assert_eq!(hits[0].index, i, "photo {} with {weights:?}", photos[i].0);
             assert!(hits[0].visual > 0.99, "self-similarity {}", hits[0].visual);
         }
     }
