@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::assets::{ModelManifest, load_weights};
 use crate::error::{AssetError, EmbedError};
-use crate::model::{ResNet, ResNetConfig};
+use crate::model::{ResNet, ResNetConfig, l2_normalize};
 
 /// What the model says about one photo.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,10 +117,25 @@ pub fn batch_tensor(inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor
     Tensor::from_data(TensorData::new(flat, [inputs.len(), 3, size, size]), device)
 }
 
-/// `[B, E + K]`: embeddings and probabilities side by side, for a single readback.
+/// `[B, E + K]`: embeddings and probabilities side by side, for a single readback. Each photo
+/// runs with its mirror image in the same batch; the embedding is the normalised sum of the
+/// two and the probabilities their mean (garments are left-right symmetric, and the average
+/// is steadier than either view: README, "Ranking").
 fn forward(net: &ResNet, config: &ResNetConfig, inputs: &[Vec<f32>], device: &Device) -> Tensor<2> {
-    let out = net.forward(batch_tensor(inputs, config.input_size, device));
-    Tensor::cat(vec![out.embedding, softmax(out.logits, 1)], 1)
+    let b = inputs.len();
+    // [B, 3, S, S]
+    let x = batch_tensor(inputs, config.input_size, device);
+    // [2B, 3, S, S]: the photos, then their mirror images.
+    let both = Tensor::cat(vec![x.clone(), x.flip([3])], 0);
+    let out = net.forward(both);
+    // [B, E]
+    let embedding =
+        l2_normalize(out.embedding.clone().narrow(0, 0, b) + out.embedding.narrow(0, b, b));
+    // [B, K]
+    let probabilities = softmax(out.logits, 1);
+    let probabilities =
+        (probabilities.clone().narrow(0, 0, b) + probabilities.narrow(0, b, b)) / 2.0;
+    Tensor::cat(vec![embedding, probabilities], 1)
 }
 
 fn split(data: TensorData, n: usize, embedding_dim: usize) -> Result<Vec<Embedding>, EmbedError> {

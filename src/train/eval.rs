@@ -415,7 +415,7 @@ fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
         String::new()
     };
     s += &format!(
-        "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB. Training: {} epochs{cycles}, {:.0} min on the machine that ran it.\n\n",
+        "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB; every photo runs with its mirror image (embeddings summed and normalised, probabilities averaged). Training: {} epochs{cycles}, {:.0} min on the machine that ran it.\n\n",
         config.model.stages,
         config.model.width,
         config.model.input_size,

@@ -25,6 +25,42 @@ fn shipped_weights_load_and_embed() {
 }
 
 #[test]
+fn a_photo_and_its_mirror_image_embed_alike() {
+    // Each photo runs with its mirror image and the two views are combined, so mirroring the
+    // input changes nothing but rounding; a different photo does change the result.
+    let model = shipped();
+    let size = model.input_size() as usize;
+    let inputs: Vec<Vec<f32>> = crate::labelled_photos(2)
+        .iter()
+        .map(|(stem, _)| {
+            let bytes = std::fs::read(crate::photo(stem)).unwrap();
+            prepare(&bytes, None, size as u32, &Limits::default())
+                .unwrap()
+                .input
+        })
+        .collect();
+    let mirrored: Vec<f32> = (0..3 * size * size)
+        .map(|i| {
+            let (plane, x) = (i / size, i % size);
+            inputs[0][plane * size + size - 1 - x]
+        })
+        .collect();
+    assert_ne!(mirrored, inputs[0]);
+    let out = model
+        .embed_blocking(&[inputs[0].clone(), mirrored, inputs[1].clone()])
+        .unwrap();
+    let gap = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    };
+    assert!(gap(&out[0].embedding, &out[1].embedding) < 1e-4);
+    assert!(gap(&out[0].probabilities, &out[1].probabilities) < 1e-4);
+    assert!(gap(&out[0].embedding, &out[2].embedding) > 1e-2);
+}
+
+#[test]
 fn catalogue_photos_retrieve_themselves_first() {
     let model = shipped();
     let photos = crate::labelled_photos(24);
