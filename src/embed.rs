@@ -120,7 +120,7 @@ pub fn batch_tensor(inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor
 /// `[B, E + K]`: embeddings and probabilities side by side, for a single readback. Each photo
 /// runs with its mirror image in the same batch; the embedding is the normalised sum of the
 /// two and the probabilities their mean (garments are left-right symmetric, and the average
-/// is steadier than either view: README, "Ranking").
+/// is steadier than either view: README, "Inference and ranking").
 fn forward(net: &ResNet, config: &ResNetConfig, inputs: &[Vec<f32>], device: &Device) -> Tensor<2> {
     let b = inputs.len();
     // [B, 3, S, S]

@@ -27,7 +27,7 @@ pub struct Weights {
 
 impl Weights {
     /// The defaults of the page and the CLI. The category weight was chosen on the validation
-    /// split of the clothing dataset (README, "Ranking").
+    /// split of the clothing dataset (README, "Inference and ranking").
     pub const DEFAULT: Self = Self {
         colour: 0.3,
         category: 1.0,
@@ -50,12 +50,6 @@ impl Weights {
             }
         };
         (clamp(self.colour, 1.0), clamp(self.category, 4.0))
-    }
-}
-
-impl Default for Weights {
-    fn default() -> Self {
-        Self::DEFAULT
     }
 }
 
