@@ -184,9 +184,12 @@ pub fn unit(v: &[f32]) -> Vec<f32> {
 /// A short human reason for a result, from its scores and the query's predicted category.
 pub fn reason(hit: &Hit, item: &Item, query_category: Option<&str>) -> String {
     let mut parts = Vec::new();
-    if let (Some(q), Some(c)) = (query_category, item.category.as_deref())
-        && q == c
-    {
+    let named_alike = matches!(
+        (query_category, item.category.as_deref()),
+        (Some(q), Some(c)) if q == c
+    );
+    // Without category names, confident predictions of the same category say it.
+    if named_alike || (item.category.is_none() && hit.category > 0.5) {
         parts.push("same category".to_string());
     }
     if hit.visual > 0.8 {

@@ -385,6 +385,18 @@ fn reasons_describe_the_match() {
         reason(&weak, &index.items[3], Some("Dress")),
         "Mostly black"
     );
+    // An item without a category name: the predicted categories' agreement decides.
+    let mut unnamed = index.items[3].clone();
+    unnamed.category = None;
+    let agreeing = deep_shopping::index::Hit {
+        category: 0.7,
+        ..weak
+    };
+    assert_eq!(
+        reason(&agreeing, &unnamed, Some("Dress")),
+        "Same category, mostly black"
+    );
+    assert_eq!(reason(&weak, &unnamed, Some("Dress")), "Mostly black");
 }
 
 #[test]
