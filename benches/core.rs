@@ -30,20 +30,12 @@ fn index(n: usize, dim: usize) -> CatalogueIndex {
                 .collect();
             let mut h = vec![0.0f32; HIST_LEN];
             h[i % HIST_LEN] = 1.0;
-            let item = Item {
-                id: i.to_string(),
-                title: String::new(),
-                image: String::new(),
-                category: None,
-                price: None,
-                colours: Vec::new(),
-            };
             // A peaked distribution over 17 categories, as the trained head gives.
             let probabilities = (0..17)
                 .map(|k| if k == i % 17 { 0.84 } else { 0.01 })
                 .collect();
             IndexEntry {
-                item,
+                item: Item::bare(i.to_string()),
                 embedding: e,
                 histogram: h,
                 probabilities,

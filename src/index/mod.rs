@@ -52,6 +52,20 @@ pub struct Item {
     pub colours: Vec<Swatch>,
 }
 
+impl Item {
+    /// An item known only by its id: no title, image, category, price or colours.
+    pub fn bare(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            title: String::new(),
+            image: String::new(),
+            category: None,
+            price: None,
+            colours: Vec::new(),
+        }
+    }
+}
+
 /// `index.json`: which model made the index and the checksum of its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexManifest {
@@ -297,27 +311,22 @@ impl CatalogueIndex {
             Ok(view)
         };
         let n = items.len();
-        let emb = get("embeddings", Dtype::I8)?;
-        let dim = emb.shape().get(1).copied().unwrap_or(0);
-        if emb.shape() != [n, dim] {
-            return Err(content(format!(
-                "embeddings {:?} for {n} items",
-                emb.shape()
-            )));
-        }
+        // A tensor of one row per item, with its row length.
+        let rows = |name: &str, dtype: Dtype| {
+            let view = get(name, dtype)?;
+            let width = view.shape().get(1).copied().unwrap_or(0);
+            if view.shape() != [n, width] {
+                return Err(content(format!("{name} {:?} for {n} items", view.shape())));
+            }
+            Ok((view, width))
+        };
+        let (emb, dim) = rows("embeddings", Dtype::I8)?;
         let scales = get("scales", Dtype::F32)?;
         let hist = get("histograms", Dtype::U8)?;
         if scales.shape() != [n] || hist.shape() != [n, HIST_LEN] {
             return Err(content("scales or histograms do not match the item count"));
         }
-        let probs = get("probabilities", Dtype::U8)?;
-        let classes = probs.shape().get(1).copied().unwrap_or(0);
-        if probs.shape() != [n, classes] {
-            return Err(content(format!(
-                "probabilities {:?} for {n} items",
-                probs.shape()
-            )));
-        }
+        let (probs, classes) = rows("probabilities", Dtype::U8)?;
         let embeddings: Vec<i8> = emb.data().iter().map(|v| *v as i8).collect();
         let scales: Vec<f32> = scales
             .data()

@@ -164,14 +164,7 @@ fn score(net: &ResNet, set: &EvalSet, category_weight: f32, device: &Device) -> 
             .iter()
             .enumerate()
             .map(|(i, e)| IndexEntry {
-                item: Item {
-                    id: i.to_string(),
-                    title: String::new(),
-                    image: String::new(),
-                    category: None,
-                    price: None,
-                    colours: Vec::new(),
-                },
+                item: Item::bare(i.to_string()),
                 embedding: e.embedding.clone(),
                 histogram: vec![0.0; HIST_LEN],
                 probabilities: e.probabilities.clone(),

@@ -14,14 +14,7 @@ fn index_with(rows: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)>) -> CatalogueIndex {
         rows.into_iter()
             .enumerate()
             .map(|(i, (embedding, histogram, probabilities))| IndexEntry {
-                item: Item {
-                    id: i.to_string(),
-                    title: String::new(),
-                    image: String::new(),
-                    category: None,
-                    price: None,
-                    colours: Vec::new(),
-                },
+                item: Item::bare(i.to_string()),
                 embedding,
                 histogram,
                 probabilities,
