@@ -317,7 +317,7 @@ impl TrainConfig {
                     "loss.teacher_classify needs a teacher with classifier_views > 0 and loss.distill > 0"
                 );
             }
-            if !(l.teacher_temperature > 0.0) {
+            if l.teacher_temperature.is_nan() || l.teacher_temperature <= 0.0 {
                 bail!("loss.teacher_temperature must be positive");
             }
         }
