@@ -307,6 +307,9 @@ pub fn evaluate(
                 .iter()
                 .filter(|i| argmax(&int8_scored.probs[**i]) == c)
                 .count();
+            // Mean of a per-query figure over this class's queries.
+            let class_mean =
+                |per_query: &[f64]| mean(&idx.iter().map(|i| per_query[*i]).collect::<Vec<_>>());
             ClassMetrics {
                 label: splits.labels[c].clone(),
                 test_photos: idx.len(),
@@ -315,16 +318,8 @@ pub fn evaluate(
                     .filter(|s| s.label == Some(c))
                     .count(),
                 top1: correct as f64 / idx.len().max(1) as f64,
-                precision_at_10: mean(
-                    &idx.iter()
-                        .map(|i| int8_scored.per_query_p10[*i])
-                        .collect::<Vec<_>>(),
-                ),
-                ranked_precision_at_10: mean(
-                    &idx.iter()
-                        .map(|i| int8_scored.ranked_p10[*i])
-                        .collect::<Vec<_>>(),
-                ),
+                precision_at_10: class_mean(&int8_scored.per_query_p10),
+                ranked_precision_at_10: class_mean(&int8_scored.ranked_p10),
             }
         })
         .collect();

@@ -102,7 +102,7 @@ impl TeacherProbe {
         let mean = x.clone().mean_dim(0);
         let var = (x.clone() - mean.clone()).powf_scalar(2.0).mean_dim(0);
         let inv_std = (var + 1e-5).sqrt().recip();
-        let x = (x - mean.clone()) * inv_std.clone();
+        let x = standardise(x, &mean, &inv_std);
 
         let mut counts = vec![0usize; classes];
         for &l in labels {
@@ -119,7 +119,7 @@ impl TeacherProbe {
             // Weighted one-hot rows: the loss is a weighted mean over views.
             targets[row * classes + labels[*i]] = raw[*i] / total / views as f32;
         }
-        let val_x = (features(teacher, val.0, size, device) - mean.clone()) * inv_std.clone();
+        let val_x = standardise(features(teacher, val.0, size, device), &mean, &inv_std);
 
         let ad = device.clone().autodiff();
         let x_ad = Tensor::<2>::from_data(x.into_data(), &ad);
@@ -159,9 +159,15 @@ impl TeacherProbe {
 
     /// `[B, 1280]` teacher features -> `[B, K]` logits.
     pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
-        let x = (features - self.mean.clone()) * self.inv_std.clone();
-        x.matmul(self.weight.clone()) + self.bias.clone()
+        standardise(features, &self.mean, &self.inv_std).matmul(self.weight.clone())
+            + self.bias.clone()
     }
+}
+
+/// `[N, 1280]` features with the fitting set's `[1, 1280]` means and inverse deviations
+/// taken out.
+fn standardise(x: Tensor<2>, mean: &Tensor<2>, inv_std: &Tensor<2>) -> Tensor<2> {
+    (x - mean.clone()) * inv_std.clone()
 }
 
 /// The rows of a `[N, K]` tensor.

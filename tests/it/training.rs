@@ -179,20 +179,23 @@ fn the_teachers_classifier_learns_what_its_features_separate() {
         brightness: 0.1,
         contrast: 0.1,
     };
-    let probe = TeacherProbe::fit(
-        &teacher,
-        &images,
-        &labels,
-        3,
-        &augment,
-        2,
-        0.5,
-        (&val, &val_labels),
-        32,
-        1,
-        &device,
-    )
-    .unwrap();
+    // Three classes, `views` views each, balance power 0.5, 32 px, seed 1.
+    let fit = |views: usize| {
+        TeacherProbe::fit(
+            &teacher,
+            &images,
+            &labels,
+            3,
+            &augment,
+            views,
+            0.5,
+            (&val, &val_labels),
+            32,
+            1,
+            &device,
+        )
+    };
+    let probe = fit(2).unwrap();
     assert!(probe.val_top1 > 0.9, "validation top-1 {}", probe.val_top1);
     // Its logits, from the teacher's features, rank the true class first.
     let logits = probe.logits(teacher.forward(batch_tensor(&val, 32, &device)));
@@ -203,20 +206,7 @@ fn the_teachers_classifier_learns_what_its_features_separate() {
         assert_eq!(best, label, "{row:?}");
     }
     // Without views there is nothing to fit.
-    let err = TeacherProbe::fit(
-        &teacher,
-        &images,
-        &labels,
-        3,
-        &augment,
-        0,
-        0.5,
-        (&val, &val_labels),
-        32,
-        1,
-        &device,
-    )
-    .unwrap_err();
+    let err = fit(0).unwrap_err();
     assert!(format!("{err:#}").contains("at least one view"), "{err:#}");
 }
 
