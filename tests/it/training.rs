@@ -139,11 +139,15 @@ fn the_teachers_classifier_needs_its_views_and_a_teacher() {
     assert!(TrainConfig::load(&path, &[on.clone(), views.clone(), no_distill]).is_err());
     let cold = "loss.teacher_temperature=0".to_string();
     assert!(TrainConfig::load(&path, &[on, views, cold]).is_err());
-    // The shipped third cycle turns it on.
-    let third =
-        TrainConfig::load(&crate::root().join("configs/clothing-cycle3.toml"), &[]).unwrap();
-    assert!(third.loss.teacher_classify > 0.0);
-    assert!(third.teacher.unwrap().classifier_views > 0);
+    // The shipped second and third cycles turn it on.
+    for cycle in [
+        "configs/clothing-cycle2.toml",
+        "configs/clothing-cycle3.toml",
+    ] {
+        let config = TrainConfig::load(&crate::root().join(cycle), &[]).unwrap();
+        assert!(config.loss.teacher_classify > 0.0, "{cycle}");
+        assert!(config.teacher.unwrap().classifier_views > 0, "{cycle}");
+    }
 }
 
 /// Noisy photos of one of three colours (class = colour).
@@ -223,6 +227,9 @@ fn a_config_laid_over_its_base_equals_the_base_with_those_overrides() {
             "train.lr=0.001".into(),
             "train.warmup_epochs=0.5".into(),
             "train.patience=30".into(),
+            "loss.teacher_classify=2.0".into(),
+            "loss.teacher_temperature=2.0".into(),
+            "teacher.classifier_views=4".into(),
         ],
     )
     .unwrap();
