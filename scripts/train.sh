@@ -6,7 +6,8 @@
 # Usage: scripts/train.sh                                  (the shipped model)
 #        scripts/train.sh CONFIG [--set KEY=VALUE ...]     (one run: train + eval, nothing shipped)
 # With DS_GPU=1 it builds the trainer with `--features gpu` (its own target folder) and trains
-# on the GPU through burn's wgpu runtime (Vulkan on Linux).
+# on the GPU through burn's wgpu runtime (Vulkan on Linux). With DS_RESUME=1 every cycle runs
+# with --resume: finished cycles are kept, an interrupted one goes on from its last checkpoint.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
@@ -37,9 +38,13 @@ if [ "${DS_GPU:-0}" = 1 ]; then
 else
   cargo build --release --bin deep-shopping
 fi
+resume=()
+if [ "${DS_RESUME:-0}" = 1 ]; then
+  resume=(--resume)
+fi
 for config in "${configs[@]}"; do
   echo "== training with $config"
-  time "$DS_BIN" train --config "$config" "$@"
+  time "$DS_BIN" train --config "$config" "${resume[@]}" "$@"
 done
 "$DS_BIN" eval --config "$config" "$@"
 run_dir="$(sed -n 's/^run_dir = "\(.*\)"/\1/p' "$config")"

@@ -303,6 +303,18 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     write_atomic(&files.path("split.json"), &split_record(&splits, config)?)?;
     let net_config = config.model.resnet(splits.labels.len());
     let size = net_config.input_size;
+    if resume && files.state().is_file() {
+        let state = read_state(&files, &splits.labels)?;
+        if finished(&state, config) {
+            eprintln!(
+                "{} has finished after epoch {}: exporting its best network",
+                files.dir.display(),
+                state.epochs_done
+            );
+            export(&files, &net_config, &state, command)?;
+            return Ok(files);
+        }
+    }
 
     let labelled: Vec<&Sample> = splits.train_labelled().collect();
     let unlabelled: Vec<&Sample> = splits.train.iter().filter(|s| s.label.is_none()).collect();
@@ -584,12 +596,8 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     Ok(files)
 }
 
-/// The last checkpoint of a run folder and its state; the run must have these labels.
-fn load_checkpoint(
-    files: &RunFiles,
-    model: TrainModel,
-    labels: &[String],
-) -> Result<(TrainModel, RunState)> {
+/// The state of a run folder; the run must have these labels.
+fn read_state(files: &RunFiles, labels: &[String]) -> Result<RunState> {
     let state: RunState = serde_json::from_slice(
         &std::fs::read(files.state())
             .with_context(|| format!("reading {}", files.state().display()))?,
@@ -600,6 +608,29 @@ fn load_checkpoint(
         "{} was trained on other labels",
         files.dir.display()
     );
+    Ok(state)
+}
+
+/// Whether a run has nothing left to train: its planned epochs ran, or it stopped early.
+pub fn finished(state: &RunState, config: &TrainConfig) -> bool {
+    let planned = state
+        .planned_epochs
+        .unwrap_or(config.train.epochs)
+        .min(config.train.epochs);
+    let ran = state.epochs_done.saturating_sub(state.init_epochs);
+    let stopped = state
+        .best
+        .is_some_and(|(_, best)| state.epochs_done.saturating_sub(best) >= config.train.patience);
+    ran >= planned || stopped
+}
+
+/// The last checkpoint of a run folder and its state; the run must have these labels.
+fn load_checkpoint(
+    files: &RunFiles,
+    model: TrainModel,
+    labels: &[String],
+) -> Result<(TrainModel, RunState)> {
+    let state = read_state(files, labels)?;
     let bytes = std::fs::read(files.checkpoint())
         .with_context(|| format!("reading {}", files.checkpoint().display()))?;
     let model = load_weights(model, &bytes)

@@ -14,6 +14,14 @@ mod training;
 
 use std::path::PathBuf;
 
+/// Serialises the tests that seed or draw from burn's process-wide random generator (it is one
+/// per process), so a seeded network is the same whatever test runs beside it.
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The project root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -160,6 +160,7 @@ fn coloured(class: usize, rng: &mut StdRng) -> RgbImage {
 
 #[test]
 fn the_teachers_classifier_learns_what_its_features_separate() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     device.seed(5);
     // An untrained teacher still maps these colours apart; the classifier must find that.
@@ -278,6 +279,38 @@ fn time_budget_shrinks_the_schedule_to_what_fits() {
     assert!(TrainConfig::load(&path, &["train.device=\"tpu\"".into()]).is_err());
 }
 
+#[test]
+fn a_run_is_finished_when_its_planned_epochs_ran_or_it_stopped_early() {
+    let path = crate::root().join("configs/clothing.toml");
+    let config = TrainConfig::load(
+        &path,
+        &["train.epochs=30".into(), "train.patience=6".into()],
+    )
+    .unwrap();
+    let state =
+        |done: usize, best: Option<(f64, usize)>, planned: Option<usize>, init: usize| RunState {
+            epochs_done: done,
+            best,
+            history: Vec::new(),
+            labels: Vec::new(),
+            planned_epochs: planned,
+            init_epochs: init,
+        };
+    let finished = |s: &RunState| deep_shopping::train::finished(s, &config);
+    assert!(!finished(&state(0, None, None, 0)));
+    assert!(!finished(&state(29, Some((0.5, 29)), None, 0)));
+    assert!(finished(&state(30, Some((0.5, 30)), None, 0)));
+    // A time budget planned fewer epochs.
+    assert!(finished(&state(12, Some((0.5, 12)), Some(12), 0)));
+    assert!(!finished(&state(11, Some((0.5, 11)), Some(12), 0)));
+    // A second cycle counts its own epochs only.
+    assert!(!finished(&state(40, Some((0.5, 40)), None, 24)));
+    assert!(finished(&state(54, Some((0.5, 54)), None, 24)));
+    // Early stopping: six epochs without a better validation top-1.
+    assert!(finished(&state(16, Some((0.5, 10)), None, 0)));
+    assert!(!finished(&state(15, Some((0.5, 10)), None, 0)));
+}
+
 #[cfg(not(feature = "gpu"))]
 #[test]
 fn a_gpu_device_without_the_gpu_build_is_a_clear_error() {
@@ -290,6 +323,7 @@ fn a_gpu_device_without_the_gpu_build_is_a_clear_error() {
 /// A real (tiny) Fashion-MNIST run, then a second cycle that starts from its checkpoint.
 #[test]
 fn a_second_cycle_starts_from_an_earlier_run_and_keeps_its_history() {
+    let _rng = crate::rng_lock();
     let path = crate::root().join("configs/fashion-mnist.toml");
     let tmp = tempfile::tempdir().unwrap();
     let tiny = |run: &str, extra: &[String]| {
