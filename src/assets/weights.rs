@@ -5,7 +5,7 @@
 //! its scales as `F32` under `<path>.scale`; the quantised axis is recorded in the metadata as
 //! `axis.<path>`. Rank-1 tensors (biases, batch-norm statistics) stay `F32`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
@@ -135,7 +135,33 @@ fn encode_weights<M: Module>(model: &M, int8: bool) -> Result<(Vec<u8>, QuantSta
         })
         .collect::<Result<Vec<_>, _>>()?;
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(st_error)?;
-    Ok((bytes, stats))
+    Ok((sorted_header(&bytes)?, stats))
+}
+
+/// The container with its JSON header written with sorted keys, so equal tensors give equal
+/// bytes (safetensors writes its metadata in hash-map order, which changes from run to run).
+fn sorted_header(bytes: &[u8]) -> Result<Vec<u8>, AssetError> {
+    type Header = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+    let len = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| content("no header length"))?;
+    let (json, data) = bytes
+        .get(8..)
+        .and_then(|rest| (len <= rest.len()).then(|| rest.split_at(len)))
+        .ok_or_else(|| content("header longer than the file"))?;
+    let header: Header =
+        serde_json::from_slice(json).map_err(|e| content(format!("header: {e}")))?;
+    let mut json = serde_json::to_vec(&header).map_err(|e| content(format!("header: {e}")))?;
+    // Padded with spaces to a multiple of 8 bytes, as safetensors aligns its data.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + data.len());
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(data);
+    Ok(out)
 }
 
 /// A dequantised parameter.

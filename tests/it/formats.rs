@@ -44,6 +44,7 @@ fn input(seed: u32, size: usize) -> Tensor<4> {
 
 #[test]
 fn int8_weights_round_trip_close_to_f32() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     device.seed(7);
     let config = small_config();
@@ -72,13 +73,19 @@ fn int8_weights_round_trip_close_to_f32() {
         .unwrap();
     let cos: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
     assert!(cos > 0.99, "cosine between f32 and int8 embeddings {cos}");
-    // A second quantisation of the loaded model gives the same bytes: the format is stable.
+    // Quantising the same network again gives the very same file (and checksum).
+    assert!(
+        bytes == quantize_weights(&model).unwrap().0,
+        "two exports differ"
+    );
+    // A second quantisation of the loaded model gives the same tensors: the format is stable.
     let (again, _) = quantize_weights(&loaded).unwrap();
     assert_eq!(read_weights(&bytes).unwrap(), read_weights(&again).unwrap());
 }
 
 #[test]
 fn weights_of_another_architecture_are_refused() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     let (bytes, _) = quantize_weights(&small_config().init(&device)).unwrap();
     let mut other = small_config();
@@ -89,6 +96,7 @@ fn weights_of_another_architecture_are_refused() {
 
 #[test]
 fn corrupted_weights_fail_the_checksum() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     let config = small_config();
     let (mut bytes, _) = quantize_weights(&config.init(&device)).unwrap();
@@ -102,6 +110,7 @@ fn corrupted_weights_fail_the_checksum() {
 
 #[test]
 fn truncated_weights_are_a_clear_error() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     let (bytes, _) = quantize_weights(&small_config().init(&device)).unwrap();
     let err = load_weights(small_config().init(&device), &bytes[..bytes.len() / 2]).unwrap_err();
