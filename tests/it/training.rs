@@ -359,7 +359,7 @@ fn a_second_cycle_starts_from_an_earlier_run_and_keeps_its_history() {
         state.history
     );
     assert!(second.model_dir().join("manifest.json").is_file());
-    // Resuming the finished second cycle reads its own checkpoint and runs no further epoch.
+    // Resuming the finished second cycle runs no further epoch; it exports its best network again.
     let init = format!("train.init={:?}", tmp.path().join("first"));
     let resumed = deep_shopping::train::train(&tiny("second", &[init]), true, "test").unwrap();
     assert_eq!(read(&resumed).history.len(), 2);
