@@ -585,9 +585,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
             .map_err(|e| anyhow::anyhow!("saving the optimiser state: {e:?}"))?;
         write_atomic(&files.optimizer(), &record)?;
         write_atomic(&files.state(), &serde_json::to_vec_pretty(&state)?)?;
-        if let Some((_, best_epoch)) = state.best
-            && number - best_epoch >= config.train.patience
-        {
+        if let Some(best_epoch) = stopped_early(&state, config.train.patience) {
             eprintln!("early stop: no better validation top-1 since epoch {best_epoch}");
             break;
         }
@@ -618,10 +616,15 @@ pub fn finished(state: &RunState, config: &TrainConfig) -> bool {
         .unwrap_or(config.train.epochs)
         .min(config.train.epochs);
     let ran = state.epochs_done.saturating_sub(state.init_epochs);
-    let stopped = state
+    ran >= planned || stopped_early(state, config.train.patience).is_some()
+}
+
+/// The best epoch, when `patience` epochs have passed since it without a better one.
+fn stopped_early(state: &RunState, patience: usize) -> Option<usize> {
+    state
         .best
-        .is_some_and(|(_, best)| state.epochs_done.saturating_sub(best) >= config.train.patience);
-    ran >= planned || stopped
+        .map(|(_, best)| best)
+        .filter(|&best| state.epochs_done.saturating_sub(best) >= patience)
 }
 
 /// The last checkpoint of a run folder and its state; the run must have these labels.
