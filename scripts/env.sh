@@ -12,6 +12,8 @@ export PATH="$HOME/.cargo/bin:$DS_ROOT/node_modules/.bin:$PATH"
 export TRUNK_SKIP_VERSION_CHECK=true
 # The default catalogue: the clothing dataset beside the project.
 export DS_DATASET="${DS_DATASET:-$DS_ROOT/../shared/datasets/clothing-dataset}"
+# The distillation teachers (scripts/teachers.sh fetches them; the configs name this folder).
+export DS_TEACHERS="${DS_TEACHERS:-$HOME/.cache/deep-shopping/teacher}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 # The native binary, built in release mode (dependencies and tests share that profile).

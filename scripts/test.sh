@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
 bash scripts/setup.sh
+bash scripts/teachers.sh
 step() { printf '\n== %s\n' "$*"; }
 
 step "cargo fmt --check"

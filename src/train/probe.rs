@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::config::Augment;
 use super::data::AugmentDraw;
-use super::teacher::{MobileNetV2, TEACHER_DIM};
+use super::teacher::{TEACHER_DIM, TeacherNet};
 use super::{progress, top_k};
 use crate::embed::batch_tensor;
 use crate::preprocess::normalise;
@@ -43,7 +43,7 @@ pub struct TeacherProbe {
 }
 
 /// Teacher features `[N, 1280]` of `inputs` (normalised `size`-squares), batches of 64.
-fn features(teacher: &MobileNetV2, inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor<2> {
+fn features(teacher: &TeacherNet, inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor<2> {
     let parts: Vec<Tensor<2>> = inputs
         .chunks(64)
         .map(|chunk| teacher.forward(batch_tensor(chunk, size, device)))
@@ -57,7 +57,7 @@ impl TeacherProbe {
     /// keeps the L2 penalty with the best top-1 on the validation inputs.
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
-        teacher: &MobileNetV2,
+        teacher: &TeacherNet,
         images: &[image::RgbImage],
         labels: &[usize],
         classes: usize,

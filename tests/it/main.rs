@@ -1,5 +1,5 @@
 //! Native integration tests, one binary: formats, checksums, preprocessing, ranking, the
-//! shipped model and the CLI on real photos from the clothing dataset.
+//! shipped model, the CLI and the distillation teachers on real photos from the clothing dataset.
 #![cfg(not(target_arch = "wasm32"))]
 
 #[path = "../common/mod.rs"]
@@ -10,6 +10,7 @@ mod formats;
 mod preprocess;
 mod ranking;
 mod shipped;
+mod teachers;
 mod training;
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use deep_shopping::preprocess::{normalise, square};
 use deep_shopping::train::config::{Augment, DataConfig, DatasetKind, TrainConfig};
 use deep_shopping::train::data::{AugmentDraw, BalancedSampler, NON_CLASSES, Splits};
 use deep_shopping::train::probe::TeacherProbe;
-use deep_shopping::train::teacher::MobileNetV2;
+use deep_shopping::train::teacher::{Arch, TeacherNet};
 use deep_shopping::train::{RunState, planned_epochs};
 use image::{Rgb, RgbImage};
 use rand::rngs::StdRng;
@@ -164,7 +164,7 @@ fn the_teachers_classifier_learns_what_its_features_separate() {
     let device = Device::flex();
     device.seed(5);
     // An untrained teacher still maps these colours apart; the classifier must find that.
-    let teacher = MobileNetV2::new(&device);
+    let teacher = TeacherNet::new(Arch::MobileNetV2, &device);
     let mut rng = StdRng::seed_from_u64(9);
     let labels: Vec<usize> = (0..36).map(|i| i % 3).collect();
     let images: Vec<RgbImage> = labels.iter().map(|&l| coloured(l, &mut rng)).collect();
