@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the project needs from the package registries, skipping what is already
-# there at the right version: Chromium and chromedriver (apt), the wasm32 target (rustup),
+# there at the right version: Chromium, chromedriver, pip and unzip (apt), the wasm32 target (rustup),
 # trunk and wasm-bindgen-cli (cargo), wasm-opt and playwright-core (npm, locked).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -20,6 +20,13 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     chromium chromium-driver dataset-fashion-mnist fonts-dejavu-core >/dev/null
+fi
+
+# pip and unzip fetch the distillation teachers (scripts/teachers.sh).
+if ! command -v unzip >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+  say "installing python3-pip, unzip (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip unzip >/dev/null
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
