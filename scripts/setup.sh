@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs from the package registries, skipping what is already
-# there at the right version: Chromium, chromedriver, pip and unzip (apt), the wasm32 target (rustup),
-# trunk and wasm-bindgen-cli (cargo), wasm-opt and playwright-core (npm, locked).
+# there at the right version: Chromium, chromedriver, pip and unzip (apt), the wasm32 target
+# (rustup), trunk and wasm-bindgen-cli (cargo), wasm-opt and playwright-core (npm, locked).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
