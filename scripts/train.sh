@@ -20,8 +20,8 @@ else
   ship=0
 fi
 
-bash scripts/teachers.sh
 bash scripts/setup.sh
+bash scripts/teachers.sh
 
 if [ "${DS_GPU:-0}" = 1 ]; then
   export CARGO_TARGET_DIR="$DS_CACHE/native-gpu"

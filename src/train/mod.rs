@@ -1,4 +1,4 @@
-//! Training (native only): data, augmentation, distillation from a MobileNetV2 teacher, the
+//! Training (native only): data, augmentation, distillation from an ImageNet teacher, the
 //! training loop with checkpoints, resume and early stopping, and evaluation reports.
 
 pub mod config;
