@@ -11,9 +11,9 @@ use anyhow::{Context, Result, bail, ensure};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
 use burn::store::pytorch_reader::PytorchReader;
+use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::preprocess::{MEAN, STD};
@@ -206,17 +206,12 @@ impl TeacherNet {
             let Some(burn_name) = rename(arch, &name) else {
                 bail!("unexpected tensor {name} in the teacher weights");
             };
-            let mut shape = tensor.shape().to_vec();
-            let mut bytes = tensor.read().with_context(|| format!("reading {name}"))?;
+            let shape = tensor.shape().to_vec();
+            let bytes = tensor.read().with_context(|| format!("reading {name}"))?;
             ensure!(
                 bytes.len() == 4 * shape.iter().product::<usize>(),
                 "{name} is not float32"
             );
-            if burn_name == "imagenet.weight" {
-                // PyTorch's Linear weight is [out, in]; burn's is [in, out].
-                (bytes, shape) =
-                    transpose(&bytes, &shape).with_context(|| format!("{name} is not a matrix"))?;
-            }
             tensors.push(PackTensor::new(
                 burn_name,
                 DType::F32,
@@ -226,7 +221,9 @@ impl TeacherNet {
             ));
         }
         let mut model = Self::new(arch, device);
-        let result = model.apply(tensors, None, None, false);
+        // The adapter transposes Linear weights ([out, in] -> [in, out]) and maps batch norm's
+        // weight / bias to gamma / beta.
+        let result = model.apply(tensors, None, Some(Box::new(PyTorchToBurnAdapter)), false);
         ensure!(
             result.errors.is_empty() && result.missing.is_empty() && result.unused.is_empty(),
             "teacher weights do not fit {arch:?}: {result:?}"
@@ -265,27 +262,10 @@ impl TeacherNet {
     }
 }
 
-/// `[rows, cols]` float32 bytes -> `[cols, rows]`.
-fn transpose(bytes: &[u8], shape: &[usize]) -> Option<(Vec<u8>, Vec<usize>)> {
-    let &[rows, cols] = shape else { return None };
-    let mut out = vec![0; bytes.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            let (from, to) = (4 * (r * cols + c), 4 * (c * rows + r));
-            out[to..to + 4].copy_from_slice(&bytes[from..from + 4]);
-        }
-    }
-    Some((out, vec![cols, rows]))
-}
-
-/// Batch-norm parameter names of both formats -> burn's.
-fn bn(suffix: &str) -> Option<String> {
-    match suffix {
-        "weight" => Some("gamma".to_string()),
-        "bias" => Some("beta".to_string()),
-        "running_mean" | "running_var" => Some(suffix.to_string()),
-        _ => None,
-    }
+/// A batch-norm parameter name of both formats, kept as PyTorch names it (the adapter in
+/// `TeacherNet::load` maps them to burn's).
+fn bn(suffix: &str) -> Option<&str> {
+    matches!(suffix, "weight" | "bias" | "running_mean" | "running_var").then_some(suffix)
 }
 
 /// A state-dict name -> this module's path.
