@@ -224,11 +224,10 @@ fn a_config_laid_over_its_base_equals_the_base_with_those_overrides() {
         &[
             "run_dir=\"../runs/clothing-cycle2-lite0\"".into(),
             "train.init=\"../runs/clothing\"".into(),
-            "train.epochs=30".into(),
+            "train.epochs=28".into(),
             "train.lr=0.001".into(),
             "train.warmup_epochs=0.5".into(),
-            "train.patience=30".into(),
-            "train.time_budget_minutes=72".into(),
+            "train.patience=28".into(),
             "loss.teacher_classify=2.0".into(),
             "loss.teacher_temperature=2.0".into(),
             "teacher.weights=\"~/.cache/deep-shopping/teacher/efficientnet-lite0-57934424.pth\""
