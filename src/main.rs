@@ -9,22 +9,17 @@ fn main() -> std::process::ExitCode {
 /// Makes glibc's malloc keep freed memory for reuse. By default it serves large allocations
 /// with fresh mappings and hands freed memory back to the kernel; a training step's tensors are
 /// mostly that large, and faulting their pages in again and again cost about a seventh of a
-/// CPU training step.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// CPU training step. Other C libraries are left as they are.
+#[cfg(not(target_arch = "wasm32"))]
 fn keep_freed_memory() {
     // SAFETY: mallopt only changes malloc's thresholds; it runs before any thread is started.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
     }
 }
-
-#[cfg(all(
-    not(target_arch = "wasm32"),
-    not(all(target_os = "linux", target_env = "gnu"))
-))]
-fn keep_freed_memory() {}
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
