@@ -18,7 +18,7 @@ use crate::index::{CatalogueIndex, INDEX_MANIFEST_FILE, IndexManifest, Query, We
 use crate::model::{ResNetConfig, Stem};
 use crate::preprocess::{Limits, prepare};
 use crate::train::config::TrainConfig;
-use crate::train::eval::{EvalOptions, QuerySplit};
+use crate::train::eval::{EvalOptions, Metrics, QuerySplit, Subject};
 
 pub use files::write_atomic;
 
@@ -63,7 +63,8 @@ enum Command {
     Classify(ClassifyArgs),
     /// Train a model from a TOML configuration (see configs/).
     Train(TrainArgs),
-    /// Evaluate a trained run on its test split and write the report.
+    /// Evaluate a trained run (or an exported model folder) on its test split and write the
+    /// report.
     Eval(EvalArgs),
 }
 
@@ -102,6 +103,11 @@ struct EvalArgs {
     /// Category weight of the "as ranked" retrieval figures (`search --category-weight`).
     #[arg(long, default_value_t = Weights::DEFAULT.category)]
     category_weight: f32,
+    /// Evaluate the exported model in this folder (e.g. `models`, the shipped one) instead of
+    /// the run's networks: int8 figures only, no training curves. The configuration still
+    /// gives the data and its split. Needs `--out`.
+    #[arg(long, requires = "out")]
+    model: Option<PathBuf>,
 }
 
 /// Where the model is.
@@ -216,23 +222,26 @@ fn run(cli: Cli) -> Result<()> {
                 split: args.split,
                 category_weight: args.category_weight,
             };
-            let r = crate::train::eval::evaluate(&config, &files, &out, options)?;
-            println!(
-                "f32:  top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4} (as ranked: P@10 {:.4} mAP {:.4})\nint8: top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4} (as ranked: P@10 {:.4} mAP {:.4})\nreport in {}",
-                r.f32.top1,
-                r.f32.top3,
-                r.f32.precision_at_10,
-                r.f32.map,
-                r.f32.ranked_precision_at_10,
-                r.f32.ranked_map,
-                r.int8.top1,
-                r.int8.top3,
-                r.int8.precision_at_10,
-                r.int8.map,
-                r.int8.ranked_precision_at_10,
-                r.int8.ranked_map,
-                out.display()
-            );
+            let subject = match &args.model {
+                Some(dir) => Subject::Model(dir),
+                None => Subject::Run(&files),
+            };
+            let r = crate::train::eval::evaluate(&config, subject, &out, options)?;
+            let line = |m: &Metrics| {
+                format!(
+                    "top-1 {:.4} top-3 {:.4} P@10 {:.4} mAP {:.4} (as ranked: P@10 {:.4} mAP {:.4})",
+                    m.top1,
+                    m.top3,
+                    m.precision_at_10,
+                    m.map,
+                    m.ranked_precision_at_10,
+                    m.ranked_map
+                )
+            };
+            if let Some(m) = &r.f32 {
+                println!("f32:  {}", line(m));
+            }
+            println!("int8: {}\nreport in {}", line(&r.int8), out.display());
             Ok(())
         }
     }

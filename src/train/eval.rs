@@ -1,16 +1,17 @@
-//! `deep-shopping eval`: category accuracy and retrieval quality on the test split, for the
-//! f32 network and its int8 export, written as a Markdown + JSON report with pictures.
+//! `deep-shopping eval`: category accuracy and retrieval quality on the test split, for a
+//! run's f32 network and its int8 export (or an exported int8 model folder alone), written as
+//! a Markdown + JSON report with pictures.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use serde::Serialize;
 
 use super::config::{DatasetKind, TrainConfig};
 use super::data::{Sample, Source, Splits};
 use super::{RunFiles, RunState, eval_inputs, plots, predict, top_k};
-use crate::assets::load_weights;
+use crate::assets::{ModelManifest, load_weights};
 use crate::cli::write_atomic;
 use crate::colour::HIST_LEN;
 use crate::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
@@ -27,7 +28,26 @@ pub enum QuerySplit {
     Validation,
 }
 
-/// What `evaluate` measures besides the run itself.
+/// The networks `evaluate` measures.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A training run: its best f32 network and its int8 export.
+    Run(&'a RunFiles),
+    /// An exported model folder (manifest and int8 weights, e.g. `models/`) alone: int8
+    /// figures only, no training curves.
+    Model(&'a Path),
+}
+
+/// The exported model folder a report was made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFolder {
+    /// The folder, as given.
+    pub path: String,
+    /// sha256 of its weights file.
+    pub weights_sha256: String,
+}
+
+/// What `evaluate` measures besides the networks themselves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalOptions {
     /// The queries.
@@ -87,20 +107,27 @@ pub struct Report {
     pub catalogue_photos: usize,
     /// Category weight of the "as ranked" figures.
     pub category_weight: f32,
-    /// The f32 network.
-    pub f32: Metrics,
+    /// The exported model folder evaluated, when `eval --model` named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_folder: Option<ModelFolder>,
+    /// The f32 network (absent for an exported model folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f32: Option<Metrics>,
     /// The int8 export.
     pub int8: Metrics,
     /// Per class, int8 model.
     pub classes: Vec<ClassMetrics>,
     /// Confusion matrix of the int8 model (rows true, columns predicted).
     pub confusion: Vec<Vec<usize>>,
-    /// Training epochs run and total training time in seconds.
-    pub epochs: usize,
-    /// Sum of epoch times.
-    pub training_seconds: f64,
+    /// Training epochs run (absent for an exported model folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    /// Sum of epoch times, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_seconds: Option<f64>,
     /// Epochs of the earlier run this cycle started from (`train.init`), 0 if none.
-    pub init_epochs: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_epochs: Option<usize>,
     /// int8 weights size in bytes.
     pub weights_bytes: u64,
 }
@@ -247,29 +274,96 @@ fn thumbnail(sample: &Sample) -> Result<image::RgbImage> {
     }
 }
 
-/// Evaluates the run's best f32 network and its int8 export and writes the report files into
-/// `out` (report.md, report.json, curves.svg, confusion.svg, contact-sheet.jpg).
+/// The networks of a subject, loaded for `labels`.
+struct Networks {
+    config: ResNetConfig,
+    f32: Option<ResNet>,
+    int8: ResNet,
+    int8_bytes: u64,
+    state: Option<RunState>,
+    folder: Option<ModelFolder>,
+}
+
+fn load_networks(
+    config: &TrainConfig,
+    subject: Subject<'_>,
+    labels: &[String],
+    device: &Device,
+) -> Result<Networks> {
+    match subject {
+        Subject::Run(files) => {
+            let state: RunState = serde_json::from_slice(
+                &std::fs::read(files.state())
+                    .with_context(|| format!("reading {}", files.state().display()))?,
+            )?;
+            let net_config = config.model.resnet(labels.len());
+            let best = std::fs::read(files.best())
+                .with_context(|| format!("reading {}", files.best().display()))?;
+            let f32 = load_weights(net_config.init(device), &best)
+                .context("loading the best f32 network")?;
+            let int8_path = files.model_dir().join(crate::assets::WEIGHTS_FILE);
+            let int8_bytes = std::fs::read(&int8_path)
+                .with_context(|| format!("reading {}", int8_path.display()))?;
+            let int8 = load_weights(net_config.init(device), &int8_bytes)
+                .context("loading the int8 export")?;
+            Ok(Networks {
+                config: net_config,
+                f32: Some(f32),
+                int8,
+                int8_bytes: int8_bytes.len() as u64,
+                state: Some(state),
+                folder: None,
+            })
+        }
+        Subject::Model(dir) => {
+            let manifest_path = dir.join(crate::assets::MANIFEST_FILE);
+            let manifest = ModelManifest::from_json(
+                &std::fs::read(&manifest_path)
+                    .with_context(|| format!("reading {}", manifest_path.display()))?,
+            )
+            .with_context(|| format!("in {}", manifest_path.display()))?;
+            ensure!(
+                manifest.labels == labels,
+                "the model in {} names the categories {:?}, the dataset {:?}",
+                dir.display(),
+                manifest.labels,
+                labels
+            );
+            let weights_path = dir.join(&manifest.weights.file);
+            let bytes = std::fs::read(&weights_path)
+                .with_context(|| format!("reading {}", weights_path.display()))?;
+            manifest.weights.verify(&bytes)?;
+            let int8 = load_weights(manifest.model.init(device), &bytes)
+                .with_context(|| format!("loading {}", weights_path.display()))?;
+            Ok(Networks {
+                config: manifest.model.clone(),
+                f32: None,
+                int8,
+                int8_bytes: bytes.len() as u64,
+                state: None,
+                folder: Some(ModelFolder {
+                    path: dir.display().to_string(),
+                    weights_sha256: manifest.weights.sha256.clone(),
+                }),
+            })
+        }
+    }
+}
+
+/// Evaluates the subject's networks (a run's best f32 network and its int8 export, or an
+/// exported model folder) and writes the report files into `out` (report.md, report.json,
+/// confusion.svg, contact-sheet.jpg, and curves.svg for a run).
 pub fn evaluate(
     config: &TrainConfig,
-    files: &RunFiles,
+    subject: Subject<'_>,
     out: &Path,
     options: EvalOptions,
 ) -> Result<Report> {
     let splits = Splits::load(&config.data)?;
-    let state: RunState = serde_json::from_slice(
-        &std::fs::read(files.state())
-            .with_context(|| format!("reading {}", files.state().display()))?,
-    )?;
-    let net_config = config.model.resnet(splits.labels.len());
-    let size = net_config.input_size;
     let device = super::train_device(config.train.device)?;
-    let f32_net = load_weights(net_config.init(&device), &std::fs::read(files.best())?)
-        .context("loading the best f32 network")?;
-    let int8_path = files.model_dir().join(crate::assets::WEIGHTS_FILE);
-    let int8_bytes =
-        std::fs::read(&int8_path).with_context(|| format!("reading {}", int8_path.display()))?;
-    let int8_net =
-        load_weights(net_config.init(&device), &int8_bytes).context("loading the int8 export")?;
+    let nets = load_networks(config, subject, &splits.labels, &device)?;
+    let net_config = &nets.config;
+    let size = net_config.input_size;
 
     let (queries, catalogue): (&[Sample], Vec<Sample>) = match options.split {
         QuerySplit::Test => (
@@ -283,15 +377,19 @@ pub fn evaluate(
         QuerySplit::Validation => (&splits.val, splits.train_labelled().cloned().collect()),
     };
     let set = EvalSet {
-        config: &net_config,
+        config: net_config,
         test: eval_inputs(queries, size as u32)?,
         test_labels: queries.iter().filter_map(|s| s.label).collect(),
         catalogue: eval_inputs(&catalogue, size as u32)?,
         catalogue_labels: catalogue.iter().filter_map(|s| s.label).collect(),
     };
     let (test_labels, catalogue_labels) = (&set.test_labels, &set.catalogue_labels);
-    let f32_scored = score(&f32_net, &set, options.category_weight, &device)?;
-    let int8_scored = score(&int8_net, &set, options.category_weight, &device)?;
+    let f32_scored = nets
+        .f32
+        .as_ref()
+        .map(|net| score(net, &set, options.category_weight, &device))
+        .transpose()?;
+    let int8_scored = score(&nets.int8, &set, options.category_weight, &device)?;
 
     let k = splits.labels.len();
     let mut confusion = vec![vec![0usize; k]; k];
@@ -330,18 +428,24 @@ pub fn evaluate(
         test_photos: test_labels.len(),
         catalogue_photos: catalogue_labels.len(),
         category_weight: options.category_weight,
-        f32: metrics(&f32_scored, test_labels),
+        model_folder: nets.folder,
+        f32: f32_scored.as_ref().map(|s| metrics(s, test_labels)),
         int8: metrics(&int8_scored, test_labels),
         classes,
         confusion,
-        epochs: state.history.len(),
-        training_seconds: state.history.iter().map(|m| m.seconds).sum(),
-        init_epochs: state.init_epochs,
-        weights_bytes: int8_bytes.len() as u64,
+        epochs: nets.state.as_ref().map(|s| s.history.len()),
+        training_seconds: nets
+            .state
+            .as_ref()
+            .map(|s| s.history.iter().map(|m| m.seconds).sum()),
+        init_epochs: nets.state.as_ref().map(|s| s.init_epochs),
+        weights_bytes: nets.int8_bytes,
     };
 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    plots::curves(&state.history, &out.join("curves.svg"))?;
+    if let Some(state) = &nets.state {
+        plots::curves(&state.history, &out.join("curves.svg"))?;
+    }
     plots::confusion(
         &report.confusion,
         &splits.labels,
@@ -371,12 +475,12 @@ pub fn evaluate(
     )?;
     write_atomic(
         &out.join("report.md"),
-        markdown(&report, &splits.labels, config).as_bytes(),
+        markdown(&report, net_config, config).as_bytes(),
     )?;
     Ok(report)
 }
 
-fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
+fn markdown(r: &Report, net: &ResNetConfig, config: &TrainConfig) -> String {
     let mut s = String::new();
     s += &format!("# Evaluation report ({})\n\n", r.dataset);
     s += &match (r.split, config.data.kind) {
@@ -393,31 +497,47 @@ fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
             r.test_photos, r.catalogue_photos, r.seed
         ),
     };
-    let cycles = if r.init_epochs > 0 {
-        format!(
-            " (the last {} a further cosine cycle from an earlier run's checkpoint after epoch {})",
-            r.epochs.saturating_sub(r.init_epochs),
-            r.init_epochs
-        )
-    } else {
-        String::new()
-    };
-    s += &format!(
-        "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB; every photo runs with its mirror image (embeddings summed and normalised, probabilities averaged). Training: {} epochs{cycles}, {:.0} min on the machine that ran it.\n\n",
-        config.model.stages,
-        config.model.width,
-        config.model.input_size,
-        config.model.embedding_dim,
+    let model = format!(
+        "Model: ResNet stages {:?}, width {}, input {} px, embedding {}; int8 weights {:.2} MB; every photo runs with its mirror image (embeddings summed and normalised, probabilities averaged).",
+        net.stages,
+        net.width,
+        net.input_size,
+        net.embedding_dim,
         r.weights_bytes as f64 / 1e6,
-        r.epochs,
-        r.training_seconds / 60.0
     );
+    s += &match (&r.model_folder, r.epochs, r.init_epochs, r.training_seconds) {
+        (Some(folder), ..) => format!(
+            "{model} The exported model in `{}` (weights sha256 `{}`) alone: its f32 network and training history are not part of it.\n\n",
+            folder.path, folder.weights_sha256
+        ),
+        (None, Some(epochs), Some(init), Some(seconds)) => {
+            let cycles = if init > 0 {
+                format!(
+                    " (the last {} a further cosine cycle from an earlier run's checkpoint after epoch {init})",
+                    epochs.saturating_sub(init)
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{model} Training: {epochs} epochs{cycles}, {:.0} min on the machine that ran it.\n\n",
+                seconds / 60.0
+            )
+        }
+        _ => format!("{model}\n\n"),
+    };
     s += &format!(
         "P@10 and mAP rank the catalogue by embedding similarity alone; \"as ranked\" ranks it as the page and `search` do: an index of the catalogue (int8 embeddings and category probabilities) by look, cosine similarity plus {} x category agreement, without colour.\n\n",
         r.category_weight
     );
     s += "| model | top-1 | top-3 | P@10 | mAP | P@10 as ranked | mAP as ranked |\n| --- | --- | --- | --- | --- | --- | --- |\n";
-    for (name, m) in [("f32", &r.f32), ("int8 (shipped)", &r.int8)] {
+    let rows = r.f32.iter().map(|m| ("f32", m));
+    let int8 = if r.model_folder.is_some() {
+        "int8"
+    } else {
+        "int8 (shipped)"
+    };
+    for (name, m) in rows.chain([(int8, &r.int8)]) {
         s += &format!(
             "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
             m.top1, m.top3, m.precision_at_10, m.map, m.ranked_precision_at_10, m.ranked_map
@@ -435,8 +555,11 @@ fn markdown(r: &Report, _labels: &[String], config: &TrainConfig) -> String {
             c.ranked_precision_at_10
         );
     }
-    s +=
-        "\n## Pictures\n\n![training curves](curves.svg)\n\n![confusion matrix](confusion.svg)\n\n";
+    s += "\n## Pictures\n\n";
+    if r.epochs.is_some() {
+        s += "![training curves](curves.svg)\n\n";
+    }
+    s += "![confusion matrix](confusion.svg)\n\n";
     s += "![queries (left, dark frame) and their first five catalogue photos as ranked: green = same class, red = other](contact-sheet.jpg)\n";
     s
 }

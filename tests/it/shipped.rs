@@ -1,5 +1,5 @@
-//! The model shipped in `models/`: it loads into the architecture, and a catalogue built with
-//! it finds each of its own photos first.
+//! The model shipped in `models/`: it loads into the architecture, a catalogue built with it
+//! finds each of its own photos first, and `eval` measures for it the figures of its report.
 
 use deep_shopping::colour;
 use deep_shopping::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
@@ -107,4 +107,68 @@ fn catalogue_photos_retrieve_themselves_first() {
             assert!(hits[0].visual > 0.99, "self-similarity {}", hits[0].visual);
         }
     }
+}
+
+/// Runs `deep-shopping eval --model models` with `args` and a fresh `--out`; returns the output
+/// and the report folder.
+fn eval_shipped(config: &str, args: &[String]) -> (std::process::Output, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deep-shopping"))
+        .arg("eval")
+        .arg("--config")
+        .arg(crate::root().join("configs").join(config))
+        .args(args)
+        .arg("--model")
+        .arg(crate::root().join("models"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    (output, out)
+}
+
+/// The int8 figures of the shipped report are what `eval` measures for the shipped weights on
+/// the test split (every clothing config shares the data section of `clothing.toml`).
+#[test]
+fn the_shipped_report_is_what_eval_measures_for_the_shipped_model() {
+    let data = format!("data.path={:?}", crate::dataset());
+    let (output, out) = eval_shipped("clothing.toml", &["--set".into(), data]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |path: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let measured = read(out.path().join("report.json"));
+    let shipped = read(crate::root().join("models/report/report.json"));
+    for key in [
+        "test_photos",
+        "catalogue_photos",
+        "int8",
+        "classes",
+        "confusion",
+    ] {
+        assert_eq!(measured[key], shipped[key], "{key}");
+    }
+    // A model folder holds no f32 network and no training history.
+    assert!(measured.get("f32").is_none() && measured.get("epochs").is_none());
+    let manifest = read(crate::root().join("models/manifest.json"));
+    assert_eq!(
+        measured["model_folder"]["weights_sha256"],
+        manifest["weights"]["sha256"]
+    );
+    assert!(out.path().join("report.md").is_file());
+    assert!(!out.path().join("curves.svg").exists());
+}
+
+/// A model whose categories are not the dataset's is refused before any photo is embedded.
+#[test]
+fn eval_refuses_a_model_for_other_categories() {
+    let (output, out) = eval_shipped("fashion-mnist.toml", &[]);
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("names the categories"), "{err}");
+    assert!(!out.path().join("report.json").exists());
 }
