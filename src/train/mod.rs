@@ -7,6 +7,7 @@ pub mod eval;
 mod plots;
 pub mod probe;
 pub mod teacher;
+pub mod tune;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -333,7 +334,16 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     plain.seed(config.data.seed);
     let device = plain.clone().autodiff();
     let teacher = match &config.teacher {
-        Some(t) if config.loss.distill > 0.0 => Some(TeacherNet::load(&t.weights, &plain)?),
+        Some(t) if config.loss.distill > 0.0 => Some(load_teacher(
+            config,
+            t,
+            &files,
+            resume,
+            (&images[..labels.len()], &labels),
+            splits.labels.len(),
+            (&val_inputs, &val_labels),
+            &plain,
+        )?),
         _ => None,
     };
     let probe = match (&teacher, &config.teacher) {
@@ -592,6 +602,51 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
     }
     export(&files, &net_config, &state, command)?;
     Ok(files)
+}
+
+/// File name of a run's fine-tuned teacher.
+pub const TUNED_TEACHER_FILE: &str = "teacher-tuned.safetensors";
+
+/// The run's teacher: as `teacher.weights` names it, or fine-tuned on the labelled photos
+/// first when `teacher.tune_epochs` is set (a resumed run reuses the one it saved).
+#[allow(clippy::too_many_arguments)]
+fn load_teacher(
+    config: &TrainConfig,
+    t: &config::Teacher,
+    files: &RunFiles,
+    resume: bool,
+    (images, labels): (&[image::RgbImage], &[usize]),
+    classes: usize,
+    val: (&[Vec<f32>], &[usize]),
+    plain: &Device,
+) -> Result<TeacherNet> {
+    if t.tune_epochs == 0 {
+        return TeacherNet::load(&t.weights, plain);
+    }
+    let path = files.path(TUNED_TEACHER_FILE);
+    if resume && path.is_file() {
+        eprintln!("using the tuned teacher {}", path.display());
+        return TeacherNet::load(&path, plain);
+    }
+    let teacher = TeacherNet::load(&t.weights, &plain.clone().autodiff())?;
+    let settings = tune::TuneSettings {
+        epochs: t.tune_epochs,
+        lr: t.tune_lr,
+        weight_decay: t.tune_weight_decay,
+        batch_size: config.train.batch_size,
+        label_smoothing: config.train.label_smoothing,
+        balance_power: config.data.balance_power,
+        augment: &config.augment,
+        size: config.model.input_size,
+        seed: config.data.seed,
+    };
+    let (tuned, history) = tune::tune(teacher, images, labels, classes, val, &settings, plain)?;
+    write_atomic(
+        &files.path("teacher-tune.json"),
+        &serde_json::to_vec_pretty(&history)?,
+    )?;
+    write_atomic(&path, &f32_weights(&tuned)?)?;
+    Ok(tuned)
 }
 
 /// The state of a run folder; the run must have these labels.

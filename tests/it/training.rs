@@ -1,5 +1,5 @@
 //! Training data and configuration: the sender split, class balancing, augmentation that keeps
-//! hue, config overrides, and the teacher's classifier.
+//! hue, config overrides, the teacher's classifier and the teacher's fine-tuning.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +10,7 @@ use deep_shopping::train::config::{Augment, DataConfig, DatasetKind, TrainConfig
 use deep_shopping::train::data::{AugmentDraw, BalancedSampler, NON_CLASSES, Splits};
 use deep_shopping::train::probe::TeacherProbe;
 use deep_shopping::train::teacher::{Arch, TeacherNet};
+use deep_shopping::train::tune::{TuneSettings, tune};
 use deep_shopping::train::{RunState, planned_epochs};
 use image::{Rgb, RgbImage};
 use rand::rngs::StdRng;
@@ -214,6 +215,96 @@ fn the_teachers_classifier_learns_what_its_features_separate() {
     // Without views there is nothing to fit.
     let err = fit(0).unwrap_err();
     assert!(format!("{err:#}").contains("at least one view"), "{err:#}");
+}
+
+/// Coloured photos, their labels, and prepared validation inputs of other such photos.
+fn colour_task(rng: &mut StdRng) -> (Vec<RgbImage>, Vec<usize>, Vec<Vec<f32>>, Vec<usize>) {
+    let labels: Vec<usize> = (0..72).map(|i| i % 3).collect();
+    let images: Vec<RgbImage> = labels.iter().map(|&l| coloured(l, rng)).collect();
+    let val_labels: Vec<usize> = (0..12).map(|i| (i + 1) % 3).collect();
+    let val = val_labels
+        .iter()
+        .map(|&l| {
+            let photo = image::DynamicImage::ImageRgb8(coloured(l, rng));
+            normalise(&square(&photo, None, 64).unwrap())
+        })
+        .collect();
+    (images, labels, val, val_labels)
+}
+
+#[test]
+fn a_tuned_teacher_learns_the_classes_and_saves_and_loads_as_it_was() {
+    let _rng = crate::rng_lock();
+    let device = Device::flex();
+    device.seed(7);
+    let mut rng = StdRng::seed_from_u64(11);
+    let (images, labels, val, val_labels) = colour_task(&mut rng);
+    let augment = Augment {
+        min_scale: 0.5,
+        max_aspect: 1.3,
+        rotate_degrees: 10.0,
+        flip: true,
+        brightness: 0.1,
+        contrast: 0.1,
+    };
+    let settings = TuneSettings {
+        epochs: 12,
+        lr: 1e-3,
+        weight_decay: 1e-4,
+        batch_size: 12,
+        label_smoothing: 0.1,
+        balance_power: 0.5,
+        augment: &augment,
+        size: 64,
+        seed: 3,
+    };
+    let teacher = TeacherNet::new(Arch::MobileNetV2, &device.clone().autodiff());
+    let (tuned, history) = tune(
+        teacher,
+        &images,
+        &labels,
+        3,
+        (&val, &val_labels),
+        &settings,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(history.len(), 12);
+    assert!(history[11].loss < history[0].loss, "{history:?}");
+    assert!(history[11].val_top1 > 0.9, "{history:?}");
+
+    // Saved as f32 safetensors (batch-norm statistics included), it loads back as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("teacher-tuned.safetensors");
+    std::fs::write(&path, deep_shopping::assets::f32_weights(&tuned).unwrap()).unwrap();
+    let loaded = TeacherNet::load(&path, &device).unwrap();
+    let features = |t: &TeacherNet| {
+        t.forward(batch_tensor(&val, 64, &device))
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
+    let (a, b) = (features(&tuned), features(&loaded));
+    assert_eq!(a.len(), 12 * 1280);
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| (x - y).abs() <= 1e-5 * x.abs().max(1.0))
+    );
+
+    // A file of another network is refused with a clear error.
+    let resnet = deep_shopping::model::ResNetConfig {
+        stages: vec![1],
+        width: 4,
+        input_size: 64,
+        embedding_dim: 8,
+        num_classes: 3,
+        stem: Default::default(),
+    }
+    .init(&device);
+    std::fs::write(&path, deep_shopping::assets::f32_weights(&resnet).unwrap()).unwrap();
+    let err = TeacherNet::load(&path, &device).unwrap_err();
+    assert!(format!("{err:#}").contains("0 blocks"), "{err:#}");
 }
 
 #[test]
