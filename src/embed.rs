@@ -51,6 +51,11 @@ impl Embedder {
         &self.manifest
     }
 
+    /// The loaded network.
+    pub fn network(&self) -> &ResNet {
+        &self.model
+    }
+
     /// sha256 of the loaded weights file, which an index must record.
     pub fn model_sha256(&self) -> &str {
         &self.manifest.weights.sha256

@@ -249,6 +249,11 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Loads the model in `dir` on the CPU backend.
 pub fn load_model(dir: &Path) -> Result<Embedder> {
+    load_model_on(dir, Device::flex())
+}
+
+/// Loads the model in `dir` (manifest, checksum-verified weights) on `device`.
+pub fn load_model_on(dir: &Path, device: Device) -> Result<Embedder> {
     let manifest_path = dir.join(crate::assets::MANIFEST_FILE);
     let manifest = std::fs::read(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
@@ -257,7 +262,7 @@ pub fn load_model(dir: &Path) -> Result<Embedder> {
     let weights_path = dir.join(&parsed.weights.file);
     let weights = std::fs::read(&weights_path)
         .with_context(|| format!("reading {}", weights_path.display()))?;
-    Embedder::load(&manifest, &weights, Device::flex())
+    Embedder::load(&manifest, &weights, device)
         .with_context(|| format!("loading the model in {}", dir.display()))
 }
 

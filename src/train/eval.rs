@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::config::{DatasetKind, TrainConfig};
 use super::data::{Sample, Source, Splits};
 use super::{RunFiles, RunState, eval_inputs, plots, predict, top_k};
-use crate::assets::{ModelManifest, load_weights};
+use crate::assets::load_weights;
 use crate::cli::write_atomic;
 use crate::colour::HIST_LEN;
 use crate::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
@@ -316,12 +316,8 @@ fn load_networks(
             })
         }
         Subject::Model(dir) => {
-            let manifest_path = dir.join(crate::assets::MANIFEST_FILE);
-            let manifest = ModelManifest::from_json(
-                &std::fs::read(&manifest_path)
-                    .with_context(|| format!("reading {}", manifest_path.display()))?,
-            )
-            .with_context(|| format!("in {}", manifest_path.display()))?;
+            let embedder = crate::cli::load_model_on(dir, device.clone())?;
+            let manifest = embedder.manifest();
             ensure!(
                 manifest.labels == labels,
                 "the model in {} names the categories {:?}, the dataset {:?}",
@@ -329,21 +325,15 @@ fn load_networks(
                 manifest.labels,
                 labels
             );
-            let weights_path = dir.join(&manifest.weights.file);
-            let bytes = std::fs::read(&weights_path)
-                .with_context(|| format!("reading {}", weights_path.display()))?;
-            manifest.weights.verify(&bytes)?;
-            let int8 = load_weights(manifest.model.init(device), &bytes)
-                .with_context(|| format!("loading {}", weights_path.display()))?;
             Ok(Networks {
                 config: manifest.model.clone(),
                 f32: None,
-                int8,
-                int8_bytes: bytes.len() as u64,
+                int8: embedder.network().clone(),
+                int8_bytes: manifest.weights.bytes,
                 state: None,
                 folder: Some(ModelFolder {
                     path: dir.display().to_string(),
-                    weights_sha256: manifest.weights.sha256.clone(),
+                    weights_sha256: embedder.model_sha256().to_string(),
                 }),
             })
         }

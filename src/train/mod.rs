@@ -279,12 +279,31 @@ pub fn planned_epochs(config: &TrainConfig, done: usize, used_s: f64, last_epoch
     (done + more).clamp(done.min(config.train.epochs), config.train.epochs)
 }
 
-fn cosine_lr(config: &TrainConfig, step: usize, total: usize, steps_per_epoch: usize) -> f64 {
-    let warm = (config.train.warmup_epochs * steps_per_epoch as f64).max(1.0);
+/// Learning rate at `step` of `total`: linear warm-up to `peak` over `warmup_steps` (at least
+/// one), then cosine decay to zero.
+fn warmup_cosine(peak: f64, warmup_steps: f64, step: usize, total: usize) -> f64 {
     let s = step as f64;
-    let warmup = ((s + 1.0) / warm).min(1.0);
+    let warmup = ((s + 1.0) / warmup_steps.max(1.0)).min(1.0);
     let progress = (s / total.max(1) as f64).min(1.0);
-    config.train.lr * warmup * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    peak * warmup * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+}
+
+/// Model inputs of augmented training views, in the order of `draws`: for each `(i, seed)`,
+/// `images[i]` under the augmentation drawn with `seed`.
+fn augmented_inputs(
+    images: &[image::RgbImage],
+    draws: impl IndexedParallelIterator<Item = (usize, u64)>,
+    augment: &config::Augment,
+    size: usize,
+) -> Vec<Vec<f32>> {
+    draws
+        .map(|(i, seed)| {
+            let img = &images[i];
+            let mut r = StdRng::seed_from_u64(seed);
+            let draw = AugmentDraw::new(augment, img.width(), img.height(), &mut r);
+            normalise(&draw.apply(img, size as u32))
+        })
+        .collect()
 }
 
 /// Trains per `config`, resuming from the run folder's checkpoint when `resume` is set.
@@ -449,15 +468,12 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
                 let j = rng.random_range(0..unlabelled.len());
                 picks.push((labelled.len() + j, None, rng.random()));
             }
-            let inputs: Vec<Vec<f32>> = picks
-                .par_iter()
-                .map(|(i, _, seed)| {
-                    let img = &images[*i];
-                    let mut r = StdRng::seed_from_u64(*seed);
-                    let draw = AugmentDraw::new(&config.augment, img.width(), img.height(), &mut r);
-                    normalise(&draw.apply(img, size as u32))
-                })
-                .collect();
+            let inputs = augmented_inputs(
+                &images,
+                picks.par_iter().map(|(i, _, seed)| (*i, *seed)),
+                &config.augment,
+                size,
+            );
             let n = picks.len();
             let n_lab = picks.iter().filter(|p| p.1.is_some()).count().max(1) as f32;
             let mut targets = vec![0.0f32; n * k];
@@ -520,11 +536,11 @@ pub fn train(config: &TrainConfig, resume: bool, command: &str) -> Result<RunFil
                 teacher_value,
             ];
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            lr = cosine_lr(
-                config,
+            lr = warmup_cosine(
+                config.train.lr,
+                config.train.warmup_epochs * steps_per_epoch as f64,
                 epoch * steps_per_epoch + step,
                 total_steps,
-                steps_per_epoch,
             );
             model = optim.step(lr, model, grads);
             for (s, v) in sums.iter_mut().zip(values) {

@@ -14,11 +14,9 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::config::Augment;
-use super::data::AugmentDraw;
 use super::teacher::{TEACHER_DIM, TeacherNet};
-use super::{progress, top_k};
+use super::{augmented_inputs, progress, top_k};
 use crate::embed::batch_tensor;
-use crate::preprocess::normalise;
 
 /// Full-batch optimisation steps of one fit.
 const STEPS: usize = 300;
@@ -84,15 +82,7 @@ impl TeacherProbe {
         );
         let mut parts = Vec::new();
         for chunk in draws.chunks(64) {
-            let inputs: Vec<Vec<f32>> = chunk
-                .par_iter()
-                .map(|(i, s)| {
-                    let img = &images[*i];
-                    let mut r = StdRng::seed_from_u64(*s);
-                    let draw = AugmentDraw::new(augment, img.width(), img.height(), &mut r);
-                    normalise(&draw.apply(img, size as u32))
-                })
-                .collect();
+            let inputs = augmented_inputs(images, chunk.par_iter().copied(), augment, size);
             parts.push(features(teacher, &inputs, size, device));
             bar.inc(1);
         }

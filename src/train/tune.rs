@@ -16,11 +16,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::config::Augment;
-use super::data::{AugmentDraw, BalancedSampler};
+use super::data::BalancedSampler;
 use super::teacher::{TEACHER_DIM, TeacherNet};
-use super::{progress, scalar, top_k};
+use super::{augmented_inputs, progress, scalar, top_k, warmup_cosine};
 use crate::embed::batch_tensor;
-use crate::preprocess::normalise;
 
 /// How the teacher is fine-tuned.
 #[derive(Debug, Clone)]
@@ -96,8 +95,7 @@ pub fn tune(
     let sampler = BalancedSampler::new(labels, s.balance_power);
     let (n, k) = (s.batch_size, classes);
     let steps = labels.len().div_ceil(n);
-    let total = (steps * s.epochs) as f64;
-    let warm = (steps as f64 * 0.5).max(1.0);
+    let total = steps * s.epochs;
     let mut history = Vec::new();
     for epoch in 0..s.epochs {
         let started = Instant::now();
@@ -113,15 +111,7 @@ pub fn tune(
             let picks: Vec<(usize, u64)> = (0..n)
                 .map(|_| (sampler.draw(&mut rng), rng.random()))
                 .collect();
-            let inputs: Vec<Vec<f32>> = picks
-                .par_iter()
-                .map(|(i, seed)| {
-                    let img = &images[*i];
-                    let mut r = StdRng::seed_from_u64(*seed);
-                    let draw = AugmentDraw::new(s.augment, img.width(), img.height(), &mut r);
-                    normalise(&draw.apply(img, s.size as u32))
-                })
-                .collect();
+            let inputs = augmented_inputs(images, picks.par_iter().copied(), s.augment, s.size);
             let mut targets = vec![s.label_smoothing / k as f32; n * k];
             for (row, (i, _)) in picks.iter().enumerate() {
                 targets[row * k + labels[*i]] += 1.0 - s.label_smoothing;
@@ -134,11 +124,7 @@ pub fn tune(
             let loss = (log_softmax(logits, 1) * targets).sum().neg() / n as f32;
             sum += scalar(loss.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let t = (epoch * steps + step) as f64;
-            let lr = s.lr
-                * ((t + 1.0) / warm).min(1.0)
-                * 0.5
-                * (1.0 + (std::f64::consts::PI * t / total).cos());
+            let lr = warmup_cosine(s.lr, steps as f64 * 0.5, epoch * steps + step, total);
             model = optim.step(lr, model, grads);
             bar.set_message(format!("loss {:.3}", sum / (step + 1) as f64));
             bar.inc(1);

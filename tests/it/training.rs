@@ -160,6 +160,38 @@ fn coloured(class: usize, rng: &mut StdRng) -> RgbImage {
     })
 }
 
+/// `n` coloured photos with their labels, and prepared `size`-pixel validation inputs of 12
+/// other such photos with theirs.
+fn colour_task(
+    n: usize,
+    size: u32,
+    rng: &mut StdRng,
+) -> (Vec<RgbImage>, Vec<usize>, Vec<Vec<f32>>, Vec<usize>) {
+    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    let images: Vec<RgbImage> = labels.iter().map(|&l| coloured(l, rng)).collect();
+    let val_labels: Vec<usize> = (0..12).map(|i| (i + 1) % 3).collect();
+    let val = val_labels
+        .iter()
+        .map(|&l| {
+            let photo = image::DynamicImage::ImageRgb8(coloured(l, rng));
+            normalise(&square(&photo, None, size).unwrap())
+        })
+        .collect();
+    (images, labels, val, val_labels)
+}
+
+/// Mild augmentation for the colour task.
+fn mild_augment() -> Augment {
+    Augment {
+        min_scale: 0.5,
+        max_aspect: 1.3,
+        rotate_degrees: 10.0,
+        flip: true,
+        brightness: 0.1,
+        contrast: 0.1,
+    }
+}
+
 #[test]
 fn the_teachers_classifier_learns_what_its_features_separate() {
     let _rng = crate::rng_lock();
@@ -168,24 +200,8 @@ fn the_teachers_classifier_learns_what_its_features_separate() {
     // An untrained teacher still maps these colours apart; the classifier must find that.
     let teacher = TeacherNet::new(Arch::MobileNetV2, &device);
     let mut rng = StdRng::seed_from_u64(9);
-    let labels: Vec<usize> = (0..36).map(|i| i % 3).collect();
-    let images: Vec<RgbImage> = labels.iter().map(|&l| coloured(l, &mut rng)).collect();
-    let val_labels: Vec<usize> = (0..12).map(|i| (i + 1) % 3).collect();
-    let val: Vec<Vec<f32>> = val_labels
-        .iter()
-        .map(|&l| {
-            let photo = image::DynamicImage::ImageRgb8(coloured(l, &mut rng));
-            normalise(&square(&photo, None, 32).unwrap())
-        })
-        .collect();
-    let augment = Augment {
-        min_scale: 0.5,
-        max_aspect: 1.3,
-        rotate_degrees: 10.0,
-        flip: true,
-        brightness: 0.1,
-        contrast: 0.1,
-    };
+    let (images, labels, val, val_labels) = colour_task(36, 32, &mut rng);
+    let augment = mild_augment();
     // Three classes, `views` views each, balance power 0.5, 32 px, seed 1.
     let fit = |views: usize| {
         TeacherProbe::fit(
@@ -217,36 +233,14 @@ fn the_teachers_classifier_learns_what_its_features_separate() {
     assert!(format!("{err:#}").contains("at least one view"), "{err:#}");
 }
 
-/// Coloured photos, their labels, and prepared validation inputs of other such photos.
-fn colour_task(rng: &mut StdRng) -> (Vec<RgbImage>, Vec<usize>, Vec<Vec<f32>>, Vec<usize>) {
-    let labels: Vec<usize> = (0..72).map(|i| i % 3).collect();
-    let images: Vec<RgbImage> = labels.iter().map(|&l| coloured(l, rng)).collect();
-    let val_labels: Vec<usize> = (0..12).map(|i| (i + 1) % 3).collect();
-    let val = val_labels
-        .iter()
-        .map(|&l| {
-            let photo = image::DynamicImage::ImageRgb8(coloured(l, rng));
-            normalise(&square(&photo, None, 64).unwrap())
-        })
-        .collect();
-    (images, labels, val, val_labels)
-}
-
 #[test]
 fn a_tuned_teacher_learns_the_classes_and_saves_and_loads_as_it_was() {
     let _rng = crate::rng_lock();
     let device = Device::flex();
     device.seed(7);
     let mut rng = StdRng::seed_from_u64(11);
-    let (images, labels, val, val_labels) = colour_task(&mut rng);
-    let augment = Augment {
-        min_scale: 0.5,
-        max_aspect: 1.3,
-        rotate_degrees: 10.0,
-        flip: true,
-        brightness: 0.1,
-        contrast: 0.1,
-    };
+    let (images, labels, val, val_labels) = colour_task(72, 64, &mut rng);
+    let augment = mild_augment();
     let settings = TuneSettings {
         epochs: 12,
         lr: 1e-3,
