@@ -173,3 +173,78 @@ fn classify_json_lists_three_labels() {
     let sum: f64 = top.iter().map(|t| t["score"].as_f64().unwrap()).sum();
     assert!(sum > 0.0 && sum <= 1.0 + 1e-6);
 }
+
+#[test]
+fn classify_names_held_out_photos_with_the_shipped_model_by_default() {
+    // No --model and no --allow-untrained: the trained model in models/ must be the one used,
+    // so on the whole test split (senders it never saw) it names as many photos right as the
+    // shipped report's int8 top-1 says, give or take a rounding tie.
+    let mut config = deep_shopping::train::config::TrainConfig::load(
+        &crate::root().join("configs/clothing.toml"),
+        &[],
+    )
+    .unwrap();
+    config.data.path = crate::dataset();
+    let splits = deep_shopping::train::data::Splits::load(&config.data).unwrap();
+    let photos: Vec<_> = splits
+        .test
+        .iter()
+        .filter_map(|s| match (&s.source, s.label) {
+            (deep_shopping::train::data::Source::File(path), Some(label)) => {
+                Some((path.clone(), splits.labels[label].clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(crate::root().join("models/report/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["test_photos"].as_u64(), Some(photos.len() as u64));
+    let out = bin()
+        .args(["classify", "--json"])
+        .args(photos.iter().map(|(path, _)| path))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), photos.len());
+    let mut correct = 0;
+    for (line, (path, label)) in lines.iter().zip(&photos) {
+        assert_eq!(line["image"], path.display().to_string());
+        let top = line["top"].as_array().unwrap();
+        let scores: Vec<f64> = top.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        correct += usize::from(top[0]["label"] == label.as_str());
+    }
+    let expected = report["int8"]["top1"].as_f64().unwrap() * photos.len() as f64;
+    assert!(
+        (correct as f64 - expected).abs() <= 2.0,
+        "{correct} of {} test photos named right, the report says {expected:.0}",
+        photos.len()
+    );
+
+    // A freshly initialised model is refused unless asked for.
+    let dir = tempfile::tempdir().unwrap();
+    let init = bin()
+        .args(["init", "--out"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let refused = bin()
+        .args(["classify", "--model"])
+        .arg(dir.path())
+        .arg(&photos[0].0)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("untrained"));
+}
