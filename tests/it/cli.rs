@@ -10,6 +10,17 @@ fn bin() -> Command {
     cmd
 }
 
+/// Runs `cmd`, requires success (showing its stderr otherwise) and returns its stdout.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn write_csv(path: &Path, photos: &[(String, String)]) {
     let mut csv = String::from("id,image,title,category,price\n");
     for (i, (stem, label)) in photos.iter().enumerate() {
@@ -58,18 +69,12 @@ fn index_then_search_json_finds_the_photo_itself() {
     }
 
     let queries: Vec<_> = photos[..3].iter().map(|(s, _)| crate::photo(s)).collect();
-    let output = bin()
-        .args(["search", "--top", "4", "--json", "--index"])
-        .arg(&out)
-        .args(&queries)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let text = stdout_of(
+        bin()
+            .args(["search", "--top", "4", "--json", "--index"])
+            .arg(&out)
+            .args(&queries),
     );
-    let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -201,17 +206,12 @@ fn classify_names_held_out_photos_with_the_shipped_model_by_default() {
     )
     .unwrap();
     assert_eq!(report["test_photos"].as_u64(), Some(photos.len() as u64));
-    let out = bin()
-        .args(["classify", "--json"])
-        .args(photos.iter().map(|(path, _)| path))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        bin()
+            .args(["classify", "--json"])
+            .args(photos.iter().map(|(path, _)| path)),
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
