@@ -68,6 +68,10 @@ pub struct Hit {
     pub category: f32,
     /// Histogram intersection, 0..1.
     pub colour: f32,
+    /// The score as a share of the best any item could reach for this query with these
+    /// weights (identical look and colours, and sure of the query's most probable category
+    /// where the category term applies), 0..1: what the page shows as the match.
+    pub share: f32,
 }
 
 /// The `top` best items for `query`, best first.
@@ -86,6 +90,14 @@ pub fn rank_where(
     let (w, c) = weights.clamped();
     let classes = index.classes;
     let with_category = classes > 0 && query.probabilities.len() == classes;
+    // The best score any item can reach for this query: identical look and colours, and an
+    // item sure of the query's most probable category. At least 1 - w + w = 1.
+    let agreement_max = if with_category {
+        query.probabilities.iter().copied().fold(0.0f32, f32::max)
+    } else {
+        0.0
+    };
+    let best = ((1.0 - w) * (1.0 + c * agreement_max) + w).max(1.0);
     let qnorm = query.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
     let dim = index.dim;
     if index.is_empty() || top == 0 || query.embedding.len() != dim || qnorm == 0.0 {
@@ -124,12 +136,14 @@ pub fn rank_where(
             } else {
                 0.0
             };
+            let score = (1.0 - w) * (visual + c * category) + w * colour;
             Hit {
                 index: i,
-                score: (1.0 - w) * (visual + c * category) + w * colour,
+                score,
                 visual,
                 category,
                 colour,
+                share: (score / best).clamp(0.0, 1.0),
             }
         })
         .collect();

@@ -40,6 +40,9 @@ pub(crate) struct SearchOptions {
 pub(crate) struct Card {
     pub id: String,
     pub score: f32,
+    /// The score as a share of the best these weights allow, 0..1 (shown as the match).
+    #[serde(rename = "match")]
+    pub share: f32,
     pub visual: f32,
     pub colour: f32,
     /// Agreement of the predicted categories of the query and the item, 0..1.
@@ -297,6 +300,7 @@ pub(crate) fn rank_cards(app: &App, query: Rc<QueryPhoto>, options: &SearchOptio
             Card {
                 id: item.id.clone(),
                 score: h.score,
+                share: h.share,
                 visual: h.visual,
                 colour: h.colour,
                 category_match: h.category,

@@ -542,9 +542,9 @@ pub(crate) fn show(outcome: &Outcome) {
         }
         let price = card.price.map(|p| format!(" · {p:.2}")).unwrap_or_default();
         let meta = format!(
-            "{}{price} · similarity {:.0}%",
+            "{}{price} · {:.0}% match",
             card.category.as_deref().unwrap_or("uncategorised"),
-            card.score * 100.0
+            card.share * 100.0
         );
         if let Some(p) = element("p", "meta", Some(&meta)) {
             li.append_child(&p).ok();

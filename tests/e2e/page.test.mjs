@@ -45,7 +45,12 @@ test('without WebGPU the page falls back to the CPU and ranks real photos', { ti
         assert.ok(r.categoryMatch > 0 && r.categoryMatch <= 1, `categoryMatch ${r.categoryMatch}`);
         const want = 0.7 * (r.visual + r.categoryMatch) + 0.3 * r.colour;
         assert.ok(Math.abs(r.score - want) < 1e-4, `score ${r.score} vs ${want}`);
+        // The match is the score over the best any item could reach for this photo: 0..1,
+        // the same factor for every result of one search.
+        assert.ok(r.match >= 0 && r.match <= 1, `match ${r.match}`);
+        assert.ok(Math.abs(r.match / r.score - results[0].match / results[0].score) < 1e-4);
       }
+      assert.ok(results[0].match > 0.8, `self match ${results[0].match}`);
       const plain = await callWithPhoto(page, 'search', await photoBase64(row.id), { top: 5, colourWeight: 0.3, categoryWeight: 0 });
       for (const r of plain) assert.ok(Math.abs(r.score - (0.7 * r.visual + 0.3 * r.colour)) < 1e-4);
     }
@@ -71,6 +76,12 @@ test('without WebGPU the page falls back to the CPU and ranks real photos', { ti
     await waitForNewResults(page, before);
     const cards = await page.$$eval('#results li.card', (els) => els.map((e) => e.querySelector('h3').textContent));
     assert.equal(cards[0], rows[1].title);
+    // Each card shows its match as a percentage of at most 100.
+    const matches = await page.$$eval('#results li.card p.meta', (els) => els.map((e) => e.textContent));
+    for (const m of matches) {
+      const pct = Number(m.match(/(\d+)% match$/)?.[1]);
+      assert.ok(pct >= 0 && pct <= 100, m);
+    }
     assert.match(await page.textContent('#timings'), /embed \d+ ms/);
     // The category head: shown on the page and through classify() when the model is trained,
     // refused with a clear error when it is not.

@@ -60,7 +60,10 @@ fn top_k_equals_a_full_sort() {
                 * q.iter().map(|v| v * v).sum::<f32>().sqrt());
         assert!((cos - hit.visual).abs() < 1e-4);
         assert!((hit.score - (0.75 * hit.visual + 0.25 * hit.colour)).abs() < 1e-5);
+        // No category term: the best score is 1, so the match is the score, never below 0.
+        assert!((hit.share - hit.score.max(0.0)).abs() < 1e-6, "{hit:?}");
     }
+    assert!(all.iter().all(|h| (0.0..=1.0).contains(&h.share)));
 }
 
 #[test]
@@ -88,7 +91,17 @@ fn category_weight_moves_items_of_the_predicted_category_up() {
         let (w, c) = (Weights::DEFAULT.colour, Weights::DEFAULT.category);
         let want = (1.0 - w) * (hit.visual + c * hit.category) + w * hit.colour;
         assert!((hit.score - want).abs() < 1e-5, "{hit:?}");
+        // The best score with the category term: (1 - w) * (1 + c * max(p)) + w.
+        let best = (1.0 - w) * (1.0 + c * 0.7) + w;
+        assert!((hit.share - hit.score / best).abs() < 1e-6, "{hit:?}");
+        assert!(hit.share > 0.0 && hit.share <= 1.0, "{hit:?}");
     }
+    // The query's own photo in the index comes close to a full match (its own predicted
+    // categories agree 0.7 * 0.7 + 0.3 * 0.3 = 0.58 with the query's, against at most 0.7).
+    let own = index_with(vec![(q.to_vec(), h.clone(), p.to_vec())]);
+    let me = rank(&own, query, Weights::DEFAULT, 1)[0];
+    let want = (0.7 * (1.0 + 0.58) + 0.3) / (0.7 * (1.0 + 0.7) + 0.3);
+    assert!((me.share - want).abs() < 1e-2, "{me:?}");
     // Probabilities of another length than the index's, an index without them, or a
     // non-finite weight: no category term, never a panic.
     let odd = Query {
@@ -362,6 +375,7 @@ fn reasons_describe_the_match() {
         visual: 0.9,
         category: 0.8,
         colour: 0.7,
+        share: 0.6,
     };
     assert_eq!(
         reason(&hit, &index.items[0], Some("Dress")),
@@ -373,6 +387,7 @@ fn reasons_describe_the_match() {
         visual: 0.1,
         category: 0.1,
         colour: 0.0,
+        share: 0.06,
     };
     assert_eq!(
         reason(&weak, &index.items[3], Some("Dress")),
