@@ -331,6 +331,9 @@ fn init(args: InitArgs) -> Result<()> {
 struct SearchResult<'a> {
     id: &'a str,
     score: f32,
+    /// The score over the best any item could reach for this photo, 0..1.
+    #[serde(rename = "match")]
+    share: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<&'a str>,
     title: &'a str,
@@ -375,6 +378,7 @@ fn search(args: SearchArgs) -> Result<()> {
                 SearchResult {
                     id: &item.id,
                     score: h.score,
+                    share: h.share,
                     category: item.category.as_deref(),
                     title: &item.title,
                 }
@@ -390,9 +394,10 @@ fn search(args: SearchArgs) -> Result<()> {
             println!("{}", path.display());
             for (rank, r) in results.iter().enumerate() {
                 println!(
-                    "  {:>3}. {:.4}  {:<24} {:<12} {}",
+                    "  {:>3}. {:.4} {:>4.0}%  {:<24} {:<12} {}",
                     rank + 1,
                     r.score,
+                    r.share * 100.0,
                     r.id,
                     r.category.unwrap_or("-"),
                     r.title

@@ -96,6 +96,19 @@ fn index_then_search_json_finds_the_photo_itself() {
             .map(|r| r["score"].as_f64().unwrap())
             .collect();
         assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+        // The match: the score over one best score per photo, 0..1; the photo itself is near 1.
+        let matches: Vec<f64> = results
+            .iter()
+            .map(|r| r["match"].as_f64().unwrap())
+            .collect();
+        assert!(
+            matches.iter().all(|m| (0.0..=1.0).contains(m)),
+            "{matches:?}"
+        );
+        assert!(matches[0] > 0.8, "{matches:?}");
+        for (m, s) in matches.iter().zip(&scores) {
+            assert!((m / s - matches[0] / scores[0]).abs() < 1e-4);
+        }
     }
 }
 
