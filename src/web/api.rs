@@ -40,7 +40,8 @@ pub(crate) struct SearchOptions {
 pub(crate) struct Card {
     pub id: String,
     pub score: f32,
-    /// The score as a share of the best these weights allow, 0..1 (shown as the match).
+    /// The score as a share of the best any item could reach for this photo, 0..1 (shown as
+    /// the match).
     #[serde(rename = "match")]
     pub share: f32,
     pub visual: f32,
