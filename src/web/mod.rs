@@ -63,12 +63,14 @@ pub fn start() {
     if let Err(err) = widget::mount() {
         web_sys::console::error_2(&"Deep Shopping: cannot build the widget".into(), &err);
     }
+    page::wire_drops();
     wasm_bindgen_futures::spawn_local(async move {
         match boot().await {
             Ok(app) => {
                 page::loaded(&app);
                 APP.with(|a| *a.borrow_mut() = Some(Rc::new(app)));
                 ready.resolve();
+                page::search_pending();
             }
             Err(err) => {
                 page::failed(&error_message(&err));

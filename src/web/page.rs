@@ -3,7 +3,7 @@
 //! weight, filters, more results, and feedback reset and export. Every ranking control
 //! re-ranks the current query at once, without re-embedding.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -27,6 +27,8 @@ thread_local! {
     static SHOWN: Cell<usize> = const { Cell::new(DEFAULT_RESULTS) };
     /// Number of the newest search that replaces the query's photo (a new photo or a crop).
     static NEWEST: Cell<u64> = const { Cell::new(0) };
+    /// Photos dropped or pasted while the page was still loading, searched once it is ready.
+    static PENDING: RefCell<Vec<Blob>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Numbers a search that replaces the query's photo; only the newest one shows its results,
@@ -221,30 +223,6 @@ pub(crate) fn loaded(app: &App) {
     }
     super::camera::wire();
     super::crop::wire();
-    // Drag and drop a photo anywhere on the page, or paste one from the clipboard.
-    let document = gloo::utils::document();
-    EventListener::new_with_options(
-        &document,
-        "dragover",
-        gloo::events::EventListenerOptions::enable_prevent_default(),
-        |event| event.prevent_default(),
-    )
-    .forget();
-    for (event, field) in [("drop", "dataTransfer"), ("paste", "clipboardData")] {
-        EventListener::new_with_options(
-            &document,
-            event,
-            gloo::events::EventListenerOptions::enable_prevent_default(),
-            move |event| {
-                let files = files_of(event, field);
-                if !files.is_empty() {
-                    event.prevent_default();
-                    search_blobs(files.into_iter().map(Blob::from).collect(), false);
-                }
-            },
-        )
-        .forget();
-    }
     on("more-like-likes", "click", |_| {
         let Ok(app) = super::app() else { return };
         match query_from_likes(&app) {
@@ -303,6 +281,49 @@ pub(crate) fn loaded(app: &App) {
 }
 
 /// Image files carried by a drop or paste event (`event[field].files`).
+/// Drag and drop a photo anywhere on the page, or paste one from the clipboard; wired as soon
+/// as the widget is mounted, so a photo dropped while the model and the catalogue are still
+/// downloading is kept for [`search_pending`] instead of the browser opening it in place of
+/// the page.
+pub(crate) fn wire_drops() {
+    let document = gloo::utils::document();
+    EventListener::new_with_options(
+        &document,
+        "dragover",
+        gloo::events::EventListenerOptions::enable_prevent_default(),
+        |event| event.prevent_default(),
+    )
+    .forget();
+    for (event, field) in [("drop", "dataTransfer"), ("paste", "clipboardData")] {
+        EventListener::new_with_options(
+            &document,
+            event,
+            gloo::events::EventListenerOptions::enable_prevent_default(),
+            move |event| {
+                let files = files_of(event, field);
+                if files.is_empty() {
+                    return;
+                }
+                event.prevent_default();
+                let photos: Vec<Blob> = files.into_iter().map(Blob::from).collect();
+                if super::app().is_ok() {
+                    search_blobs(photos, false);
+                } else {
+                    PENDING.with(|p| *p.borrow_mut() = photos);
+                    set_status("Your photo will be searched as soon as the catalogue has loaded.");
+                }
+            },
+        )
+        .forget();
+    }
+}
+
+/// Searches the photos dropped or pasted while the page was loading, if any.
+pub(crate) fn search_pending() {
+    let photos = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    search_blobs(photos, false);
+}
+
 fn files_of(event: &web_sys::Event, field: &str) -> Vec<web_sys::File> {
     let list = js_sys::Reflect::get(event, &field.into())
         .and_then(|t| js_sys::Reflect::get(&t, &"files".into()))

@@ -1,6 +1,7 @@
 // End-to-end tests of the shopper controls on the demo page (CPU backend): colour weight,
 // filters, more results, likes and dislikes that re-rank and survive a reload, feedback
-// reset and export, results events, and screenshots at 360 px and 1280 px.
+// reset and export, results events, a photo dropped while the page is still loading, and
+// screenshots at 360 px and 1280 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -215,5 +216,43 @@ test('the page works from a sub-path, with several photos combined and "more lik
   } finally {
     await context.close();
     await sub.close();
+  }
+});
+
+test('a photo dropped while the page is still loading is searched once it is ready, and the page stays', { timeout: 300_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    // Hold back the weights and the index data (a fresh context has neither cached) until the
+    // photo has been dropped.
+    let release;
+    const held = new Promise((ok) => { release = ok; });
+    await page.route('**/*.safetensors', async (route) => { await held; await route.continue(); });
+    await page.goto(server.url);
+    await page.waitForFunction(() => window.deepShopping !== undefined, null, { timeout: 120_000 });
+    const url = page.url();
+    const b64 = await photoBase64(rows[4].id);
+    await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'early.jpg', { type: 'image/jpeg' }));
+      window.earlyResults = new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true }));
+      const drop = new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true });
+      window.dropKept = !document.body.dispatchEvent(drop);
+    }, b64);
+    // The drop was taken (default prevented: the browser does not open the photo) and kept.
+    assert.equal(await page.evaluate(() => window.dropKept), true);
+    await page.waitForSelector('#status:text("searched as soon as the catalogue has loaded")');
+    // Still loading: info() refuses until ready() settles.
+    assert.equal(await page.evaluate(() => window.deepShopping.info().items).catch(() => 'loading'), 'loading');
+    release();
+    await waitReady(page);
+    const results = await page.evaluate(() => window.earlyResults);
+    assert.equal(results[0].id, rows[4].id);
+    assert.equal(page.url(), url);
+    await page.waitForSelector('#results li.card');
+    assert.match(await page.textContent('#status'), /^Ready: /);
+  } finally {
+    await context.close();
   }
 });
