@@ -280,11 +280,10 @@ pub(crate) fn loaded(app: &App) {
     });
 }
 
-/// Image files carried by a drop or paste event (`event[field].files`).
-/// Drag and drop a photo anywhere on the page, or paste one from the clipboard; wired as soon
-/// as the widget is mounted, so a photo dropped while the model and the catalogue are still
-/// downloading is kept for [`search_pending`] instead of the browser opening it in place of
-/// the page.
+/// Drag and drop a photo anywhere on the page, or paste one from the clipboard. Wired at
+/// start, before anything has downloaded, so a photo dropped while the model and the
+/// catalogue are still loading is kept for [`search_pending`] instead of the browser opening
+/// it in place of the page.
 pub(crate) fn wire_drops() {
     let document = gloo::utils::document();
     EventListener::new_with_options(
@@ -324,6 +323,7 @@ pub(crate) fn search_pending() {
     search_blobs(photos, false);
 }
 
+/// Image files carried by a drop or paste event (`event[field].files`).
 fn files_of(event: &web_sys::Event, field: &str) -> Vec<web_sys::File> {
     let list = js_sys::Reflect::get(event, &field.into())
         .and_then(|t| js_sys::Reflect::get(&t, &"files".into()))
