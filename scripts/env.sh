@@ -8,7 +8,9 @@ export DS_ROOT DS_CACHE
 export DS_TARGET_NATIVE="${DS_TARGET_NATIVE:-$DS_CACHE/native}"
 export DS_TARGET_WASM="${DS_TARGET_WASM:-$DS_CACHE/wasm}"
 export CARGO_TARGET_DIR="$DS_TARGET_NATIVE"
-export PATH="$HOME/.cargo/bin:$DS_ROOT/node_modules/.bin:$PATH"
+# cargo install puts trunk and wasm-bindgen-cli in $CARGO_HOME/bin (scripts/fresh-check.sh may
+# point CARGO_HOME at an empty folder to measure a machine with no tools installed).
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$DS_ROOT/node_modules/.bin:$PATH"
 export TRUNK_SKIP_VERSION_CHECK=true
 # The default catalogue: the clothing dataset beside the project.
 export DS_DATASET="${DS_DATASET:-$DS_ROOT/../shared/datasets/clothing-dataset}"
@@ -34,4 +36,27 @@ ds_dataset_csv() {
     { n++; if (limit > 0 && n > limit) exit
       printf "%s,images/%s.jpg,%s %d,%s\n", $1, $1, $3, n, $3 }
   ' "$DS_DATASET/images.csv" | { echo "id,image,title,category"; cat; } > "$out"
+}
+
+# Phase timing: `ds_phase NAME` ends the running phase and starts NAME; `ds_phase_report TITLE`
+# ends the last one and prints every phase's wall-clock seconds.
+DS_PHASES=()
+DS_PHASE_NAME=""
+ds_phase_end() {
+  if [ -n "$DS_PHASE_NAME" ]; then
+    DS_PHASES+=("$(printf '%6d s  %s' $((SECONDS - DS_PHASE_START)) "$DS_PHASE_NAME")")
+    DS_PHASE_NAME=""
+  fi
+}
+ds_phase() {
+  ds_phase_end
+  DS_PHASE_NAME="$1"
+  DS_PHASE_START=$SECONDS
+  printf '\n== %s\n' "$1"
+}
+ds_phase_report() {
+  ds_phase_end
+  printf '\n== %s: phase times\n' "$1"
+  printf '%s\n' "${DS_PHASES[@]}"
+  printf '%6d s  total\n' "$SECONDS"
 }

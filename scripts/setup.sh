@@ -2,6 +2,9 @@
 # Installs everything the project needs from the package registries, skipping what is already
 # there at the right version: Chromium, chromedriver, pip and unzip (apt), the wasm32 target
 # (rustup), trunk and wasm-bindgen-cli (cargo), wasm-opt and playwright-core (npm, locked).
+# No registry ships trunk or wasm-bindgen-cli prebuilt (npm's wasm-pack and cargo-binstall
+# download them from GitHub, which this network refuses), so both are built from crates.io,
+# with a lighter release profile than their own (see `install_tool`).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
@@ -10,6 +13,15 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
 
 say() { printf '\n== %s\n' "$*"; }
+# cargo install with the tool's release profile lightened: trunk's own (fat LTO, one codegen
+# unit) made its install take most of a cold run's setup, for a tool that then spends
+# milliseconds of each build in its own code. Measured on 2 cores: trunk 287 s, wasm-bindgen-cli
+# 112 s (README, "Build and test times").
+install_tool() {
+  CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_TARGET_DIR="$DS_CACHE/tools" cargo install "$@"
+}
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Chromium for the browser tests, Fashion-MNIST for the trainer's second benchmark, DejaVu for
@@ -36,13 +48,15 @@ fi
 
 if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
   say "installing trunk $TRUNK_VERSION"
-  cargo install --locked trunk --version "$TRUNK_VERSION"
+  # Without the crates.io update check (TRUNK_SKIP_VERSION_CHECK is set anyway).
+  install_tool --locked trunk --version "$TRUNK_VERSION" --no-default-features --features rustls
 fi
 
 if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   # Without --locked: one of its locked dependency versions is not in the registry mirror.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  install_tool wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force \
+    --bin wasm-bindgen --bin wasm-bindgen-test-runner
 fi
 
 if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then

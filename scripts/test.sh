@@ -1,37 +1,55 @@
 #!/usr/bin/env bash
 # The whole check: formatting, clippy on both targets, native tests, the trunk release build,
-# wasm tests in headless Chromium and the end-to-end browser tests against dist/.
+# wasm tests in headless Chromium and the end-to-end browser tests against dist/. Prints the
+# wall-clock time of each phase at the end.
+#
+# Each target's dependencies compile once per run: `cargo test --release` builds the CLI binary
+# with the same features as `cargo build` (Cargo.toml unifies them), and the wasm tests reuse
+# the trunk build's dependencies. Clippy only type-checks (no code generation).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DS_ROOT"
-bash scripts/setup.sh
-bash scripts/teachers.sh
-step() { printf '\n== %s\n' "$*"; }
 
-step "cargo fmt --check"
+ds_phase "setup (scripts/setup.sh)"
+bash scripts/setup.sh
+ds_phase "distillation teachers (scripts/teachers.sh)"
+bash scripts/teachers.sh
+
+ds_phase "cargo fmt --check"
 cargo fmt --all --check
 
-step "clippy (native)"
+ds_phase "clippy (native)"
 cargo clippy --release --all-targets -- -D warnings
-step "clippy (wasm32)"
+ds_phase "clippy (wasm32)"
 CARGO_TARGET_DIR="$DS_TARGET_WASM" cargo clippy --release --target wasm32-unknown-unknown --lib --bins --tests -- -D warnings
 
-step "native tests"
+ds_phase "native tests"
 cargo test --release
 
-step "trunk release build"
+ds_phase "native CLI binary (reuses the test build)"
+# `cargo test` built the binary the integration tests run; a `cargo build` that compiles
+# anything means the two resolve different features and burn would compile twice.
+build_log="$(cargo build --release --bin deep-shopping 2>&1)" || { echo "$build_log"; exit 1; }
+if grep -q '^ *Compiling' <<<"$build_log"; then
+  echo "$build_log"
+  echo "error: cargo build recompiled crates after cargo test: the two resolve different features (see Cargo.toml)" >&2
+  exit 1
+fi
+
+ds_phase "trunk release build"
 ds_build_page
 
-step "test catalogue index (60 labelled photos)"
+ds_phase "test catalogue index (60 labelled photos)"
 csv="$(mktemp --suffix=.csv)"
 ds_dataset_csv "$csv" 60
-cargo build --release --bin deep-shopping
 "$DS_BIN" index --images "$DS_DATASET" --csv "$csv" --out dist/catalogue
 cp "$csv" dist/catalogue/catalogue.csv
 
-step "wasm tests in headless Chromium (wasm-bindgen-test)"
+ds_phase "wasm tests in headless Chromium (wasm-bindgen-test)"
 CARGO_TARGET_DIR="$DS_TARGET_WASM" WASM_BINDGEN_TEST_TIMEOUT=300 \
   cargo test --release --target wasm32-unknown-unknown --test web
 
-step "end-to-end browser tests"
+ds_phase "end-to-end browser tests"
 node --test --test-concurrency=1 tests/e2e/
+
+ds_phase_report "scripts/test.sh"

@@ -26,3 +26,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
 }
+
+/// `text` with the working folder and the home folder taken out of the paths it names (the
+/// working folder's prefix dropped, the home folder written `~`), so files that are published
+/// (a model manifest, a report) name no path of the machine that wrote them.
+pub fn portable(text: &str) -> String {
+    let mut out = text.to_string();
+    if let Ok(cwd) = std::env::current_dir() {
+        out = out.replace(&format!("{}/", cwd.display()), "");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|h| h.len() > 1) {
+        out = out.replace(&format!("{}/", Path::new(&home).display()), "~/");
+    }
+    out
+}
+
+/// A command line (`args` as `std::env::args` gives them, the program first) as a model
+/// manifest records it: `deep-shopping` and the arguments, with [`portable`] paths.
+pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
+    let args: Vec<String> = args.into_iter().skip(1).map(|a| portable(&a)).collect();
+    format!("deep-shopping {}", args.join(" "))
+        .trim_end()
+        .to_string()
+}

@@ -20,7 +20,7 @@ use crate::preprocess::{Limits, prepare};
 use crate::train::config::TrainConfig;
 use crate::train::eval::{EvalOptions, Metrics, QuerySplit, Subject};
 
-pub use files::write_atomic;
+pub use files::{command_line, portable, write_atomic};
 
 /// The 17 clothing categories of the default catalogue, in head order.
 pub const CLOTHING_LABELS: [&str; 17] = [
@@ -204,8 +204,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Classify(args) => classify(args),
         Command::Train(args) => {
             let config = TrainConfig::load(&args.config.config, &args.config.overrides)?;
-            let command = std::env::args().collect::<Vec<_>>().join(" ");
-            let files = crate::train::train(&config, args.resume, &command)?;
+            let files = crate::train::train(&config, args.resume, &command_line(std::env::args()))?;
             println!("trained; int8 model in {}", files.model_dir().display());
             Ok(())
         }

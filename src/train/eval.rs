@@ -41,7 +41,7 @@ pub enum Subject<'a> {
 /// The exported model folder a report was made from.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelFolder {
-    /// The folder, as given.
+    /// The folder, as given (relative to the working folder, or under `~`; see `portable`).
     pub path: String,
     /// sha256 of its weights file.
     pub weights_sha256: String,
@@ -332,7 +332,7 @@ fn load_networks(
                 int8_bytes: manifest.weights.bytes,
                 state: None,
                 folder: Some(ModelFolder {
-                    path: dir.display().to_string(),
+                    path: crate::cli::portable(&dir.display().to_string()),
                     weights_sha256: embedder.model_sha256().to_string(),
                 }),
             })

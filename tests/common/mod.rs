@@ -65,6 +65,14 @@ pub fn preprocessing_cases() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// `name sha256(input bytes) sha256(normalised f32 input)` for each case, one per line.
+///
+/// A digest of floats is compared bit for bit because every step is exact on any x86-64 and
+/// in wasm: the decoders work in integers (zune-jpeg picks its AVX2 or its scalar IDCT and
+/// colour conversion at run time; the two give the same bytes, as the wasm test, which runs
+/// the scalar path, reproduces the digest written natively with AVX2), and resizing and
+/// normalising are scalar f32 operations in a fixed order on one thread, which IEEE 754
+/// defines to the bit and Rust never fuses into FMA or reorders. The model's output, which
+/// burn computes with SIMD and threads chosen by the CPU, is never compared this way.
 pub fn preprocessing_digest() -> String {
     preprocessing_cases()
         .iter()

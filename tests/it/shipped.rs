@@ -129,6 +129,21 @@ fn eval_shipped(config: &str, args: &[String]) -> (std::process::Output, tempfil
 
 /// The int8 figures of the shipped report are what `eval` measures for the shipped weights on
 /// the test split (every clothing config shares the data section of `clothing.toml`).
+///
+/// Computed floats differ in their last digits between CPUs (SIMD width, FMA, thread splits),
+/// so the report is compared by what each figure is made of:
+/// - counts must be equal: photos, the confusion matrix, and top-1, top-3 and P@10 (overall
+///   and per class), which are ratios of counts (photos named right, relevant items among the
+///   first ten). Rounding changes them only where it reorders two outputs that nearly tie, and
+///   none nearly does: for the shipped model the closest top-1 and top-2 probabilities of a
+///   test photo are 1.6e-4 apart, the closest 10th and 11th scores of different classes 6e-6
+///   apart, while scores moved by at most 2e-7 between this machine's AVX-512 path and an AVX2
+///   one (`search --json` natively and under `qemu-x86_64 -cpu Haswell`; README, "Build and
+///   test times").
+/// - mAP (overall and as ranked) averages precisions over whole rankings of 3,783 photos, where
+///   near-ties deep in the list do swap: the report's mAP came out 9e-9 and 5e-8 away from
+///   the one written on another CPU on an AVX2 EPYC, 6e-9 and 2e-8 on an AVX-512 one. They
+///   must agree within [`MAP_TOLERANCE`].
 #[test]
 fn the_shipped_report_is_what_eval_measures_for_the_shipped_model() {
     let data = format!("data.path={:?}", crate::dataset());
@@ -143,14 +158,28 @@ fn the_shipped_report_is_what_eval_measures_for_the_shipped_model() {
     };
     let measured = read(out.path().join("report.json"));
     let shipped = read(crate::root().join("models/report/report.json"));
-    for key in [
-        "test_photos",
-        "catalogue_photos",
-        "int8",
-        "classes",
-        "confusion",
-    ] {
+    for key in ["test_photos", "catalogue_photos", "confusion"] {
         assert_eq!(measured[key], shipped[key], "{key}");
+    }
+    let counts = ["top1", "top3", "precision_at_10", "ranked_precision_at_10"];
+    let means = ["map", "ranked_map"];
+    let int8 = (&measured["int8"], &shipped["int8"]);
+    for key in counts {
+        assert_eq!(int8.0[key], int8.1[key], "int8 {key}");
+    }
+    for key in means {
+        let (m, s) = (figure(int8.0, key), figure(int8.1, key));
+        assert!(
+            (m - s).abs() <= MAP_TOLERANCE,
+            "int8 {key}: measured {m}, shipped {s}"
+        );
+    }
+    let classes = |report: &serde_json::Value| report["classes"].as_array().unwrap().clone();
+    let (measured_classes, shipped_classes) = (classes(&measured), classes(&shipped));
+    assert_eq!(measured_classes.len(), shipped_classes.len());
+    for (m, s) in measured_classes.iter().zip(&shipped_classes) {
+        // Per class every figure is a ratio of counts.
+        assert_eq!(m, s, "class {}", s["label"]);
     }
     // A model folder holds no f32 network and no training history.
     assert!(measured.get("f32").is_none() && measured.get("epochs").is_none());
@@ -163,6 +192,20 @@ fn the_shipped_report_is_what_eval_measures_for_the_shipped_model() {
     assert!(!out.path().join("curves.svg").exists());
 }
 
+/// How far a measured mAP may be from the shipped report's: 20 times the largest float noise
+/// seen between two CPUs (5e-8, above). One relevant photo moving up one place near the top of one
+/// query's ranking moves mAP by about 3e-7 (`h / (r (r + 1))` over its query's relevant
+/// photos and the 768 queries), so this admits a few such swaps and no more; a changed model,
+/// preprocessing or ranking reorders the first places of hundreds of queries.
+const MAP_TOLERANCE: f64 = 1e-6;
+
+/// `report[key]` as a number.
+fn figure(report: &serde_json::Value, key: &str) -> f64 {
+    report[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number: {report}"))
+}
+
 /// A model whose categories are not the dataset's is refused before any photo is embedded.
 #[test]
 fn eval_refuses_a_model_for_other_categories() {
@@ -171,4 +214,46 @@ fn eval_refuses_a_model_for_other_categories() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("names the categories"), "{err}");
     assert!(!out.path().join("report.json").exists());
+}
+
+/// The files a store copies to its CDN name the command that made them in terms of the
+/// repository, never a path of the machine that trained the model.
+#[test]
+fn the_shipped_files_name_no_local_path() {
+    let root = crate::root();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("models/manifest.json")).unwrap()).unwrap();
+    let description = manifest["description"].as_str().unwrap();
+    assert!(
+        description.contains("`deep-shopping train --config configs/"),
+        "{description}"
+    );
+    for file in ["manifest.json", "report/report.json", "report/report.md"] {
+        let text = std::fs::read_to_string(root.join("models").join(file)).unwrap();
+        for local in ["/root/", "/home/", "/tmp/", &root.display().to_string()] {
+            assert!(!text.contains(local), "models/{file} names {local}");
+        }
+    }
+}
+
+/// A recorded command line names the program and paths as a reader of the repository would.
+#[test]
+fn recorded_command_lines_are_portable() {
+    use deep_shopping::cli::{command_line, portable};
+    let cwd = std::env::current_dir().unwrap();
+    let home = std::env::var("HOME").unwrap();
+    let args = [
+        format!("{home}/.cache/deep-shopping/native/release/deep-shopping"),
+        "train".into(),
+        "--config".into(),
+        format!("{}/configs/clothing.toml", cwd.display()),
+        "--set".into(),
+        format!("teacher.weights={home}/.cache/deep-shopping/teacher/t.pth"),
+    ];
+    assert_eq!(
+        command_line(args),
+        "deep-shopping train --config configs/clothing.toml \
+         --set teacher.weights=~/.cache/deep-shopping/teacher/t.pth"
+    );
+    assert_eq!(portable("configs/a.toml"), "configs/a.toml");
 }
