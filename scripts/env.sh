@@ -10,7 +10,8 @@ export DS_TARGET_WASM="${DS_TARGET_WASM:-$DS_CACHE/wasm}"
 export CARGO_TARGET_DIR="$DS_TARGET_NATIVE"
 # cargo install puts trunk and wasm-bindgen-cli in $CARGO_HOME/bin (scripts/fresh-check.sh may
 # point CARGO_HOME at an empty folder to measure a machine with no tools installed).
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$DS_ROOT/node_modules/.bin:$PATH"
+# scripts/tools holds a caching front for npm's wasm-opt (see the script), found before it.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$DS_ROOT/scripts/tools:$DS_ROOT/node_modules/.bin:$PATH"
 export TRUNK_SKIP_VERSION_CHECK=true
 # The default catalogue: the clothing dataset beside the project.
 export DS_DATASET="${DS_DATASET:-$DS_ROOT/../shared/datasets/clothing-dataset}"

@@ -59,9 +59,11 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BIND
     --bin wasm-bindgen --bin wasm-bindgen-test-runner
 fi
 
-if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+# node_modules/.ds-package-lock.json: the lock file the last `npm ci` installed.
+if ! cmp -s package-lock.json node_modules/.ds-package-lock.json 2>/dev/null; then
   say "installing npm tools (binaryen 132 for wasm-opt, playwright-core)"
   npm ci --no-audit --no-fund
+  cp package-lock.json node_modules/.ds-package-lock.json
 fi
 
 # trunk only takes tools whose version strings match Trunk.toml.
