@@ -1,12 +1,14 @@
 //! Criterion benchmarks of the host-side hot paths: preprocessing a photo, colour features and
 //! exact top-K ranking over a catalogue-sized index.
+// criterion_group! makes an undocumented public function.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::io::Cursor;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use deep_shopping::colour::{self, HIST_LEN};
-use deep_shopping::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, Query, rank};
 use deep_shopping::preprocess::{Limits, decode, prepare, square};
 use image::{ImageFormat, Rgb, RgbImage};
 
@@ -60,7 +62,7 @@ fn benches(c: &mut Criterion) {
     });
     let prepared = prepare(&bytes, None, 160, &Limits::default()).expect("prepare");
     c.bench_function("colour features 160px", |b| {
-        b.iter(|| colour::features(black_box(&prepared.square)))
+        b.iter(|| colour::analyse(black_box(&prepared.square)))
     });
     let catalogue = index(5_000, 128);
     let q: Vec<f32> = (0..128).map(|j| j as f32 - 64.0).collect();
@@ -75,7 +77,7 @@ fn benches(c: &mut Criterion) {
                     histogram: &h,
                     probabilities: &p,
                 },
-                Weights::DEFAULT,
+                Blend::DEFAULT,
                 24,
             )
         })

@@ -50,7 +50,7 @@ pub struct Swatch {
 
 /// Colour description of one photo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColourFeatures {
+pub struct Colours {
     /// Centre-weighted Lab histogram summing to 1, `HIST_LEN` bins.
     pub histogram: Vec<f32>,
     /// Dominant colours, largest first.
@@ -153,14 +153,14 @@ fn weighted_samples(image: &RgbImage) -> Vec<([f32; 3], f32)> {
 }
 
 /// Colour histogram and dominant colours of an image.
-pub fn features(image: &RgbImage) -> ColourFeatures {
+pub fn analyse(image: &RgbImage) -> Colours {
     let samples = weighted_samples(image);
     let mut histogram = vec![0.0f32; HIST_LEN];
     let total: f32 = samples.iter().map(|s| s.1).sum();
     for (lab, w) in &samples {
         histogram[bin(lab)] += w / total;
     }
-    ColourFeatures {
+    Colours {
         histogram,
         dominant: dominant(&samples, DOMINANT),
     }

@@ -1,19 +1,26 @@
-//! Load a model on a device and turn prepared photos into embeddings and category scores.
+//! Load a model on a device and describe photos with it: the one path from photo bytes (and
+//! a crop box) to what search needs, the embedding, the category probabilities and the
+//! colours. The CLI, the index build, the browser and the tests all describe photos here.
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
+use image::DynamicImage;
 
 use crate::assets::{ModelManifest, load_weights};
-use crate::error::{AssetError, EmbedError};
-use crate::model::{ResNet, ResNetConfig, l2_normalize};
+use crate::colour::{self, Colours};
+use crate::error::{AssetError, EmbedError, ImageError};
+use crate::index::Description;
+use crate::model::{ResNet, ResNetConfig, l2_normalise};
+use crate::preprocess::{Crop, Limits, decode, normalise, square};
 
-/// What the model says about one photo.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Embedding {
-    /// L2-normalised embedding.
-    pub embedding: Vec<f32>,
-    /// Category probabilities, in the manifest's label order.
-    pub probabilities: Vec<f32>,
+/// A photo prepared for the network: its model input and the colours of the square it was
+/// made from.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    /// Normalised `[3, size, size]` model input.
+    pub input: Vec<f32>,
+    /// Colours of the prepared square.
+    pub colours: Colours,
 }
 
 /// A loaded model ready to embed photos on one device.
@@ -66,37 +73,100 @@ impl Embedder {
         self.manifest.model.input_size as u32
     }
 
-    fn check(&self, inputs: &[Vec<f32>]) -> Result<(), EmbedError> {
-        let s = self.manifest.model.input_size;
-        match inputs.iter().find(|i| i.len() != 3 * s * s) {
-            Some(bad) => Err(EmbedError::Readback(format!(
-                "input has {} values, the model takes 3x{s}x{s}",
-                bad.len()
-            ))),
-            None => Ok(()),
-        }
+    /// Decodes `bytes` (limits checked before decoding), turns it upright and prepares it
+    /// with `crop` for the network: its input and its colours, on the CPU.
+    pub fn prepare(&self, bytes: &[u8], crop: Option<Crop>) -> Result<Photo, ImageError> {
+        self.prepare_image(&decode(bytes, &Limits::default())?, crop)
     }
 
-    /// Embeds a batch of prepared inputs, waiting for the device synchronously (native CPU/GPU).
-    pub fn embed_blocking(&self, inputs: &[Vec<f32>]) -> Result<Vec<Embedding>, EmbedError> {
-        if inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.check(inputs)?;
-        embed_blocking(&self.model, &self.manifest.model, inputs, &self.device)
+    /// Prepares an already decoded, upright image with `crop` for the network.
+    pub fn prepare_image(
+        &self,
+        image: &DynamicImage,
+        crop: Option<Crop>,
+    ) -> Result<Photo, ImageError> {
+        let square = square(image, crop, self.input_size())?;
+        Ok(Photo {
+            input: normalise(&square),
+            colours: colour::analyse(&square),
+        })
     }
 
-    /// Embeds a batch of prepared inputs, reading back asynchronously (required on WebGPU).
-    pub async fn embed(&self, inputs: &[Vec<f32>]) -> Result<Vec<Embedding>, EmbedError> {
-        if inputs.is_empty() {
+    /// Describes one photo: [`Self::prepare`], then the network, waiting for the device
+    /// synchronously (native CPU or GPU).
+    pub fn describe_blocking(
+        &self,
+        bytes: &[u8],
+        crop: Option<Crop>,
+    ) -> Result<Description, EmbedError> {
+        let photo = self.prepare(bytes, crop)?;
+        one(self.describe_prepared_blocking(vec![photo])?)
+    }
+
+    /// Describes one photo: [`Self::prepare`], then the network, reading its output back
+    /// asynchronously (required on WebGPU).
+    pub async fn describe(
+        &self,
+        bytes: &[u8],
+        crop: Option<Crop>,
+    ) -> Result<Description, EmbedError> {
+        let photo = self.prepare(bytes, crop)?;
+        one(self.describe_prepared(vec![photo]).await?)
+    }
+
+    /// Runs the network on a batch of prepared photos, waiting for the device synchronously.
+    pub fn describe_prepared_blocking(
+        &self,
+        photos: Vec<Photo>,
+    ) -> Result<Vec<Description>, EmbedError> {
+        let Some((output, colours)) = self.start(photos)? else {
             return Ok(Vec::new());
+        };
+        self.finish(output.try_into_data().map_err(readback)?, colours)
+    }
+
+    /// Runs the network on a batch of prepared photos, reading its output back asynchronously.
+    pub async fn describe_prepared(
+        &self,
+        photos: Vec<Photo>,
+    ) -> Result<Vec<Description>, EmbedError> {
+        let Some((output, colours)) = self.start(photos)? else {
+            return Ok(Vec::new());
+        };
+        self.finish(output.into_data_async().await.map_err(readback)?, colours)
+    }
+
+    /// Starts the network on the photos' inputs (checked against the model's input size):
+    /// its output, to read back, and the photos' colours; `None` for no photos.
+    fn start(&self, photos: Vec<Photo>) -> Result<Option<(Tensor<2>, Vec<Colours>)>, EmbedError> {
+        if photos.is_empty() {
+            return Ok(None);
         }
-        self.check(inputs)?;
-        let data = forward(&self.model, &self.manifest.model, inputs, &self.device)
-            .into_data_async()
-            .await
-            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
-        split(data, inputs.len(), self.manifest.model.embedding_dim)
+        let (inputs, colours) = self.inputs(photos)?;
+        let output = forward(&self.model, &self.manifest.model, &inputs, &self.device);
+        Ok(Some((output, colours)))
+    }
+
+    /// The network's output read back, as descriptions with the photos' colours.
+    fn finish(
+        &self,
+        data: TensorData,
+        colours: Vec<Colours>,
+    ) -> Result<Vec<Description>, EmbedError> {
+        let outputs = split(data, colours.len(), self.manifest.model.embedding_dim)?;
+        Ok(with_colours(outputs, colours))
+    }
+
+    /// The photos' inputs, checked against the model's input size, and their colours.
+    fn inputs(&self, photos: Vec<Photo>) -> Result<(Vec<Vec<f32>>, Vec<Colours>), EmbedError> {
+        let size = self.manifest.model.input_size;
+        if let Some(bad) = photos.iter().find(|p| p.input.len() != 3 * size * size) {
+            return Err(EmbedError::InputSize {
+                values: bad.input.len(),
+                size,
+            });
+        }
+        Ok(photos.into_iter().map(|p| (p.input, p.colours)).unzip())
     }
 
     /// The `k` most probable labels, best first.
@@ -135,7 +205,7 @@ fn forward(net: &ResNet, config: &ResNetConfig, inputs: &[Vec<f32>], device: &De
     let out = net.forward(both);
     // [B, E]
     let embedding =
-        l2_normalize(out.embedding.clone().narrow(0, 0, b) + out.embedding.narrow(0, b, b));
+        l2_normalise(out.embedding.clone().narrow(0, 0, b) + out.embedding.narrow(0, b, b));
     // [B, K]
     let probabilities = softmax(out.logits, 1);
     let probabilities =
@@ -143,33 +213,60 @@ fn forward(net: &ResNet, config: &ResNetConfig, inputs: &[Vec<f32>], device: &De
     Tensor::cat(vec![embedding, probabilities], 1)
 }
 
-fn split(data: TensorData, n: usize, embedding_dim: usize) -> Result<Vec<Embedding>, EmbedError> {
-    let values = data
-        .as_slice::<f32>()
-        .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+/// A failed read of the network's output.
+fn readback(err: impl std::fmt::Debug) -> EmbedError {
+    EmbedError::Readback(format!("{err:?}"))
+}
+
+/// The network's output rows as descriptions without colours.
+fn split(data: TensorData, n: usize, embedding_dim: usize) -> Result<Vec<Description>, EmbedError> {
+    let values = data.as_slice::<f32>().map_err(readback)?;
     let width = values.len() / n.max(1);
     Ok(values
         .chunks_exact(width.max(1))
-        .map(|row| Embedding {
+        .map(|row| Description {
             embedding: row[..embedding_dim].to_vec(),
             probabilities: row[embedding_dim..].to_vec(),
+            histogram: Vec::new(),
+            colours: Vec::new(),
         })
         .collect())
 }
 
-/// Runs `net` (shaped by `config`) on a batch and waits for the results synchronously; used
-/// by [`Embedder`] and by training and evaluation, which hold a bare network.
+/// `outputs` with the colours of their photos, in order.
+fn with_colours(outputs: Vec<Description>, colours: Vec<Colours>) -> Vec<Description> {
+    outputs
+        .into_iter()
+        .zip(colours)
+        .map(|(d, c)| Description {
+            histogram: c.histogram,
+            colours: c.dominant,
+            ..d
+        })
+        .collect()
+}
+
+/// The one description of a batch of one.
+fn one(mut descriptions: Vec<Description>) -> Result<Description, EmbedError> {
+    descriptions
+        .pop()
+        .ok_or_else(|| EmbedError::Readback("the model returned no output".into()))
+}
+
+/// Runs `net` (shaped by `config`) on a batch of model inputs and waits for the results
+/// synchronously: descriptions without colours, which rank by look alone. Used by
+/// [`Embedder`] and by training and evaluation, which hold a bare network.
 pub fn embed_blocking(
     net: &ResNet,
     config: &ResNetConfig,
     inputs: &[Vec<f32>],
     device: &Device,
-) -> Result<Vec<Embedding>, EmbedError> {
+) -> Result<Vec<Description>, EmbedError> {
     if inputs.is_empty() {
         return Ok(Vec::new());
     }
     let data = forward(net, config, inputs, device)
         .try_into_data()
-        .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+        .map_err(readback)?;
     split(data, inputs.len(), config.embedding_dim)
 }

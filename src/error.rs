@@ -88,12 +88,20 @@ pub enum AssetError {
     },
 }
 
-/// Inference failed on the device.
+/// A photo could not be described.
 #[derive(Debug, Error)]
 pub enum EmbedError {
     /// Reading results back from the device failed.
     #[error("reading model output from the device failed: {0}")]
     Readback(String),
+    /// A prepared input does not have the size the loaded model takes.
+    #[error("a model input has {values} values; the model takes 3x{size}x{size}")]
+    InputSize {
+        /// Values in the input.
+        values: usize,
+        /// Side of the model's square input.
+        size: usize,
+    },
     /// The photo could not be prepared.
     #[error(transparent)]
     Image(#[from] ImageError),

@@ -14,6 +14,7 @@ fn main() -> std::process::ExitCode {
 fn keep_freed_memory() {
     // SAFETY: mallopt only changes malloc's thresholds; it runs before any thread is started.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);

@@ -10,7 +10,7 @@ use crate::error::AssetError;
 use crate::model::ResNetConfig;
 
 pub use weights::{
-    NamedTensor, QuantStats, f32_weights, load_weights, quantize_weights, read_weights,
+    NamedTensor, QuantStats, f32_weights, load_weights, quantise_weights, read_weights,
 };
 
 /// Format version of the model manifest and the weights container.
@@ -79,20 +79,34 @@ pub struct ModelManifest {
     pub weights: FileEntry,
 }
 
+/// Parses the JSON manifest `what` and checks that `version` of it is `supported`.
+pub fn parse_manifest<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+    version: impl Fn(&T) -> u32,
+    supported: u32,
+) -> Result<T, AssetError> {
+    let manifest: T =
+        serde_json::from_slice(bytes).map_err(|source| AssetError::Json { what, source })?;
+    match version(&manifest) {
+        found if found == supported => Ok(manifest),
+        found => Err(AssetError::Version {
+            what,
+            found,
+            supported,
+        }),
+    }
+}
+
 impl ModelManifest {
     /// Parses and checks the version of a manifest.
     pub fn from_json(bytes: &[u8]) -> Result<Self, AssetError> {
-        let manifest: Self = serde_json::from_slice(bytes).map_err(|source| AssetError::Json {
-            what: "model manifest",
-            source,
-        })?;
-        if manifest.format_version != MODEL_FORMAT_VERSION {
-            return Err(AssetError::Version {
-                what: "model manifest",
-                found: manifest.format_version,
-                supported: MODEL_FORMAT_VERSION,
-            });
-        }
+        let manifest: Self = parse_manifest(
+            bytes,
+            "model manifest",
+            |m: &Self| m.format_version,
+            MODEL_FORMAT_VERSION,
+        )?;
         if manifest.labels.len() != manifest.model.num_classes {
             return Err(AssetError::Content {
                 what: "model manifest",
@@ -107,7 +121,10 @@ impl ModelManifest {
     }
 
     /// Pretty JSON.
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
+        serde_json::to_vec_pretty(self).map_err(|source| AssetError::Json {
+            what: "model manifest",
+            source,
+        })
     }
 }

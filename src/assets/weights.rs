@@ -76,7 +76,7 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 /// Serialises a model's parameters as int8 weights with per-channel scales.
-pub fn quantize_weights<M: Module>(model: &M) -> Result<(Vec<u8>, QuantStats), AssetError> {
+pub fn quantise_weights<M: Module>(model: &M) -> Result<(Vec<u8>, QuantStats), AssetError> {
     encode_weights(model, true)
 }
 

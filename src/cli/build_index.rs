@@ -10,13 +10,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::{ModelArgs, load_model, write_atomic};
-use crate::assets::FileEntry;
-use crate::colour;
-use crate::index::{
-    CatalogueIndex, INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexEntry, IndexManifest, Item,
-};
-use crate::preprocess::{Limits, decode, normalise, square};
+use super::args::ModelArgs;
+use crate::embed::Photo;
+use crate::files::{publish_index, read_model, write_atomic};
+use crate::index::{CatalogueIndex, IndexEntry, Item};
+use crate::preprocess::{Limits, decode};
 
 /// Photos embedded per forward pass.
 const BATCH: usize = 16;
@@ -46,8 +44,7 @@ pub(super) struct IndexArgs {
 
 /// One catalogue photo, decoded and ready to embed.
 struct PreparedItem {
-    input: Vec<f32>,
-    colours: colour::ColourFeatures,
+    photo: Photo,
     image_url: String,
 }
 
@@ -126,7 +123,7 @@ fn thumb_name(position: usize, id: &str) -> String {
 }
 
 pub(super) fn run(args: IndexArgs) -> Result<()> {
-    let model = load_model(&args.model.model)?;
+    let model = read_model(&args.model.model)?;
     let trained = model.manifest().trained;
     let mut rows = match &args.csv {
         Some(csv) => rows_from_csv(csv)?,
@@ -146,7 +143,6 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
 
     let limits = Limits::default();
-    let size = model.input_size();
     let bar = ProgressBar::new(rows.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -164,7 +160,7 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
                     .map_err(anyhow::Error::from)
                     .and_then(|bytes| Ok(decode(&bytes, &limits)?))
                     .and_then(|image| {
-                        let sq = square(&image, None, size)?;
+                        let photo = model.prepare_image(&image, None)?;
                         let image_url = match &row.url {
                             Some(url) => url.clone(),
                             None => {
@@ -179,11 +175,7 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
                                 name
                             }
                         };
-                        Ok(PreparedItem {
-                            input: normalise(&sq),
-                            colours: colour::features(&sq),
-                            image_url,
-                        })
+                        Ok(PreparedItem { photo, image_url })
                     });
                 match result {
                     Ok(p) => Some(p),
@@ -194,44 +186,30 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
                 }
             })
             .collect();
-        let ok: Vec<(&Row, PreparedItem)> = chunk
+        let (read, prepared): (Vec<&Row>, Vec<PreparedItem>) = chunk
             .iter()
             .zip(prepared)
             .filter_map(|(row, p)| p.map(|p| (row, p)))
-            .collect();
-        skipped += chunk.len() - ok.len();
-        let inputs: Vec<Vec<f32>> = ok.iter().map(|(_, p)| p.input.clone()).collect();
-        let outputs = model.embed_blocking(&inputs)?;
-        for (
-            (
-                row,
-                PreparedItem {
-                    colours, image_url, ..
-                },
-            ),
-            out,
-        ) in ok.into_iter().zip(outputs)
-        {
+            .unzip();
+        skipped += chunk.len() - read.len();
+        let (photos, urls): (Vec<Photo>, Vec<String>) =
+            prepared.into_iter().map(|p| (p.photo, p.image_url)).unzip();
+        let descriptions = model.describe_prepared_blocking(photos)?;
+        for ((row, image_url), mut description) in read.into_iter().zip(urls).zip(descriptions) {
             let item = Item {
                 id: row.id.clone(),
                 title: row.title.clone().unwrap_or_else(|| row.id.clone()),
                 image: image_url,
                 category: row.category.clone(),
                 price: row.price,
-                colours: colours.dominant,
+                colours: Vec::new(),
             };
-            entries.push(IndexEntry {
-                item,
-                embedding: out.embedding,
-                histogram: colours.histogram,
-                // An untrained head's categories mean nothing: such an index ranks by look
-                // and colour alone.
-                probabilities: if trained {
-                    out.probabilities
-                } else {
-                    Vec::new()
-                },
-            });
+            // An untrained head's categories mean nothing: such an index ranks by look and
+            // colour alone.
+            if !trained {
+                description.probabilities.clear();
+            }
+            entries.push(IndexEntry::new(item, description));
         }
         bar.inc(chunk.len() as u64);
     }
@@ -241,23 +219,12 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
     }
 
     let index = CatalogueIndex::build(entries)?;
-    let data = index.to_bytes()?;
-    let sha = crate::assets::sha256_hex(&data);
-    let data_name = format!("index-{}.safetensors", &sha[..16]);
-    write_atomic(&args.out.join(&data_name), &data)?;
-    let manifest = IndexManifest {
-        format_version: INDEX_FORMAT_VERSION,
-        model_sha256: model.model_sha256().to_string(),
-        count: index.len(),
-        data: FileEntry::of(&data_name, &data),
-    };
-    write_atomic(&args.out.join(INDEX_MANIFEST_FILE), &manifest.to_json())?;
-    remove_stale_data(&args.out, &data_name);
+    let bytes = publish_index(&args.out, &index, model.model_sha256())?;
     println!(
         "indexed {} items into {} ({} bytes{})",
         index.len(),
         args.out.display(),
-        data.len(),
+        bytes,
         if skipped > 0 {
             format!("; skipped {skipped} unreadable images")
         } else {
@@ -265,19 +232,4 @@ pub(super) fn run(args: IndexArgs) -> Result<()> {
         }
     );
     Ok(())
-}
-
-/// Removes index data files of earlier runs, once the new manifest points elsewhere.
-fn remove_stale_data(dir: &Path, keep: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let stale = name.starts_with("index-") && name.ends_with(".safetensors") && name != keep;
-        if stale && let Err(err) = std::fs::remove_file(entry.path()) {
-            log::warn!("could not remove stale {name}: {err}");
-        }
-    }
 }

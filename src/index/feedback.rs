@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CatalogueIndex, Hit, Item};
+use super::catalogue::{CatalogueIndex, Item};
+use super::description::{Description, mean, unit};
+use super::rank::Hit;
 
 /// Format tag of exported feedback files.
 pub const FEEDBACK_FORMAT: &str = "deep-shopping-feedback/1";
@@ -116,16 +118,14 @@ impl Feedback {
         mean(&rows)
     }
 
-    /// The query "more like these" from the liked items, or `None` without likes.
-    pub fn liked_query(&self, index: &CatalogueIndex) -> Option<LikedQuery> {
-        let rows = Self::rows(index, &self.liked);
-        let of =
-            |f: &dyn Fn(usize) -> Vec<f32>| mean(&rows.iter().map(|r| f(*r)).collect::<Vec<_>>());
-        Some(LikedQuery {
-            embedding: unit(&of(&|r| index.embedding(r))?),
-            histogram: of(&|r| index.histogram(r))?,
-            probabilities: of(&|r| index.probabilities(r))?,
-        })
+    /// The query "more like these": the liked items' descriptions combined, or `None`
+    /// without likes.
+    pub fn liked_query(&self, index: &CatalogueIndex) -> Option<Description> {
+        let liked: Vec<Description> = Self::rows(index, &self.liked)
+            .into_iter()
+            .map(|r| index.description(r))
+            .collect();
+        Description::combine(&liked)
     }
 
     /// Moves `query` toward the liked items and away from the disliked ones (Rocchio), and
@@ -145,39 +145,6 @@ impl Feedback {
             }
         }
         unit(&q)
-    }
-}
-
-/// The combined features of the liked items.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LikedQuery {
-    /// Unit mean embedding.
-    pub embedding: Vec<f32>,
-    /// Mean colour histogram.
-    pub histogram: Vec<f32>,
-    /// Mean category probabilities.
-    pub probabilities: Vec<f32>,
-}
-
-/// Element-wise mean of equally long rows; `None` when there are none.
-pub fn mean(rows: &[Vec<f32>]) -> Option<Vec<f32>> {
-    let first = rows.first()?;
-    let mut sum = vec![0.0f32; first.len()];
-    for row in rows {
-        for (s, v) in sum.iter_mut().zip(row) {
-            *s += v / rows.len() as f32;
-        }
-    }
-    Some(sum)
-}
-
-/// `v` scaled to unit length (zero stays zero).
-pub fn unit(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter().map(|x| x / norm).collect()
-    } else {
-        v.to_vec()
     }
 }
 

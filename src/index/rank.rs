@@ -1,23 +1,13 @@
 //! Exact top-K ranking: the look (cosine similarity of embeddings plus agreement of the
 //! predicted categories) blended with colour-histogram similarity by caller-chosen weights.
 
-use super::CatalogueIndex;
+use super::catalogue::{CatalogueIndex, Item};
+use super::description::Query;
 use crate::colour;
-
-/// What is searched for.
-#[derive(Debug, Clone, Copy)]
-pub struct Query<'a> {
-    /// The query embedding (any length-scale; it is normalised here).
-    pub embedding: &'a [f32],
-    /// The query's colour histogram.
-    pub histogram: &'a [f32],
-    /// The model's category probabilities for the query (empty: no category term).
-    pub probabilities: &'a [f32],
-}
 
 /// How the parts of the score are weighed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Weights {
+pub struct Blend {
     /// Share of colour in the score, 0 (look only) to 1 (colour only); clamped to 0..=1.
     pub colour: f32,
     /// Weight of category agreement added to the cosine similarity in the look, 0 (embedding
@@ -25,7 +15,7 @@ pub struct Weights {
     pub category: f32,
 }
 
-impl Weights {
+impl Blend {
     /// The defaults of the page and the CLI. The category weight was chosen on the validation
     /// split of the clothing dataset (README, "Inference and ranking").
     pub const DEFAULT: Self = Self {
@@ -75,7 +65,7 @@ pub struct Hit {
 }
 
 /// The `top` best items for `query`, best first.
-pub fn rank(index: &CatalogueIndex, query: Query<'_>, weights: Weights, top: usize) -> Vec<Hit> {
+pub fn rank(index: &CatalogueIndex, query: Query<'_>, weights: Blend, top: usize) -> Vec<Hit> {
     rank_where(index, query, weights, top, |_| true)
 }
 
@@ -83,9 +73,9 @@ pub fn rank(index: &CatalogueIndex, query: Query<'_>, weights: Weights, top: usi
 pub fn rank_where(
     index: &CatalogueIndex,
     query: Query<'_>,
-    weights: Weights,
+    weights: Blend,
     top: usize,
-    keep: impl Fn(&super::Item) -> bool,
+    keep: impl Fn(&Item) -> bool,
 ) -> Vec<Hit> {
     let (w, c) = weights.clamped();
     let classes = index.classes;

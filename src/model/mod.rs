@@ -129,7 +129,7 @@ impl ResNet {
         // -> [B, C, 1, 1] -> [B, C]
         let features: Tensor<2> = self.pool.forward(x).flatten(1, 3);
         // -> [B, E]
-        let embedding = l2_normalize(self.embedding.forward(features.clone()));
+        let embedding = l2_normalise(self.embedding.forward(features.clone()));
         // -> [B, K]
         let logits = self.classifier.forward(features.clone());
         ResNetOutput {
@@ -141,7 +141,7 @@ impl ResNet {
 }
 
 /// Scales each row to unit length (rows of zeros stay zero).
-pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+pub fn l2_normalise(x: Tensor<2>) -> Tensor<2> {
     // [B, E] / [B, 1]
     let norm = x
         .clone()

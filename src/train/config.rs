@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ResNetConfig;
@@ -135,6 +136,36 @@ pub enum TrainDevice {
     Cpu,
     /// burn's wgpu runtime on the best adapter it finds (feature `gpu`).
     Gpu,
+}
+
+impl TrainDevice {
+    /// The device training steps run on.
+    pub fn open(self) -> Result<Device> {
+        match self {
+            TrainDevice::Cpu => Ok(Device::flex()),
+            TrainDevice::Gpu => gpu_device(),
+        }
+    }
+}
+
+/// burn's wgpu runtime on the best adapter; one that cannot start is an error here rather
+/// than a panic in the first step.
+#[cfg(feature = "gpu")]
+fn gpu_device() -> Result<Device> {
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let probe = device.clone();
+    std::panic::catch_unwind(move || {
+        burn::tensor::Tensor::<1>::ones([4], &probe)
+            .sum()
+            .into_data()
+    })
+    .map_err(|_| anyhow::anyhow!("the GPU runtime did not start on this machine"))?;
+    Ok(device)
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_device() -> Result<Device> {
+    anyhow::bail!("train.device = \"gpu\" needs a binary built with `--features gpu` (see README)")
 }
 
 /// Loss weights.

@@ -16,6 +16,28 @@ use super::config::{Augment, DataConfig, DatasetKind};
 /// Labels of the clothing dataset that are not clothing categories.
 pub const NON_CLASSES: [&str; 3] = ["Not sure", "Other", "Skip"];
 
+/// The 17 clothing categories of the clothing dataset, in the order of the category head of
+/// models trained on it (and of `deep-shopping init`'s untrained model).
+pub const CLOTHING_LABELS: [&str; 17] = [
+    "Blazer",
+    "Blouse",
+    "Body",
+    "Dress",
+    "Hat",
+    "Hoodie",
+    "Longsleeve",
+    "Outwear",
+    "Pants",
+    "Polo",
+    "Shirt",
+    "Shoes",
+    "Shorts",
+    "Skirt",
+    "T-Shirt",
+    "Top",
+    "Undershirt",
+];
+
 /// Where a photo comes from.
 #[derive(Debug, Clone)]
 pub enum Source {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use image::{Rgb, RgbImage};
 use plotters::prelude::*;
 
-use super::EpochMetrics;
+use super::run::EpochMetrics;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -202,5 +202,5 @@ pub fn contact_sheet(rows: &[(RgbImage, Vec<(RgbImage, bool)>)], path: &Path) ->
         &mut std::io::Cursor::new(&mut out),
         image::ImageFormat::Jpeg,
     )?;
-    crate::cli::write_atomic(path, &out)
+    crate::files::write_atomic(path, &out)
 }

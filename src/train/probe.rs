@@ -14,8 +14,10 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::config::Augment;
+use super::inputs::augmented;
+use super::metrics::top_k;
+use super::progress;
 use super::teacher::{TEACHER_DIM, TeacherNet};
-use super::{augmented_inputs, progress, top_k};
 use crate::embed::batch_tensor;
 
 /// Full-batch optimisation steps of one fit.
@@ -76,13 +78,13 @@ impl TeacherProbe {
             .flat_map(|_| (0..labels.len()).collect::<Vec<_>>())
             .map(|i| (i, rng.random()))
             .collect();
-        let bar = progress(
+        let bar = progress::bar(
             draws.len().div_ceil(64) as u64,
             "teacher features for its classifier",
         );
         let mut parts = Vec::new();
         for chunk in draws.chunks(64) {
-            let inputs = augmented_inputs(images, chunk.par_iter().copied(), augment, size);
+            let inputs = augmented(images, chunk.par_iter().copied(), augment, size);
             parts.push(features(teacher, &inputs, size, device));
             bar.inc(1);
         }

@@ -15,11 +15,18 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::config::Augment;
+use super::config::{Augment, Teacher, TrainConfig};
 use super::data::BalancedSampler;
+use super::inputs::augmented;
+use super::loss::scalar;
+use super::metrics::top_k;
+use super::progress;
+use super::run::RunFiles;
+use super::schedule::warmup_cosine;
 use super::teacher::{TEACHER_DIM, TeacherNet};
-use super::{augmented_inputs, progress, scalar, top_k, warmup_cosine};
+use crate::assets::f32_weights;
 use crate::embed::batch_tensor;
+use crate::files::write_atomic;
 
 /// How the teacher is fine-tuned.
 #[derive(Debug, Clone)]
@@ -102,7 +109,7 @@ pub fn tune(
         let mut rng = StdRng::seed_from_u64(
             s.seed ^ 0x7E4C_4E12 ^ ((epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         );
-        let bar = progress(
+        let bar = progress::bar(
             steps as u64,
             &format!("tuning the teacher, epoch {}/{}", epoch + 1, s.epochs),
         );
@@ -111,7 +118,7 @@ pub fn tune(
             let picks: Vec<(usize, u64)> = (0..n)
                 .map(|_| (sampler.draw(&mut rng), rng.random()))
                 .collect();
-            let inputs = augmented_inputs(images, picks.par_iter().copied(), s.augment, s.size);
+            let inputs = augmented(images, picks.par_iter().copied(), s.augment, s.size);
             let mut targets = vec![s.label_smoothing / k as f32; n * k];
             for (row, (i, _)) in picks.iter().enumerate() {
                 targets[row * k + labels[*i]] += 1.0 - s.label_smoothing;
@@ -172,4 +179,69 @@ fn classify(
         out.extend(v.chunks(k).map(<[f32]>::to_vec));
     }
     Ok(out)
+}
+
+/// File name of a run's fine-tuned teacher.
+pub const TUNED_TEACHER_FILE: &str = "teacher-tuned.safetensors";
+
+/// Everything [`run_teacher`] needs besides the configuration.
+pub struct TeacherInputs<'a> {
+    /// The run folder the tuned teacher is kept in.
+    pub files: &'a RunFiles,
+    /// Whether the run resumes (and so reuses the tuned teacher it saved).
+    pub resume: bool,
+    /// Labelled training photos and their classes.
+    pub labelled: (&'a [image::RgbImage], &'a [usize]),
+    /// Number of classes.
+    pub classes: usize,
+    /// Validation inputs and labels.
+    pub val: (&'a [Vec<f32>], &'a [usize]),
+    /// The plain (non-autodiff) device.
+    pub plain: &'a Device,
+}
+
+/// The run's teacher: as `teacher.weights` names it, or fine-tuned on the labelled photos
+/// first when `teacher.tune_epochs` is set (a resumed run reuses the one it saved).
+pub fn run_teacher(
+    config: &TrainConfig,
+    t: &Teacher,
+    inputs: TeacherInputs<'_>,
+) -> Result<TeacherNet> {
+    let plain = inputs.plain;
+    if t.tune_epochs == 0 {
+        return TeacherNet::load(&t.weights, plain);
+    }
+    let path = inputs.files.path(TUNED_TEACHER_FILE);
+    if inputs.resume && path.is_file() {
+        eprintln!("using the tuned teacher {}", path.display());
+        return TeacherNet::load(&path, plain);
+    }
+    let teacher = TeacherNet::load(&t.weights, &plain.clone().autodiff())?;
+    let settings = TuneSettings {
+        epochs: t.tune_epochs,
+        lr: t.tune_lr,
+        weight_decay: t.tune_weight_decay,
+        batch_size: config.train.batch_size,
+        label_smoothing: config.train.label_smoothing,
+        balance_power: config.data.balance_power,
+        augment: &config.augment,
+        size: config.model.input_size,
+        seed: config.data.seed,
+    };
+    let (images, labels) = inputs.labelled;
+    let (tuned, history) = tune(
+        teacher,
+        images,
+        labels,
+        inputs.classes,
+        inputs.val,
+        &settings,
+        plain,
+    )?;
+    write_atomic(
+        &inputs.files.path("teacher-tune.json"),
+        &serde_json::to_vec_pretty(&history)?,
+    )?;
+    write_atomic(&path, &f32_weights(&tuned)?)?;
+    Ok(tuned)
 }

@@ -2,9 +2,11 @@
 //! preview of the back camera, "Take photo" grabs the current frame (canvas to JPEG blob) and
 //! searches it, and the stream is stopped as soon as the photo is taken or the camera closed.
 //! A refused permission or a missing camera is said plainly; the file input (with
-//! `capture="environment"`) stays for every other case.
+//! `capture="environment"`) stays for every other case. The widget hands [`wire`] what to do
+//! with a photo taken and where to say how the camera is doing.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use gloo::events::EventListener;
 use js_sys::Promise;
@@ -13,8 +15,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, Element};
 
 use super::js;
-use super::page::set_status;
-use super::widget::by_id;
+use super::widget::{by_id, focus, set_visible};
 
 thread_local! {
     static STREAM: RefCell<Option<JsValue>> = const { RefCell::new(None) };
@@ -49,17 +50,7 @@ fn explain(err: &JsValue) -> String {
         Some("NotReadableError" | "AbortError") => {
             "The camera is in use by another app. Close it and try again, or choose a photo.".into()
         }
-        _ => format!("Could not open the camera: {}", super::error_message(err)),
-    }
-}
-
-fn show_panel(visible: bool) {
-    if let Some(panel) = by_id("camera-panel") {
-        if visible {
-            panel.remove_attribute("hidden").ok();
-        } else {
-            panel.set_attribute("hidden", "").ok();
-        }
+        _ => format!("Could not open the camera: {}", js::error_message(err)),
     }
 }
 
@@ -75,29 +66,22 @@ pub(crate) fn stop() {
     if let Some(video) = by_id("camera-video") {
         js::set(&video, "srcObject", &JsValue::NULL).ok();
     }
-    show_panel(false);
+    set_visible("camera-panel", false);
 }
 
 async fn open() -> Result<(), JsValue> {
-    let devices = media_devices().ok_or_else(|| super::to_js("this browser has no camera API"))?;
+    let devices = media_devices().ok_or_else(|| js::to_js("this browser has no camera API"))?;
     let constraints =
         js_sys::JSON::parse(r#"{"video":{"facingMode":"environment"},"audio":false}"#)?;
     let stream = js::call_async(&devices, "getUserMedia", &[constraints]).await?;
     stop();
-    let video = by_id("camera-video").ok_or_else(|| super::to_js("the widget has no video"))?;
+    let video = by_id("camera-video").ok_or_else(|| js::to_js("the widget has no video"))?;
     js::set(&video, "srcObject", &stream)?;
     STREAM.with(|s| *s.borrow_mut() = Some(stream));
-    show_panel(true);
+    set_visible("camera-panel", true);
     js::call_async(&video, "play", &[]).await?;
     focus("shutter");
     Ok(())
-}
-
-/// Moves the keyboard focus to the widget element `id`.
-fn focus(id: &str) {
-    if let Some(el) = by_id(id).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
-        el.focus().ok();
-    }
 }
 
 /// The video's current frame as a JPEG blob.
@@ -105,14 +89,14 @@ async fn snap(video: &Element) -> Result<Blob, JsValue> {
     let width = js::number(video, "videoWidth").unwrap_or(0.0);
     let height = js::number(video, "videoHeight").unwrap_or(0.0);
     if width < 1.0 || height < 1.0 {
-        return Err(super::to_js("the camera has no picture yet; try again"));
+        return Err(js::to_js("the camera has no picture yet; try again"));
     }
     let canvas = gloo::utils::document().create_element("canvas")?;
     js::set(&canvas, "width", &width.into())?;
     js::set(&canvas, "height", &height.into())?;
     let context = js::call(&canvas, "getContext", &["2d".into()])?;
     if !context.is_object() {
-        return Err(super::to_js("this browser cannot draw the camera picture"));
+        return Err(js::to_js("this browser cannot draw the camera picture"));
     }
     js::call(
         &context,
@@ -136,12 +120,13 @@ async fn snap(video: &Element) -> Result<Blob, JsValue> {
     }))
     .await?;
     blob.dyn_into::<Blob>()
-        .map_err(|_| super::to_js("the camera picture could not be encoded"))
+        .map_err(|_| js::to_js("the camera picture could not be encoded"))
 }
 
 /// Wires "Use camera", "Take photo" and "Close camera"; shows the camera button only where
-/// the browser has a camera API.
-pub(crate) fn wire() {
+/// the browser has a camera API. A photo taken goes to `on_photo`; what the shopper should
+/// know goes to `on_status`.
+pub(crate) fn wire(on_photo: Rc<dyn Fn(Blob)>, on_status: Rc<dyn Fn(&str)>) {
     let Some(button) = by_id("camera") else {
         return;
     };
@@ -150,35 +135,38 @@ pub(crate) fn wire() {
     }
     button.remove_attribute("hidden").ok();
     button.remove_attribute("disabled").ok();
-    EventListener::new(&button, "click", |_| {
-        wasm_bindgen_futures::spawn_local(async {
-            set_status("Opening the camera…");
+    let status = on_status.clone();
+    EventListener::new(&button, "click", move |_| {
+        let status = status.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            status("Opening the camera…");
             match open().await {
-                Ok(()) => set_status("Point the camera at the garment, then take the photo."),
+                Ok(()) => status("Point the camera at the garment, then take the photo."),
                 Err(err) => {
                     stop();
-                    set_status(&explain(&err));
+                    status(&explain(&err));
                 }
             }
         });
     })
     .forget();
     if let Some(shutter) = by_id("shutter") {
-        EventListener::new(&shutter, "click", |_| {
-            wasm_bindgen_futures::spawn_local(async {
+        EventListener::new(&shutter, "click", move |_| {
+            let (on_photo, status) = (on_photo.clone(), on_status.clone());
+            wasm_bindgen_futures::spawn_local(async move {
                 let Some(video) = by_id("camera-video") else {
                     return;
                 };
                 match snap(&video).await {
                     Ok(photo) => {
                         stop();
-                        super::page::search_blobs(vec![photo], false);
+                        on_photo(photo);
                         // The shutter is gone with the camera: the crop box is the next step.
                         focus("crop-box");
                     }
-                    Err(err) => set_status(&format!(
+                    Err(err) => status(&format!(
                         "Could not take the photo: {}",
-                        super::error_message(&err)
+                        js::error_message(&err)
                     )),
                 }
             });

@@ -1,17 +1,20 @@
 //! The crop box over the shopper's photo: dragged and resized with pointer events (mouse,
 //! pen and touch; a handle on every corner) or the keyboard (arrow keys move it, Shift +
-//! arrow keys resize it). Each change searches again with `search(blob, {crop})`'s crop, the
-//! one preprocessing path; a change made while a search runs is searched right after it,
-//! the latest box winning.
+//! arrow keys resize it). Each change is handed to the widget's search (given to [`wire`]),
+//! which describes the photo again with the crop, the one preprocessing path; a change made
+//! while a search runs is searched right after it, the latest box winning.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 
 use gloo::events::{EventListener, EventListenerOptions};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, Element};
 
 use super::js;
-use super::widget::by_id;
+use super::widget::{by_id, set_visible};
 use crate::preprocess::Crop;
 
 /// Smallest side of the box, as a fraction of the photo.
@@ -43,7 +46,11 @@ struct Drag {
     start: Crop,
 }
 
+/// Searches the photo again with a crop (`None`: the whole photo).
+pub(crate) type OnCrop = Rc<dyn Fn(Blob, Option<Crop>) -> Pin<Box<dyn Future<Output = ()>>>>;
+
 thread_local! {
+    static ON_CROP: RefCell<Option<OnCrop>> = const { RefCell::new(None) };
     static BOX: Cell<Crop> = const { Cell::new(WHOLE) };
     static PHOTO: RefCell<Option<Blob>> = const { RefCell::new(None) };
     static PHOTO_URL: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -112,9 +119,7 @@ pub(crate) fn show(photo: &Blob) {
             img.set_attribute("src", &url).ok();
         }
     }
-    if let Some(panel) = by_id("crop-panel") {
-        panel.remove_attribute("hidden").ok();
-    }
+    set_visible("crop-panel", true);
     render();
 }
 
@@ -138,8 +143,9 @@ fn search_again() {
         loop {
             PENDING.with(|p| p.set(false));
             let photo = PHOTO.with(|p| p.borrow().clone());
-            if let Some(photo) = photo {
-                super::page::search_cropped(&photo, current()).await;
+            let search = ON_CROP.with(|s| s.borrow().clone());
+            if let (Some(photo), Some(search)) = (photo, search) {
+                search(photo, current()).await;
             }
             if !PENDING.with(Cell::get) {
                 break;
@@ -271,8 +277,9 @@ fn on_key(event: &web_sys::Event) {
     });
 }
 
-/// Wires the box's pointer, keyboard and reset controls.
-pub(crate) fn wire() {
+/// Wires the box's pointer, keyboard and reset controls; each new box goes to `on_crop`.
+pub(crate) fn wire(on_crop: OnCrop) {
+    ON_CROP.with(|s| *s.borrow_mut() = Some(on_crop));
     let Some(crop_box) = by_id("crop-box") else {
         return;
     };

@@ -6,7 +6,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
-use super::page::Progress;
+use super::js::to_js;
+
+/// Told the size of each chunk of a download as it arrives.
+pub(crate) type OnBytes<'a> = &'a dyn Fn(u64);
 
 /// Resolves `url` against the page's address.
 pub(super) fn absolute(url: &str) -> String {
@@ -26,7 +29,7 @@ pub(super) fn join(base_url: &str, relative: &str) -> Result<String, JsValue> {
 }
 
 /// Downloads `url`, reporting bytes to `progress` as they arrive.
-pub(super) async fn bytes(url: &str, progress: Option<&Progress>) -> Result<Vec<u8>, JsValue> {
+pub(super) async fn bytes(url: &str, progress: Option<OnBytes<'_>>) -> Result<Vec<u8>, JsValue> {
     // Revalidate with the server: manifests must never be stale; large files are kept in the
     // Cache API instead (see `cached`).
     let init = web_sys::RequestInit::new();
@@ -34,10 +37,10 @@ pub(super) async fn bytes(url: &str, progress: Option<&Progress>) -> Result<Vec<
     let response: Response =
         JsFuture::from(gloo::utils::window().fetch_with_str_and_init(url, &init))
             .await
-            .map_err(|e| super::to_js(format!("cannot download {url}: {e:?}")))?
+            .map_err(|e| to_js(format!("cannot download {url}: {e:?}")))?
             .dyn_into()?;
     if !response.ok() {
-        return Err(super::to_js(format!(
+        return Err(to_js(format!(
             "cannot download {url}: HTTP {}",
             response.status()
         )));
@@ -59,7 +62,7 @@ pub(super) async fn bytes(url: &str, progress: Option<&Progress>) -> Result<Vec<
         out.resize(start + value.length() as usize, 0);
         value.copy_to(&mut out[start..]);
         if let Some(p) = progress {
-            p.add(value.length() as u64);
+            p(value.length() as u64);
         }
     }
     Ok(out)
@@ -78,7 +81,7 @@ async fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue
         [] => f.call0(target)?,
         [a] => f.call1(target, a)?,
         [a, b] => f.call2(target, a, b)?,
-        _ => return Err(super::to_js("too many arguments")),
+        _ => return Err(to_js("too many arguments")),
     };
     JsFuture::from(promise.dyn_into::<js_sys::Promise>()?).await
 }
@@ -89,7 +92,7 @@ async fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue
 pub(super) async fn cached(
     url: &str,
     sha256: &str,
-    progress: Option<&Progress>,
+    progress: Option<OnBytes<'_>>,
 ) -> Result<Vec<u8>, JsValue> {
     let caches = Reflect::get(&gloo::utils::window(), &"caches".into())?;
     if caches.is_undefined() || caches.is_null() {
@@ -104,7 +107,7 @@ pub(super) async fn cached(
         let data = Uint8Array::new(&buffer).to_vec();
         if crate::assets::sha256_hex(&data) == sha256 {
             if let Some(p) = progress {
-                p.add(data.len() as u64);
+                p(data.len() as u64);
             }
             return Ok(data);
         }

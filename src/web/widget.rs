@@ -18,11 +18,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Element;
 
 use super::js;
+use super::session::DEFAULT_RESULTS;
 
 /// The element's tag name.
 pub(crate) const TAG: &str = "deep-shopping-search";
-/// Results per page without a `results` attribute.
-pub(crate) const DEFAULT_RESULTS: usize = 12;
 /// Most results per page a `results` attribute may ask for.
 const MAX_RESULTS: usize = 100;
 
@@ -122,7 +121,7 @@ pub(crate) fn mount() -> Result<bool, JsValue> {
     let content = js::get(&template, "content")?;
     let root = js::call(&content, "querySelector", &[".ds".into()])?
         .dyn_into::<Element>()
-        .map_err(|_| super::to_js("the widget template has no .ds root"))?;
+        .map_err(|_| js::to_js("the widget template has no .ds root"))?;
     js::call(
         &shadow,
         "replaceChildren",
@@ -149,4 +148,41 @@ pub(crate) fn active_element() -> Option<Element> {
         .ok()?
         .dyn_into::<Element>()
         .ok()
+}
+
+/// Sets the text of the widget element `id`.
+pub(crate) fn set_text(id: &str, text: &str) {
+    if let Some(el) = by_id(id) {
+        el.set_text_content(Some(text));
+    }
+}
+
+/// Shows or hides the widget element `id`.
+pub(crate) fn set_visible(id: &str, visible: bool) {
+    if let Some(el) = by_id(id) {
+        if visible {
+            el.remove_attribute("hidden").ok();
+        } else {
+            el.set_attribute("hidden", "").ok();
+        }
+    }
+}
+
+/// A new `tag` element with `class` (none if empty) and `text`.
+pub(crate) fn element(tag: &str, class: &str, text: Option<&str>) -> Option<Element> {
+    let el = gloo::utils::document().create_element(tag).ok()?;
+    if !class.is_empty() {
+        el.set_class_name(class);
+    }
+    if text.is_some() {
+        el.set_text_content(text);
+    }
+    Some(el)
+}
+
+/// Moves the keyboard focus to the widget element `id`.
+pub(crate) fn focus(id: &str) {
+    if let Some(el) = by_id(id).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        el.focus().ok();
+    }
 }

@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use deep_shopping::assets::{
-    FileEntry, MODEL_FORMAT_VERSION, ModelManifest, load_weights, quantize_weights, read_weights,
+    FileEntry, MODEL_FORMAT_VERSION, ModelManifest, load_weights, quantise_weights, read_weights,
 };
 use deep_shopping::colour::{HIST_LEN, Swatch};
 use deep_shopping::embed::Embedder;
@@ -49,7 +49,7 @@ fn int8_weights_round_trip_close_to_f32() {
     device.seed(7);
     let config = small_config();
     let model = config.init(&device);
-    let (bytes, stats) = quantize_weights(&model).unwrap();
+    let (bytes, stats) = quantise_weights(&model).unwrap();
     assert!(stats.quantised > 0 && stats.kept > 0);
     // Every rank>=2 tensor is int8 with scales; the container is much smaller than f32.
     assert!(
@@ -75,11 +75,11 @@ fn int8_weights_round_trip_close_to_f32() {
     assert!(cos > 0.99, "cosine between f32 and int8 embeddings {cos}");
     // Quantising the same network again gives the very same file (and checksum).
     assert!(
-        bytes == quantize_weights(&model).unwrap().0,
+        bytes == quantise_weights(&model).unwrap().0,
         "two exports differ"
     );
     // A second quantisation of the loaded model gives the same tensors: the format is stable.
-    let (again, _) = quantize_weights(&loaded).unwrap();
+    let (again, _) = quantise_weights(&loaded).unwrap();
     assert_eq!(read_weights(&bytes).unwrap(), read_weights(&again).unwrap());
 }
 
@@ -87,7 +87,7 @@ fn int8_weights_round_trip_close_to_f32() {
 fn weights_of_another_architecture_are_refused() {
     let _rng = crate::rng_lock();
     let device = Device::flex();
-    let (bytes, _) = quantize_weights(&small_config().init(&device)).unwrap();
+    let (bytes, _) = quantise_weights(&small_config().init(&device)).unwrap();
     let mut other = small_config();
     other.width = 16;
     let err = load_weights(other.init(&device), &bytes).unwrap_err();
@@ -99,11 +99,11 @@ fn corrupted_weights_fail_the_checksum() {
     let _rng = crate::rng_lock();
     let device = Device::flex();
     let config = small_config();
-    let (mut bytes, _) = quantize_weights(&config.init(&device)).unwrap();
+    let (mut bytes, _) = quantise_weights(&config.init(&device)).unwrap();
     let manifest = manifest_for(config, &bytes);
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    let err = Embedder::load(&manifest.to_json(), &bytes, device).unwrap_err();
+    let err = Embedder::load(&manifest.to_json().unwrap(), &bytes, device).unwrap_err();
     assert!(matches!(err, AssetError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains("checksum mismatch"));
 }
@@ -112,7 +112,7 @@ fn corrupted_weights_fail_the_checksum() {
 fn truncated_weights_are_a_clear_error() {
     let _rng = crate::rng_lock();
     let device = Device::flex();
-    let (bytes, _) = quantize_weights(&small_config().init(&device)).unwrap();
+    let (bytes, _) = quantise_weights(&small_config().init(&device)).unwrap();
     let err = load_weights(small_config().init(&device), &bytes[..bytes.len() / 2]).unwrap_err();
     assert!(matches!(err, AssetError::Safetensors { .. }), "{err}");
 }
@@ -120,17 +120,17 @@ fn truncated_weights_are_a_clear_error() {
 #[test]
 fn manifest_versions_and_labels_are_checked() {
     let manifest = manifest_for(small_config(), b"x");
-    let json = manifest.to_json();
+    let json = manifest.to_json().unwrap();
     assert_eq!(ModelManifest::from_json(&json).unwrap(), manifest);
     let mut v2 = manifest.clone();
     v2.format_version = 2;
     assert!(matches!(
-        ModelManifest::from_json(&v2.to_json()),
+        ModelManifest::from_json(&v2.to_json().unwrap()),
         Err(AssetError::Version { found: 2, .. })
     ));
     let mut labels = manifest;
     labels.labels.pop();
-    assert!(ModelManifest::from_json(&labels.to_json()).is_err());
+    assert!(ModelManifest::from_json(&labels.to_json().unwrap()).is_err());
     assert!(ModelManifest::from_json(b"{not json").is_err());
 }
 
@@ -222,12 +222,12 @@ fn index_checks_checksum_count_and_model() {
         count: 5,
         data: FileEntry::of("index.safetensors", &bytes),
     };
-    let parsed = IndexManifest::from_json(&manifest.to_json()).unwrap();
+    let parsed = IndexManifest::from_json(&manifest.to_json().unwrap()).unwrap();
     // An index of the first format (no category probabilities) asks to be rebuilt.
     let mut old = manifest.clone();
     old.format_version = 1;
     assert!(matches!(
-        IndexManifest::from_json(&old.to_json()),
+        IndexManifest::from_json(&old.to_json().unwrap()),
         Err(AssetError::Version { found: 1, .. })
     ));
     assert_eq!(CatalogueIndex::load(&parsed, &bytes, "abc").unwrap(), index);

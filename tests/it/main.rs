@@ -1,6 +1,7 @@
 //! Native integration tests, one binary: formats, checksums, preprocessing, ranking, the
 //! shipped model, the CLI and the distillation teachers on real photos from the clothing dataset.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -10,6 +11,7 @@ mod formats;
 mod preprocess;
 mod ranking;
 mod shipped;
+mod structure;
 mod teachers;
 mod training;
 

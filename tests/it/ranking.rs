@@ -1,7 +1,7 @@
 //! Ranking maths and colour features.
 
 use deep_shopping::colour::{self, HIST_LEN, colour_name, lab_to_rgb, rgb_to_lab};
-use deep_shopping::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, Query, rank};
 use image::{Rgb, RgbImage};
 
 fn index_of(rows: Vec<(Vec<f32>, Vec<f32>)>) -> CatalogueIndex {
@@ -48,10 +48,10 @@ fn top_k_equals_a_full_sort() {
         histogram: &h,
         probabilities: &[],
     };
-    let all = rank(&index, query, Weights::colour(0.25), index.len());
+    let all = rank(&index, query, Blend::colour(0.25), index.len());
     assert_eq!(all.len(), 200);
     assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
-    let top = rank(&index, query, Weights::colour(0.25), 10);
+    let top = rank(&index, query, Blend::colour(0.25), 10);
     assert_eq!(top, all[..10].to_vec());
     for hit in &top {
         let e = index.embedding(hit.index);
@@ -80,15 +80,15 @@ fn category_weight_moves_items_of_the_predicted_category_up() {
         histogram: &h,
         probabilities: &p,
     };
-    let look_only = rank(&index, query, Weights::colour(0.0), 2);
+    let look_only = rank(&index, query, Blend::colour(0.0), 2);
     assert_eq!(look_only[0].index, 0);
-    let hits = rank(&index, query, Weights::DEFAULT, 2);
+    let hits = rank(&index, query, Blend::DEFAULT, 2);
     assert_eq!(hits[0].index, 1);
     for hit in &hits {
         let item = index.probabilities(hit.index);
         let agreement: f32 = item.iter().zip(p).map(|(a, b)| a * b).sum();
         assert!((hit.category - agreement).abs() < 1e-5, "{hit:?}");
-        let (w, c) = (Weights::DEFAULT.colour, Weights::DEFAULT.category);
+        let (w, c) = (Blend::DEFAULT.colour, Blend::DEFAULT.category);
         let want = (1.0 - w) * (hit.visual + c * hit.category) + w * hit.colour;
         assert!((hit.score - want).abs() < 1e-5, "{hit:?}");
         // The best score with the category term: (1 - w) * (1 + c * max(p)) + w.
@@ -99,7 +99,7 @@ fn category_weight_moves_items_of_the_predicted_category_up() {
     // The query's own photo in the index comes close to a full match (its own predicted
     // categories agree 0.7 * 0.7 + 0.3 * 0.3 = 0.58 with the query's, against at most 0.7).
     let own = index_with(vec![(q.to_vec(), h.clone(), p.to_vec())]);
-    let me = rank(&own, query, Weights::DEFAULT, 1)[0];
+    let me = rank(&own, query, Blend::DEFAULT, 1)[0];
     let want = (0.7 * (1.0 + 0.58) + 0.3) / (0.7 * (1.0 + 0.7) + 0.3);
     assert!((me.share - want).abs() < 1e-2, "{me:?}");
     // Probabilities of another length than the index's, an index without them, or a
@@ -108,16 +108,16 @@ fn category_weight_moves_items_of_the_predicted_category_up() {
         probabilities: &[1.0],
         ..query
     };
-    assert_eq!(rank(&index, odd, Weights::DEFAULT, 1)[0].index, 0);
-    assert_eq!(rank(&index, odd, Weights::DEFAULT, 1)[0].category, 0.0);
+    assert_eq!(rank(&index, odd, Blend::DEFAULT, 1)[0].index, 0);
+    assert_eq!(rank(&index, odd, Blend::DEFAULT, 1)[0].category, 0.0);
     let bare = index_of(vec![
         (vec![1.0, 0.0, 0.0], hist(1)),
         (vec![0.9, 0.44, 0.0], hist(1)),
     ]);
-    assert_eq!(rank(&bare, query, Weights::DEFAULT, 1)[0].index, 0);
-    let nan = Weights {
+    assert_eq!(rank(&bare, query, Blend::DEFAULT, 1)[0].index, 0);
+    let nan = Blend {
         category: f32::NAN,
-        ..Weights::DEFAULT
+        ..Blend::DEFAULT
     };
     assert_eq!(rank(&index, query, nan, 1)[0].index, 0);
 }
@@ -136,14 +136,11 @@ fn colour_weight_moves_colour_matches_up() {
         histogram: &h,
         probabilities: &[],
     };
-    assert_eq!(rank(&index, query, Weights::colour(0.0), 1)[0].index, 0);
-    assert_eq!(rank(&index, query, Weights::colour(1.0), 1)[0].index, 1);
+    assert_eq!(rank(&index, query, Blend::colour(0.0), 1)[0].index, 0);
+    assert_eq!(rank(&index, query, Blend::colour(1.0), 1)[0].index, 1);
     // Out-of-range and non-finite weights are clamped, never a panic.
-    assert_eq!(rank(&index, query, Weights::colour(7.0), 1)[0].index, 1);
-    assert_eq!(
-        rank(&index, query, Weights::colour(f32::NAN), 1)[0].index,
-        0
-    );
+    assert_eq!(rank(&index, query, Blend::colour(7.0), 1)[0].index, 1);
+    assert_eq!(rank(&index, query, Blend::colour(f32::NAN), 1)[0].index, 0);
     // A query of the wrong length or an empty top gives nothing.
     assert!(
         rank(
@@ -153,12 +150,12 @@ fn colour_weight_moves_colour_matches_up() {
                 histogram: &h,
                 probabilities: &[],
             },
-            Weights::colour(0.0),
+            Blend::colour(0.0),
             5
         )
         .is_empty()
     );
-    assert!(rank(&index, query, Weights::colour(0.0), 0).is_empty());
+    assert!(rank(&index, query, Blend::colour(0.0), 0).is_empty());
 }
 
 #[test]
@@ -195,7 +192,7 @@ fn dominant_colour_is_the_garment_in_the_centre() {
             Rgb([245, 245, 245])
         }
     });
-    let f = colour::features(&image);
+    let f = colour::analyse(&image);
     assert!((f.histogram.iter().sum::<f32>() - 1.0).abs() < 1e-3);
     assert_eq!(f.dominant[0].name, "navy");
     assert!(f.dominant[0].weight > 0.5);
@@ -266,7 +263,7 @@ fn filters_select_by_category_colour_and_price() {
                 histogram: &h,
                 probabilities: &[],
             },
-            Weights::colour(0.0),
+            Blend::colour(0.0),
             10,
             |i| f.matches(i),
         )
@@ -322,7 +319,7 @@ fn likes_pull_and_dislikes_push_the_query() {
                 histogram: &h,
                 probabilities: &[],
             },
-            Weights::colour(0.0),
+            Blend::colour(0.0),
             4,
         )
         .iter()
@@ -447,7 +444,7 @@ fn several_photos_and_likes_make_one_query() {
             histogram: &h,
             probabilities: &[],
         },
-        Weights::colour(0.0),
+        Blend::colour(0.0),
         2,
     );
     let mut top: Vec<&str> = hits

@@ -1,12 +1,12 @@
 //! The model shipped in `models/`: it loads into the architecture, a catalogue built with it
 //! finds each of its own photos first, and `eval` measures for it the figures of its report.
 
-use deep_shopping::colour;
-use deep_shopping::index::{CatalogueIndex, IndexEntry, Item, Query, Weights, rank};
-use deep_shopping::preprocess::{Limits, prepare};
+use deep_shopping::embed::Photo;
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank};
 
 fn shipped() -> deep_shopping::embed::Embedder {
-    deep_shopping::cli::load_model(&crate::root().join("models")).expect("the shipped model loads")
+    deep_shopping::files::read_model(&crate::root().join("models"))
+        .expect("the shipped model loads")
 }
 
 #[test]
@@ -16,12 +16,11 @@ fn shipped_weights_load_and_embed() {
     assert_eq!(manifest.labels.len(), manifest.model.num_classes);
     let (stem, _) = &crate::labelled_photos(1)[0];
     let bytes = std::fs::read(crate::photo(stem)).unwrap();
-    let p = prepare(&bytes, None, model.input_size(), &Limits::default()).unwrap();
-    let out = model.embed_blocking(&[p.input]).unwrap();
-    assert_eq!(out[0].embedding.len(), manifest.model.embedding_dim);
-    let norm: f32 = out[0].embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let out = model.describe_blocking(&bytes, None).unwrap();
+    assert_eq!(out.embedding.len(), manifest.model.embedding_dim);
+    let norm: f32 = out.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4);
-    assert_eq!(out[0].probabilities.len(), manifest.model.num_classes);
+    assert_eq!(out.probabilities.len(), manifest.model.num_classes);
 }
 
 #[test]
@@ -30,24 +29,27 @@ fn a_photo_and_its_mirror_image_embed_alike() {
     // input changes nothing but rounding; a different photo does change the result.
     let model = shipped();
     let size = model.input_size() as usize;
-    let inputs: Vec<Vec<f32>> = crate::labelled_photos(2)
+    let photos: Vec<Photo> = crate::labelled_photos(2)
         .iter()
         .map(|(stem, _)| {
             let bytes = std::fs::read(crate::photo(stem)).unwrap();
-            prepare(&bytes, None, size as u32, &Limits::default())
-                .unwrap()
-                .input
+            model.prepare(&bytes, None).unwrap()
         })
         .collect();
+    let input = &photos[0].input;
     let mirrored: Vec<f32> = (0..3 * size * size)
         .map(|i| {
             let (plane, x) = (i / size, i % size);
-            inputs[0][plane * size + size - 1 - x]
+            input[plane * size + size - 1 - x]
         })
         .collect();
-    assert_ne!(mirrored, inputs[0]);
+    assert_ne!(&mirrored, input);
+    let mirror = Photo {
+        input: mirrored,
+        colours: photos[0].colours.clone(),
+    };
     let out = model
-        .embed_blocking(&[inputs[0].clone(), mirrored, inputs[1].clone()])
+        .describe_prepared_blocking(vec![photos[0].clone(), mirror, photos[1].clone()])
         .unwrap();
     let gap = |a: &[f32], b: &[f32]| {
         a.iter()
@@ -68,41 +70,22 @@ fn catalogue_photos_retrieve_themselves_first() {
     let mut queries = Vec::new();
     for (stem, label) in &photos {
         let bytes = std::fs::read(crate::photo(stem)).unwrap();
-        let p = prepare(&bytes, None, model.input_size(), &Limits::default()).unwrap();
-        let c = colour::features(&p.square);
-        let out = model.embed_blocking(&[p.input]).unwrap().remove(0);
-        queries.push((
-            out.embedding.clone(),
-            c.histogram.clone(),
-            out.probabilities.clone(),
-        ));
-        entries.push(IndexEntry {
-            item: Item {
-                id: stem.clone(),
-                title: label.clone(),
-                image: String::new(),
-                category: Some(label.clone()),
-                price: None,
-                colours: c.dominant,
-            },
-            embedding: out.embedding,
-            histogram: c.histogram,
-            probabilities: out.probabilities,
-        });
+        let description = model.describe_blocking(&bytes, None).unwrap();
+        queries.push(description.clone());
+        let item = Item {
+            id: stem.clone(),
+            title: label.clone(),
+            image: String::new(),
+            category: Some(label.clone()),
+            price: None,
+            colours: Vec::new(),
+        };
+        entries.push(IndexEntry::new(item, description));
     }
     let index = CatalogueIndex::build(entries).unwrap();
-    for (i, (e, h, p)) in queries.iter().enumerate() {
-        for weights in [Weights::colour(0.0), Weights::colour(0.3), Weights::DEFAULT] {
-            let hits = rank(
-                &index,
-                Query {
-                    embedding: e,
-                    histogram: h,
-                    probabilities: p,
-                },
-                weights,
-                3,
-            );
+    for (i, query) in queries.iter().enumerate() {
+        for weights in [Blend::colour(0.0), Blend::colour(0.3), Blend::DEFAULT] {
+            let hits = rank(&index, query.query(), weights, 3);
             assert_eq!(hits[0].index, i, "photo {} with {weights:?}", photos[i].0);
             assert!(hits[0].visual > 0.99, "self-similarity {}", hits[0].visual);
         }
@@ -239,7 +222,8 @@ fn the_shipped_files_name_no_local_path() {
 /// A recorded command line names the program and paths as a reader of the repository would.
 #[test]
 fn recorded_command_lines_are_portable() {
-    use deep_shopping::cli::{command_line, portable};
+    use deep_shopping::cli::command_line;
+    use deep_shopping::files::portable;
     let cwd = std::env::current_dir().unwrap();
     let home = std::env::var("HOME").unwrap();
     let args = [

@@ -1,0 +1,56 @@
+//! `index.json`: the small manifest that names an index's data file and the model that made it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::assets::{FileEntry, parse_manifest};
+use crate::error::AssetError;
+
+/// Format version of the index manifest and container.
+pub const INDEX_FORMAT_VERSION: u32 = 2;
+/// File name of the index manifest inside an index folder.
+pub const INDEX_MANIFEST_FILE: &str = "index.json";
+
+/// `index.json`: which model made the index and the checksum of its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexManifest {
+    /// Version of this format; see [`INDEX_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// sha256 of the weights file of the model that computed the embeddings.
+    pub model_sha256: String,
+    /// Number of items.
+    pub count: usize,
+    /// The data file.
+    pub data: FileEntry,
+}
+
+impl IndexManifest {
+    /// Parses and checks the version of an index manifest.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, AssetError> {
+        parse_manifest(
+            bytes,
+            "index manifest",
+            |m: &Self| m.format_version,
+            INDEX_FORMAT_VERSION,
+        )
+    }
+
+    /// Fails unless the index was made by the model whose weights hash to `model_sha256`.
+    pub fn check_model(&self, model_sha256: &str) -> Result<(), AssetError> {
+        if self.model_sha256 == model_sha256 {
+            Ok(())
+        } else {
+            Err(AssetError::StaleIndex {
+                index_model: self.model_sha256.clone(),
+                model: model_sha256.to_string(),
+            })
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
+        serde_json::to_vec_pretty(self).map_err(|source| AssetError::Json {
+            what: "index manifest",
+            source,
+        })
+    }
+}

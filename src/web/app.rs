@@ -1,0 +1,225 @@
+//! The loaded widget: the engine that describes photos, the session, and what the page knows
+//! of how it runs (backend, thread). Loading (`load`) fetches the manifests, the weights and
+//! the index, starts the worker, and opens the session; the methods here are what the widget's
+//! controls and the JS API do, each the same way.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gloo::storage::{LocalStorage, Storage};
+use wasm_bindgen::JsError;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::engine::{Client, Engine};
+use super::js::{epoch_ms, error_message, to_js};
+use super::session::{Catalogue, Photo, Query, Results, SearchOptions, Session, Work};
+use super::{backend, fetch, widget};
+use crate::assets::ModelManifest;
+use crate::embed::Embedder;
+use crate::index::{CatalogueIndex, Feedback, IndexManifest};
+use crate::preprocess::{Crop, Limits};
+
+/// Everything a search needs, once loaded.
+pub(crate) struct App {
+    /// Where photos are described: a worker, or this thread.
+    pub engine: Engine,
+    /// The loaded model's manifest.
+    pub manifest: ModelManifest,
+    /// Why the model runs on this thread although workers are on, when it does.
+    pub worker_error: Option<String>,
+    /// `"webgpu"` or `"cpu"`.
+    pub backend: &'static str,
+    /// Why WebGPU is not used, when it is not.
+    pub fallback_reason: Option<String>,
+    /// The shopper's session.
+    pub session: Session,
+}
+
+thread_local! {
+    static APP: RefCell<Option<Rc<App>>> = const { RefCell::new(None) };
+}
+
+/// The loaded app, or an error saying it is still loading.
+pub(crate) fn current() -> Result<Rc<App>, JsError> {
+    APP.with(|a| a.borrow().clone())
+        .ok_or_else(|| JsError::new("Deep Shopping is still loading; await deepShopping.ready()"))
+}
+
+/// Makes `app` the loaded app.
+pub(crate) fn install(app: App) -> Rc<App> {
+    let app = Rc::new(app);
+    APP.with(|a| *a.borrow_mut() = Some(app.clone()));
+    app
+}
+
+/// Download progress: bytes received and expected.
+pub(crate) type OnProgress = dyn Fn(u64, u64);
+
+/// Loads the model and the catalogue named by the widget's configuration and opens the
+/// session, reporting download progress to `progress`.
+pub(crate) async fn load(
+    config: &widget::Config,
+    progress: Rc<OnProgress>,
+) -> Result<App, JsValue> {
+    let manifest_bytes = fetch::bytes(&config.model_url, None).await?;
+    let manifest = ModelManifest::from_json(&manifest_bytes).map_err(to_js)?;
+    let index_manifest_bytes = fetch::bytes(&config.index_url, None).await?;
+    let index_manifest = IndexManifest::from_json(&index_manifest_bytes).map_err(to_js)?;
+    let total = manifest.weights.bytes + index_manifest.data.bytes;
+    let received = Cell::new(0u64);
+    progress(0, total);
+    let on_bytes = |n: u64| {
+        received.set(received.get() + n);
+        progress(received.get(), total);
+    };
+
+    let weights_url = fetch::join(&config.model_url, &manifest.weights.file)?;
+    let weights = fetch::cached(&weights_url, &manifest.weights.sha256, Some(&on_bytes)).await?;
+    let data_url = fetch::join(&config.index_url, &index_manifest.data.file)?;
+    let data = fetch::cached(&data_url, &index_manifest.data.sha256, Some(&on_bytes)).await?;
+
+    let index =
+        CatalogueIndex::load(&index_manifest, &data, &manifest.weights.sha256).map_err(to_js)?;
+    let force_cpu = backend::forced_cpu();
+    let mut worker_error = None;
+    let started = if config.worker {
+        let bundle = widget::bundle_folder();
+        match Client::start(&bundle, &manifest_bytes, &weights, force_cpu).await {
+            Ok(started) => Some(started),
+            Err(err) => {
+                let why = error_message(&err);
+                web_sys::console::warn_1(
+                    &format!("Deep Shopping: no worker ({why}); the model runs on the page").into(),
+                );
+                worker_error = Some(why);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (engine, backend, fallback_reason) = match started {
+        Some((client, backend, reason)) => (Engine::Worker(client), backend, reason),
+        None => {
+            let (device, backend, reason) = backend::pick(force_cpu).await;
+            let embedder = Embedder::load(&manifest_bytes, &weights, device).map_err(to_js)?;
+            (Engine::Local(Box::new(embedder)), backend, reason)
+        }
+    };
+    let feedback = stored_feedback(&index_manifest.data.sha256, &manifest.weights.sha256);
+    let index_url = config.index_url.clone();
+    let catalogue = Catalogue {
+        index,
+        labels: manifest.labels.clone(),
+        trained: manifest.trained,
+        image_url: Box::new(move |image| {
+            fetch::join(&index_url, image).unwrap_or_else(|_| image.to_string())
+        }),
+        page_size: config.results,
+        clock: Box::new(epoch_ms),
+    };
+    Ok(App {
+        engine,
+        manifest,
+        worker_error,
+        backend,
+        fallback_reason,
+        session: Session::new(catalogue, feedback),
+    })
+}
+
+/// Where the shopper's feedback on a catalogue is kept.
+fn storage_key(catalogue: &str) -> String {
+    format!("deep-shopping/feedback/{catalogue}")
+}
+
+/// The feedback stored for this catalogue, or none yet.
+fn stored_feedback(catalogue: &str, model: &str) -> Feedback {
+    LocalStorage::get::<Feedback>(storage_key(catalogue))
+        .ok()
+        .filter(|f| f.catalogue == catalogue)
+        .unwrap_or_else(|| Feedback::new(catalogue, model))
+}
+
+async fn blob_bytes(blob: &web_sys::Blob) -> Result<Vec<u8>, JsError> {
+    let limit = Limits::default().max_file_bytes;
+    if blob.size() > limit as f64 {
+        return Err(JsError::new(&format!(
+            "photo is {:.1} MB; the limit is {} MB",
+            blob.size() / 1e6,
+            limit >> 20
+        )));
+    }
+    let buffer = JsFuture::from(blob.array_buffer())
+        .await
+        .map_err(|e| JsError::new(&format!("cannot read the photo: {e:?}")))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+impl App {
+    /// Prepares and describes one photo (in the worker, or on this thread), recording when
+    /// and where the work ran.
+    pub(crate) async fn describe(
+        &self,
+        blob: &web_sys::Blob,
+        crop: Option<Crop>,
+    ) -> Result<Rc<Photo>, JsError> {
+        let bytes = blob_bytes(blob).await?;
+        let work = self.engine.describe(bytes, crop).await?;
+        self.session.set_work(Work {
+            started_at: work.started_at,
+            ended_at: work.ended_at,
+            thread: self.engine.thread(),
+        });
+        Ok(Rc::new(Photo {
+            description: work.description,
+            crop,
+            prepare_ms: work.prepare_ms,
+            embed_ms: work.embed_ms,
+        }))
+    }
+
+    /// Describes `blobs` (all with `crop`) and makes them the query, or with `add` adds them
+    /// to it. Returns the query.
+    pub(crate) async fn set_photos(
+        &self,
+        blobs: &[web_sys::Blob],
+        crop: Option<Crop>,
+        add: bool,
+    ) -> Result<Rc<Query>, JsError> {
+        let mut photos = Vec::with_capacity(blobs.len());
+        for blob in blobs {
+            photos.push(self.describe(blob, crop).await?);
+        }
+        self.session
+            .set_photos(photos, add)
+            .ok_or_else(|| JsError::new("no photo to search"))
+    }
+
+    /// Records a vote, stores the feedback and ranks the current query again with `options`
+    /// (`None`: the controls').
+    pub(crate) fn vote(
+        &self,
+        id: &str,
+        vote: i32,
+        options: Option<&SearchOptions>,
+    ) -> Option<Results> {
+        self.session.vote(id, vote);
+        self.save_feedback();
+        self.session.rank(options)
+    }
+
+    /// Forgets every vote and stores that.
+    pub(crate) fn reset_feedback(&self) {
+        self.session.reset_feedback();
+        self.save_feedback();
+    }
+
+    fn save_feedback(&self) {
+        let feedback = self.session.feedback();
+        if let Err(err) = LocalStorage::set(storage_key(&feedback.catalogue), &feedback) {
+            web_sys::console::warn_1(&format!("feedback not saved: {err}").into());
+        }
+    }
+}

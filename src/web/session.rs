@@ -1,0 +1,434 @@
+//! The shopper's session, and its one owner: the photos searched, the query made of them (or of
+//! the liked items), the ranking options the widget's controls set, the results shown and
+//! their paging, the likes and dislikes, and when the last photo was described. It depends on
+//! the library only; the widget and the JS API change it through its methods, and whoever
+//! [`Session::listen`]s is handed every new set of results.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::colour::Swatch;
+use crate::embed::top_labels;
+use crate::index::{Blend, CatalogueIndex, Description, Feedback, Filters, rank_where, reason};
+use crate::preprocess::Crop;
+
+/// Results per page without a `results` attribute, and per search without a `top` option.
+pub(crate) const DEFAULT_RESULTS: usize = 12;
+
+/// Options of a ranking (`search`, `rerank` and the widget's controls).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SearchOptions {
+    /// Number of results (default [`DEFAULT_RESULTS`]).
+    pub top: Option<usize>,
+    /// Colour weight, 0..1 (default 0.3).
+    pub colour_weight: Option<f32>,
+    /// Weight of category agreement in the look, 0..4 (default 1).
+    pub category_weight: Option<f32>,
+    /// Crop box as fractions of the upright photo.
+    pub crop: Option<Crop>,
+    /// Category, colour and price filters.
+    #[serde(default)]
+    pub filters: Filters,
+}
+
+/// One photo of the query, described.
+#[derive(Debug, Clone)]
+pub(crate) struct Photo {
+    /// What the model and the colour analysis say about it.
+    pub description: Description,
+    /// The part of the photo described (`None`: all of it).
+    pub crop: Option<Crop>,
+    /// Milliseconds spent decoding and preparing it (and its colours).
+    pub prepare_ms: f64,
+    /// Milliseconds spent in the model.
+    pub embed_ms: f64,
+}
+
+/// A predicted category.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Label {
+    pub label: String,
+    pub score: f32,
+}
+
+/// What is searched: one photo, several combined, or the liked items.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    pub description: Description,
+    /// The three most probable categories (empty for an untrained model or the likes).
+    pub category: Vec<Label>,
+    /// The part of the photo searched (`None`: all of it, several photos, or the likes).
+    pub crop: Option<Crop>,
+    pub prepare_ms: f64,
+    pub embed_ms: f64,
+}
+
+/// One result card.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Card {
+    pub id: String,
+    pub score: f32,
+    /// The score as a share of the best any item could reach for this photo, 0..1 (shown as
+    /// the match).
+    #[serde(rename = "match")]
+    pub share: f32,
+    pub visual: f32,
+    pub colour: f32,
+    /// Agreement of the predicted categories of the query and the item, 0..1.
+    #[serde(rename = "categoryMatch")]
+    pub category_match: f32,
+    pub category: Option<String>,
+    pub title: String,
+    pub image: String,
+    pub price: Option<f64>,
+    pub colours: Vec<Swatch>,
+    /// Why it matched, in a few words.
+    pub reason: String,
+    /// The shopper's vote: 1 liked, -1 disliked, 0 none.
+    pub vote: i32,
+}
+
+/// Milliseconds spent in each step of the last search.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Timings {
+    pub prepare_ms: f64,
+    pub embed_ms: f64,
+    pub rank_ms: f64,
+    pub total_ms: f64,
+}
+
+/// When the last photo was prepared and embedded, and on which thread.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Work {
+    /// Start, in milliseconds since the Unix epoch.
+    pub started_at: f64,
+    /// End, in milliseconds since the Unix epoch.
+    pub ended_at: f64,
+    /// `"worker"` or `"page"`.
+    pub thread: &'static str,
+}
+
+/// Results shown for the current query.
+#[derive(Debug, Clone)]
+pub(crate) struct Results {
+    pub cards: Vec<Card>,
+    pub timings: Timings,
+    pub query: Rc<Query>,
+    /// Whether more results exist beyond `cards`.
+    pub more: bool,
+}
+
+/// How a session is set up: the catalogue, the model's labels and where item images are.
+pub(crate) struct Catalogue {
+    pub index: CatalogueIndex,
+    /// The model's category labels, in head order.
+    pub labels: Vec<String>,
+    /// Whether the model is trained (an untrained one names no category).
+    pub trained: bool,
+    /// An item's image URL (as the index names it) as the page loads it.
+    pub image_url: Box<dyn Fn(&str) -> String>,
+    /// Results per page.
+    pub page_size: usize,
+    /// The time now, in milliseconds, for the ranking's timing.
+    pub clock: Box<dyn Fn() -> f64>,
+}
+
+struct State {
+    photos: Vec<Rc<Photo>>,
+    query: Option<Rc<Query>>,
+    /// The options the widget's controls describe (`top` aside: see `shown`).
+    options: SearchOptions,
+    /// Results shown now: a whole number of pages.
+    shown: usize,
+    /// Number of the newest search that replaces the query's photo.
+    newest: u64,
+    feedback: Feedback,
+    last_work: Option<Work>,
+    last_timings: Option<Timings>,
+}
+
+type Listener = Rc<dyn Fn(&Results)>;
+
+/// The shopper's session on one catalogue.
+pub(crate) struct Session {
+    catalogue: Catalogue,
+    state: RefCell<State>,
+    listeners: RefCell<Vec<Listener>>,
+}
+
+impl Session {
+    /// A new session with the shopper's stored `feedback`.
+    pub(crate) fn new(catalogue: Catalogue, feedback: Feedback) -> Self {
+        let shown = catalogue.page_size;
+        Self {
+            catalogue,
+            state: RefCell::new(State {
+                photos: Vec::new(),
+                query: None,
+                options: SearchOptions::default(),
+                shown,
+                newest: 0,
+                feedback,
+                last_work: None,
+                last_timings: None,
+            }),
+            listeners: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Hands every new set of results to `listener`.
+    pub(crate) fn listen(&self, listener: impl Fn(&Results) + 'static) {
+        self.listeners.borrow_mut().push(Rc::new(listener));
+    }
+
+    /// The catalogue.
+    pub(crate) fn index(&self) -> &CatalogueIndex {
+        &self.catalogue.index
+    }
+
+    /// Numbers a search that replaces the query's photo (a new photo or a crop); only the
+    /// newest one may show its results, so a slow older search never overwrites a newer one.
+    pub(crate) fn next_search(&self) -> u64 {
+        let mut s = self.state.borrow_mut();
+        s.newest += 1;
+        s.newest
+    }
+
+    /// Whether `search` is still the newest.
+    pub(crate) fn is_newest(&self, search: u64) -> bool {
+        self.state.borrow().newest == search
+    }
+
+    /// Records when and where the last photo was described.
+    pub(crate) fn set_work(&self, work: Work) {
+        self.state.borrow_mut().last_work = Some(work);
+    }
+
+    /// When and where the last photo was described.
+    pub(crate) fn last_work(&self) -> Option<Work> {
+        self.state.borrow().last_work
+    }
+
+    /// Timings of the last ranking.
+    pub(crate) fn last_timings(&self) -> Option<Timings> {
+        self.state.borrow().last_timings
+    }
+
+    /// Number of photos in the current query.
+    pub(crate) fn photo_count(&self) -> usize {
+        self.state.borrow().photos.len()
+    }
+
+    /// The current query, if one was made.
+    pub(crate) fn query(&self) -> Option<Rc<Query>> {
+        self.state.borrow().query.clone()
+    }
+
+    /// The shopper's likes and dislikes.
+    pub(crate) fn feedback(&self) -> Feedback {
+        self.state.borrow().feedback.clone()
+    }
+
+    /// The vote on item `id`: 1, -1 or 0.
+    pub(crate) fn vote_of(&self, id: &str) -> i32 {
+        self.state.borrow().feedback.vote_of(id)
+    }
+
+    /// The ranking options the widget's controls describe.
+    pub(crate) fn set_options(&self, options: SearchOptions) {
+        self.state.borrow_mut().options = options;
+    }
+
+    /// Shows one page of results again (a new query).
+    pub(crate) fn first_page(&self) {
+        let page = self.catalogue.page_size;
+        self.state.borrow_mut().shown = page;
+    }
+
+    /// Shows one page of results more.
+    pub(crate) fn next_page(&self) {
+        let page = self.catalogue.page_size;
+        self.state.borrow_mut().shown += page;
+    }
+
+    /// The most probable categories of `probabilities` (none for an untrained model).
+    fn labels(&self, probabilities: &[f32]) -> Vec<Label> {
+        if !self.catalogue.trained {
+            return Vec::new();
+        }
+        top_labels(&self.catalogue.labels, probabilities, 3)
+            .into_iter()
+            .map(|(label, score)| Label { label, score })
+            .collect()
+    }
+
+    /// Makes `photos` (or, with `add`, the current photos and `photos`) the query: one photo
+    /// as it is, several combined. Returns the query.
+    pub(crate) fn set_photos(&self, photos: Vec<Rc<Photo>>, add: bool) -> Option<Rc<Query>> {
+        let all = {
+            let mut s = self.state.borrow_mut();
+            if !add {
+                s.photos.clear();
+            }
+            s.photos.extend(photos);
+            s.photos.clone()
+        };
+        let query = match all.as_slice() {
+            [] => return None,
+            [one] => Query {
+                category: self.labels(&one.description.probabilities),
+                description: one.description.clone(),
+                crop: one.crop,
+                prepare_ms: one.prepare_ms,
+                embed_ms: one.embed_ms,
+            },
+            many => {
+                let description = Description::combine(many.iter().map(|p| &p.description))?;
+                Query {
+                    category: self.labels(&description.probabilities),
+                    description,
+                    crop: None,
+                    prepare_ms: many.iter().map(|p| p.prepare_ms).sum(),
+                    embed_ms: many.iter().map(|p| p.embed_ms).sum(),
+                }
+            }
+        };
+        let query = Rc::new(query);
+        self.state.borrow_mut().query = Some(query.clone());
+        Some(query)
+    }
+
+    /// Puts `photo` in place of the query's first photo (the one under the crop box), keeping
+    /// any added photos. Returns the new query.
+    pub(crate) fn replace_first_photo(&self, photo: Rc<Photo>) -> Option<Rc<Query>> {
+        let others: Vec<_> = self.state.borrow().photos.iter().skip(1).cloned().collect();
+        self.set_photos(std::iter::once(photo).chain(others).collect(), false)
+    }
+
+    /// Makes the liked items the query ("more like these"); `None` without likes.
+    pub(crate) fn query_from_likes(&self) -> Option<Rc<Query>> {
+        let description = self
+            .state
+            .borrow()
+            .feedback
+            .liked_query(&self.catalogue.index)?;
+        let query = Rc::new(Query {
+            description,
+            category: Vec::new(),
+            crop: None,
+            prepare_ms: 0.0,
+            embed_ms: 0.0,
+        });
+        let mut s = self.state.borrow_mut();
+        s.photos.clear();
+        s.query = Some(query.clone());
+        Some(query)
+    }
+
+    /// Ranks the current query with `options` (`None`: the controls' options and the results
+    /// shown now), with the shopper's feedback; disliked items are left out. Hands the results
+    /// to the listeners and returns them; `None` before any query.
+    pub(crate) fn rank(&self, options: Option<&SearchOptions>) -> Option<Results> {
+        let started = (self.catalogue.clock)();
+        let results = {
+            let s = self.state.borrow();
+            let query = s.query.clone()?;
+            let controls;
+            let options = match options {
+                Some(o) => o,
+                None => {
+                    controls = SearchOptions {
+                        top: Some(s.shown),
+                        ..s.options.clone()
+                    };
+                    &controls
+                }
+            };
+            self.ranked(&s.feedback, query, options, started)
+        };
+        self.state.borrow_mut().last_timings = Some(results.timings);
+        let listeners: Vec<Listener> = self.listeners.borrow().clone();
+        for listener in listeners {
+            listener(&results);
+        }
+        Some(results)
+    }
+
+    fn ranked(
+        &self,
+        feedback: &Feedback,
+        query: Rc<Query>,
+        options: &SearchOptions,
+        started: f64,
+    ) -> Results {
+        let index = &self.catalogue.index;
+        let embedding = feedback.adjust(index, &query.description.embedding);
+        let top = options.top.unwrap_or(DEFAULT_RESULTS);
+        let hits = rank_where(
+            index,
+            crate::index::Query {
+                embedding: &embedding,
+                ..query.description.query()
+            },
+            Blend {
+                colour: options.colour_weight.unwrap_or(Blend::DEFAULT.colour),
+                category: options.category_weight.unwrap_or(Blend::DEFAULT.category),
+            },
+            top + 1,
+            |item| options.filters.matches(item) && feedback.vote_of(&item.id) >= 0,
+        );
+        let more = hits.len() > top;
+        let predicted = query.category.first().map(|l| l.label.as_str());
+        let cards = hits
+            .iter()
+            .take(top)
+            .map(|h| {
+                let item = &index.items[h.index];
+                Card {
+                    id: item.id.clone(),
+                    score: h.score,
+                    share: h.share,
+                    visual: h.visual,
+                    colour: h.colour,
+                    category_match: h.category,
+                    category: item.category.clone(),
+                    title: item.title.clone(),
+                    image: (self.catalogue.image_url)(&item.image),
+                    price: item.price,
+                    colours: item.colours.clone(),
+                    reason: reason(h, item, predicted),
+                    vote: feedback.vote_of(&item.id),
+                }
+            })
+            .collect();
+        let rank_ms = (self.catalogue.clock)() - started;
+        Results {
+            cards,
+            timings: Timings {
+                prepare_ms: query.prepare_ms,
+                embed_ms: query.embed_ms,
+                rank_ms,
+                total_ms: query.prepare_ms + query.embed_ms + rank_ms,
+            },
+            query,
+            more,
+        }
+    }
+
+    /// Records a vote (1, -1, or 0 to withdraw one) on item `id`.
+    pub(crate) fn vote(&self, id: &str, vote: i32) {
+        self.state.borrow_mut().feedback.vote(id, vote);
+    }
+
+    /// Forgets every vote.
+    pub(crate) fn reset_feedback(&self) {
+        let mut s = self.state.borrow_mut();
+        let fresh = Feedback::new(&s.feedback.catalogue, &s.feedback.model);
+        s.feedback = fresh;
+    }
+}

@@ -1,0 +1,202 @@
+//! Rendering what the session publishes: the result cards (with reasons, colours and like /
+//! dislike buttons), the query's colours and predicted category, and the timings. The
+//! keyboard focus stays on a vote button across a re-render.
+
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Element;
+
+use super::session::Results;
+use super::widget::{by_id, element, set_text};
+
+fn chips(swatches: &[crate::colour::Swatch]) -> Option<Element> {
+    let chips = element("span", "chips", None)?;
+    for swatch in swatches {
+        if let Some(chip) = element("span", "chip", Some(&swatch.name)) {
+            let [r, g, b] = swatch.rgb;
+            chip.set_attribute("style", &format!("--chip: rgb({r},{g},{b})"))
+                .ok();
+            chips.append_child(&chip).ok();
+        }
+    }
+    Some(chips)
+}
+
+fn vote_button(id: &str, vote: i32, pressed: bool, title: &str) -> Option<Element> {
+    let (text, label) = if vote > 0 {
+        ("♥ Like", "Like")
+    } else {
+        ("✕ Not for me", "Dislike")
+    };
+    let b = element(
+        "button",
+        if vote > 0 {
+            "vote like"
+        } else {
+            "vote dislike"
+        },
+        Some(text),
+    )?;
+    b.set_attribute("type", "button").ok();
+    b.set_attribute("data-id", id).ok();
+    b.set_attribute("data-vote", &vote.to_string()).ok();
+    b.set_attribute("aria-pressed", if pressed { "true" } else { "false" })
+        .ok();
+    b.set_attribute("aria-label", &format!("{label} {title}"))
+        .ok();
+    Some(b)
+}
+
+/// A like / dislike button that had the keyboard focus: its item, vote and card position.
+struct FocusedVote {
+    id: String,
+    vote: String,
+    position: usize,
+}
+
+/// The result cards now shown.
+fn cards_of(results: &Element) -> Vec<JsValue> {
+    super::js::call(results, "querySelectorAll", &["li.card".into()])
+        .map(|list| js_sys::Array::from(&list).to_vec())
+        .unwrap_or_default()
+}
+
+/// The vote button in `results` that has the focus, if one has.
+fn focused_vote(results: &Element) -> Option<FocusedVote> {
+    let button = super::widget::active_element()?
+        .closest("button[data-vote]")
+        .ok()
+        .flatten()?;
+    let card = button.closest("li.card").ok().flatten()?;
+    if !results.contains(Some(&card)) {
+        return None;
+    }
+    let card: JsValue = card.into();
+    let position = cards_of(results).iter().position(|c| *c == card)?;
+    Some(FocusedVote {
+        id: button.get_attribute("data-id")?,
+        vote: button.get_attribute("data-vote")?,
+        position,
+    })
+}
+
+/// Gives the focus back after re-rendering: to the same button, or (when its item left the
+/// results) to the same button of the card now in its place.
+fn refocus_vote(results: &Element, was: &FocusedVote) {
+    let same = results
+        .query_selector(&format!(
+            "li.card[data-id=\"{}\"] button[data-vote=\"{}\"]",
+            css_escape(&was.id),
+            was.vote
+        ))
+        .ok()
+        .flatten();
+    let target = same.or_else(|| {
+        let cards = cards_of(results);
+        let card = cards.get(was.position.min(cards.len().checked_sub(1)?))?;
+        card.dyn_ref::<Element>()?
+            .query_selector(&format!("button[data-vote=\"{}\"]", was.vote))
+            .ok()
+            .flatten()
+    });
+    if let Some(el) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+        el.focus().ok();
+    }
+}
+
+/// `text` as a CSS string body: backslashes and double quotes escaped.
+fn css_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Renders results: the cards, the query's colours and category, and the timings.
+pub(crate) fn show(outcome: &Results) {
+    let Some(results) = by_id("results") else {
+        return;
+    };
+    let keep_focus = focused_vote(&results);
+    results.set_inner_html("");
+    for card in &outcome.cards {
+        let Some(li) = element("li", "card", None) else {
+            continue;
+        };
+        li.set_attribute("data-id", &card.id).ok();
+        if let Some(img) = element("img", "", None) {
+            img.set_attribute("src", &card.image).ok();
+            img.set_attribute("alt", &card.title).ok();
+            img.set_attribute("loading", "lazy").ok();
+            li.append_child(&img).ok();
+        }
+        if let Some(title) = element("h3", "", Some(&card.title)) {
+            li.append_child(&title).ok();
+        }
+        let price = card.price.map(|p| format!(" · {p:.2}")).unwrap_or_default();
+        let meta = format!(
+            "{}{price} · {:.0}% match",
+            card.category.as_deref().unwrap_or("uncategorised"),
+            card.share * 100.0
+        );
+        if let Some(p) = element("p", "meta", Some(&meta)) {
+            li.append_child(&p).ok();
+        }
+        if let Some(p) = element("p", "reason", Some(&card.reason)) {
+            li.append_child(&p).ok();
+        }
+        if let Some(c) = chips(&card.colours) {
+            li.append_child(&c).ok();
+        }
+        if let Some(votes) = element("p", "votes", None) {
+            for v in [1, -1] {
+                if let Some(b) = vote_button(&card.id, v, card.vote == v, &card.title) {
+                    votes.append_child(&b).ok();
+                }
+            }
+            li.append_child(&votes).ok();
+        }
+        results.append_child(&li).ok();
+    }
+    if let Some(focus) = keep_focus {
+        refocus_vote(&results, &focus);
+    }
+    if let Some(more) = by_id("more") {
+        if outcome.more {
+            more.remove_attribute("hidden").ok();
+        } else {
+            more.set_attribute("hidden", "").ok();
+        }
+    }
+    if let Some(el) = by_id("query-colours") {
+        el.set_inner_html("");
+        if let Some(label) = element("span", "", Some("Your photo's colours: ")) {
+            el.append_child(&label).ok();
+        }
+        if let Some(c) = chips(&outcome.query.description.colours) {
+            el.append_child(&c).ok();
+        }
+    }
+    match outcome.query.category.first() {
+        Some(top) => {
+            let others: Vec<String> = outcome.query.category[1..]
+                .iter()
+                .map(|l| format!("{} {:.0}%", l.label, l.score * 100.0))
+                .collect();
+            set_text(
+                "prediction",
+                &format!(
+                    "Looks like: {} ({:.0}% confident; then {})",
+                    top.label,
+                    top.score * 100.0,
+                    others.join(", ")
+                ),
+            );
+        }
+        None => set_text("prediction", ""),
+    }
+    let t = outcome.timings;
+    set_text(
+        "timings",
+        &format!(
+            "prepare {:.0} ms · embed {:.0} ms · rank {:.1} ms · total {:.0} ms",
+            t.prepare_ms, t.embed_ms, t.rank_ms, t.total_ms
+        ),
+    );
+}
