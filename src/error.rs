@@ -52,6 +52,16 @@ pub enum AssetError {
         /// Version this build reads.
         supported: u32,
     },
+    /// The index was built by an older (or newer) version of this program.
+    #[error(
+        "the catalogue index has format version {found}; this build reads version {supported}: rebuild it with `deep-shopping index --feed FEED --out DIR` (or `--images DIR [--csv FILE]`)"
+    )]
+    IndexVersion {
+        /// Version found in the index manifest.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
     /// The index was built by another model than the one loaded.
     #[error(
         "the catalogue index was built with model {index_model}, but the loaded model is {model}; rebuild the index"

@@ -47,6 +47,52 @@ pub fn portable(text: &str) -> String {
     out
 }
 
+/// Largest manifest read (model or index).
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+/// Largest model weights file read.
+pub const MAX_WEIGHTS_BYTES: usize = 512 << 20;
+/// Largest index data file read.
+pub const MAX_INDEX_BYTES: usize = 4 << 30;
+
+/// The bytes of the regular file at `path`, at most `limit` of them: anything but a regular
+/// file (a FIFO, a device such as `/dev/zero`) is refused before it is read, and the read
+/// goes through a cap, so a file that grows meanwhile cannot exceed it.
+pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(meta.is_file(), "{} is not a regular file", path.display());
+    anyhow::ensure!(
+        meta.len() <= limit as u64,
+        "{} is {} bytes; the limit is {limit}",
+        path.display(),
+        meta.len()
+    );
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() <= limit,
+        "{} grew past the {limit}-byte limit while it was read",
+        path.display()
+    );
+    Ok(bytes)
+}
+
+/// `name` (a file a manifest names) inside `dir`: a relative path with no `..`, or an error.
+pub fn inside(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+    let path = Path::new(name);
+    let plain = !name.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    anyhow::ensure!(
+        plain,
+        "{name:?} is not a file inside {}: a manifest may only name files in its own folder",
+        dir.display()
+    );
+    Ok(dir.join(path))
+}
+
 /// Loads the model in `dir` (its manifest and checksum-verified weights) on the CPU backend.
 pub fn read_model(dir: &Path) -> Result<Embedder> {
     read_model_on(dir, Device::flex())
@@ -55,13 +101,11 @@ pub fn read_model(dir: &Path) -> Result<Embedder> {
 /// Loads the model in `dir` (its manifest and checksum-verified weights) on `device`.
 pub fn read_model_on(dir: &Path, device: Device) -> Result<Embedder> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest = std::fs::read(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest = read_bounded(&manifest_path, MAX_MANIFEST_BYTES)?;
     let parsed = ModelManifest::from_json(&manifest)
         .with_context(|| format!("in {}", manifest_path.display()))?;
-    let weights_path = dir.join(&parsed.weights.file);
-    let weights = std::fs::read(&weights_path)
-        .with_context(|| format!("reading {}", weights_path.display()))?;
+    let weights_path = inside(dir, &parsed.weights.file)?;
+    let weights = read_bounded(&weights_path, MAX_WEIGHTS_BYTES)?;
     Embedder::load(&manifest, &weights, device)
         .with_context(|| format!("loading the model in {}", dir.display()))
 }
@@ -75,23 +119,34 @@ pub fn write_model(dir: &Path, manifest: &ModelManifest, weights: &[u8]) -> Resu
 
 /// Loads the index in `dir`, refusing one made by another model than `model`.
 pub fn read_index(dir: &Path, model: &Embedder) -> Result<CatalogueIndex> {
-    let manifest_path = dir.join(INDEX_MANIFEST_FILE);
-    let manifest = IndexManifest::from_json(
-        &std::fs::read(&manifest_path)
-            .with_context(|| format!("reading {}", manifest_path.display()))?,
-    )
-    .with_context(|| format!("in {}", manifest_path.display()))?;
-    let data_path = dir.join(&manifest.data.file);
-    let data =
-        std::fs::read(&data_path).with_context(|| format!("reading {}", data_path.display()))?;
+    let (manifest, data) = read_index_files(dir)?;
     CatalogueIndex::load(&manifest, &data, model.model_sha256())
         .with_context(|| format!("loading the index in {}", dir.display()))
 }
 
-/// Publishes `index` (made by the model whose weights hash to `model_sha256`) in `dir`: its
-/// data under a name taken from its hash, then the manifest that names it, then the removal
-/// of earlier data files. Returns the size of the data file.
-pub fn publish_index(dir: &Path, index: &CatalogueIndex, model_sha256: &str) -> Result<usize> {
+/// The index manifest in `dir` and the data file it names, unchecked.
+pub fn read_index_files(dir: &Path) -> Result<(IndexManifest, Vec<u8>)> {
+    let manifest_path = dir.join(INDEX_MANIFEST_FILE);
+    let manifest = IndexManifest::from_json(&read_bounded(&manifest_path, MAX_MANIFEST_BYTES)?)
+        .with_context(|| format!("in {}", manifest_path.display()))?;
+    let data = read_bounded(&inside(dir, &manifest.data.file)?, MAX_INDEX_BYTES)?;
+    Ok((manifest, data))
+}
+
+/// Publishes `index` (made by the model whose weights hash to `model_sha256`) in `dir`, with
+/// the thumbnails `images` (files under `dir` the items name, already written): its data
+/// under a name taken from its hash, then the manifest that names both, last. Only then are
+/// the files the replaced manifest named, and this one does not, removed; nothing else in
+/// `dir` is touched. Returns the size of the data file.
+pub fn publish_index(
+    dir: &Path,
+    index: &CatalogueIndex,
+    model_sha256: &str,
+    images: Vec<String>,
+) -> Result<usize> {
+    let previous = read_bounded(&dir.join(INDEX_MANIFEST_FILE), MAX_MANIFEST_BYTES)
+        .ok()
+        .and_then(|bytes| IndexManifest::from_json(&bytes).ok());
     let data = index.to_bytes()?;
     let sha = sha256_hex(&data);
     let data_name = format!("index-{}.safetensors", &sha[..16]);
@@ -101,23 +156,25 @@ pub fn publish_index(dir: &Path, index: &CatalogueIndex, model_sha256: &str) -> 
         model_sha256: model_sha256.to_string(),
         count: index.len(),
         data: FileEntry::of(&data_name, &data),
+        images,
     };
     write_atomic(&dir.join(INDEX_MANIFEST_FILE), &manifest.to_json()?)?;
-    remove_stale_data(dir, &data_name);
-    Ok(data.len())
-}
-
-/// Removes index data files of earlier runs, once the new manifest points elsewhere.
-fn remove_stale_data(dir: &Path, keep: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let stale = name.starts_with("index-") && name.ends_with(".safetensors") && name != keep;
-        if stale && let Err(err) = std::fs::remove_file(entry.path()) {
-            log::warn!("could not remove stale {name}: {err}");
+    if let Some(previous) = previous {
+        let kept: std::collections::HashSet<&str> = manifest
+            .images
+            .iter()
+            .map(String::as_str)
+            .chain([manifest.data.file.as_str()])
+            .collect();
+        let named = previous.images.iter().chain([&previous.data.file]);
+        for name in named.filter(|n| !kept.contains(n.as_str())) {
+            if let Ok(path) = inside(dir, name)
+                && let Err(err) = std::fs::remove_file(&path)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                log::warn!("could not remove {}: {err}", path.display());
+            }
         }
     }
+    Ok(data.len())
 }

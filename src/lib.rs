@@ -13,7 +13,13 @@ pub mod model;
 pub mod preprocess;
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod build;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod download;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod feed;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
 #[cfg(not(target_arch = "wasm32"))]

@@ -27,7 +27,8 @@ struct Cli {
 enum Command {
     /// Write a freshly initialised (untrained) model: int8 weights and manifest.
     Init(init::InitArgs),
-    /// Embed a catalogue folder into an index the page and `search` load.
+    /// Build the catalogue index the page and `search` load, from a product feed or a folder
+    /// of photos (exit status 2: published, but some items failed).
     Index(build_index::IndexArgs),
     /// Rank the catalogue for each query photo.
     Search(search::SearchArgs),
@@ -44,7 +45,7 @@ enum Command {
 pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -52,13 +53,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Init(args) => init::run(args),
+        Command::Init(args) => done(init::run(args)),
         Command::Index(args) => build_index::run(args),
-        Command::Search(args) => search::run(args),
-        Command::Classify(args) => classify::run(args),
-        Command::Train(args) => training::train(args),
-        Command::Eval(args) => training::eval(args),
+        Command::Search(args) => done(search::run(args)),
+        Command::Classify(args) => done(classify::run(args)),
+        Command::Train(args) => done(training::train(args)),
+        Command::Eval(args) => done(training::eval(args)),
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::args::ModelArgs;
 use crate::files::{read_index, read_model};
-use crate::index::{Blend, rank};
+use crate::index::{Blend, Card, Variants, rank_where, reason};
 
 #[derive(Debug, Args)]
 pub(super) struct SearchArgs {
@@ -28,30 +28,25 @@ pub(super) struct SearchArgs {
     /// model.
     #[arg(long, default_value_t = Blend::DEFAULT.category)]
     category_weight: f32,
-    /// Print one JSON object per photo instead of a table.
+    /// Print one JSON object per photo instead of a table (each result with the fields the
+    /// page's JS API gives).
     #[arg(long)]
     json: bool,
+    /// Show every variant of a product, not only the one that matched best.
+    #[arg(long)]
+    all_variants: bool,
+    /// Show items that are out of stock too.
+    #[arg(long)]
+    include_out_of_stock: bool,
     /// Query photos.
     #[arg(required = true)]
     images: Vec<PathBuf>,
 }
 
 #[derive(Serialize)]
-struct SearchResult<'a> {
-    id: &'a str,
-    score: f32,
-    /// The score over the best any item could reach for this photo, 0..1.
-    #[serde(rename = "match")]
-    share: f32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<&'a str>,
-    title: &'a str,
-}
-
-#[derive(Serialize)]
-struct SearchLine<'a> {
+struct SearchLine {
     image: String,
-    results: Vec<SearchResult<'a>>,
+    results: Vec<Card>,
 }
 
 pub(super) fn run(args: SearchArgs) -> Result<()> {
@@ -66,18 +61,31 @@ pub(super) fn run(args: SearchArgs) -> Result<()> {
         let description = model
             .describe_blocking(&bytes, None)
             .with_context(|| format!("describing {}", path.display()))?;
-        let hits = rank(&index, description.query(), blend, args.top);
-        let results: Vec<SearchResult> = hits
+        let variants = if args.all_variants {
+            Variants::All
+        } else {
+            Variants::Best
+        };
+        let hits = rank_where(
+            &index,
+            description.query(),
+            blend,
+            args.top,
+            variants,
+            |item| args.include_out_of_stock || item.orderable(),
+        );
+        let predicted = model
+            .manifest()
+            .trained
+            .then(|| model.top_labels(&description.probabilities, 1))
+            .and_then(|top| top.into_iter().next())
+            .map(|(label, _)| label);
+        let results: Vec<Card> = hits
             .iter()
             .map(|h| {
                 let item = &index.items[h.index];
-                SearchResult {
-                    id: &item.id,
-                    score: h.score,
-                    share: h.share,
-                    category: item.category.as_deref(),
-                    title: &item.title,
-                }
+                let why = reason(h, item, predicted.as_deref());
+                Card::new(h, item, item.image.clone(), why, 0)
             })
             .collect();
         if args.json {
@@ -89,13 +97,20 @@ pub(super) fn run(args: SearchArgs) -> Result<()> {
         } else {
             println!("{}", path.display());
             for (rank, r) in results.iter().enumerate() {
+                let price = r
+                    .sale_price
+                    .as_ref()
+                    .or(r.price.as_ref())
+                    .map(|p| format!("{:.2} {}", p.amount, p.currency))
+                    .unwrap_or_else(|| "-".into());
                 println!(
-                    "  {:>3}. {:.4} {:>4.0}%  {:<24} {:<12} {}",
+                    "  {:>3}. {:.4} {:>4.0}%  {:<24} {:<12} {:>12}  {}",
                     rank + 1,
                     r.score,
                     r.share * 100.0,
                     r.id,
-                    r.category.unwrap_or("-"),
+                    r.category.as_deref().unwrap_or("-"),
+                    price,
                     r.title
                 );
             }

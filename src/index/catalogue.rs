@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use serde::{Deserialize, Serialize};
 
 use super::description::{Description, mean};
+use super::item::Item;
 use super::manifest::IndexManifest;
-use crate::colour::{HIST_LEN, Swatch};
+use crate::colour::HIST_LEN;
 use crate::error::AssetError;
 
 const WHAT: &str = "catalogue index";
@@ -20,39 +20,6 @@ fn content(detail: impl Into<String>) -> AssetError {
 
 fn st_error(source: safetensors::SafeTensorError) -> AssetError {
     AssetError::safetensors(WHAT, source)
-}
-
-/// One product in the catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    /// Store's identifier, unique in the catalogue.
-    pub id: String,
-    /// Display title.
-    pub title: String,
-    /// URL of the product image, relative to the index folder or absolute.
-    pub image: String,
-    /// Category, when the catalogue names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    /// Price, when the catalogue names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub price: Option<f64>,
-    /// Dominant colours computed from the image, largest first.
-    pub colours: Vec<Swatch>,
-}
-
-impl Item {
-    /// An item known only by its id: no title, image, category, price or colours.
-    pub fn bare(id: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            title: String::new(),
-            image: String::new(),
-            category: None,
-            price: None,
-            colours: Vec::new(),
-        }
-    }
 }
 
 /// A catalogue ready to rank.

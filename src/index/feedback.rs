@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::catalogue::{CatalogueIndex, Item};
+use super::catalogue::CatalogueIndex;
 use super::description::{Description, mean, unit};
+use super::item::Item;
 use super::rank::Hit;
 
 /// Format tag of exported feedback files.
@@ -23,7 +24,8 @@ pub struct Filters {
     pub category: Option<String>,
     /// Only items whose dominant colours include this colour name.
     pub colour: Option<String>,
-    /// Lowest price; items without a price are dropped when set.
+    /// Lowest price (the sale price where there is one); items without a price are dropped
+    /// when set.
     pub min_price: Option<f64>,
     /// Highest price; items without a price are dropped when set.
     pub max_price: Option<f64>,
@@ -42,9 +44,9 @@ impl Filters {
             .is_none_or(|c| item.colours.iter().any(|s| &s.name == c));
         let price = match (self.min_price, self.max_price) {
             (None, None) => true,
-            (min, max) => item
-                .price
-                .is_some_and(|p| min.is_none_or(|m| p >= m) && max.is_none_or(|m| p <= m)),
+            (min, max) => item.current_price().is_some_and(|p| {
+                min.is_none_or(|m| p.amount >= m) && max.is_none_or(|m| p.amount <= m)
+            }),
         };
         category && colour && price
     }

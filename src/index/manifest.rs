@@ -6,7 +6,9 @@ use crate::assets::{FileEntry, parse_manifest};
 use crate::error::AssetError;
 
 /// Format version of the index manifest and container.
-pub const INDEX_FORMAT_VERSION: u32 = 2;
+/// Version 3 added the items' product page, price with currency, sale price, availability,
+/// brand, colour name, sizes, variant group and photo checksum.
+pub const INDEX_FORMAT_VERSION: u32 = 3;
 /// File name of the index manifest inside an index folder.
 pub const INDEX_MANIFEST_FILE: &str = "index.json";
 
@@ -21,6 +23,10 @@ pub struct IndexManifest {
     pub count: usize,
     /// The data file.
     pub data: FileEntry,
+    /// Thumbnails published with the index (paths under its folder), which a later build
+    /// removes once its own manifest no longer names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 impl IndexManifest {
@@ -32,6 +38,12 @@ impl IndexManifest {
             |m: &Self| m.format_version,
             INDEX_FORMAT_VERSION,
         )
+        .map_err(|err| match err {
+            AssetError::Version {
+                found, supported, ..
+            } => AssetError::IndexVersion { found, supported },
+            other => other,
+        })
     }
 
     /// Fails unless the index was made by the model whose weights hash to `model_sha256`.

@@ -2,14 +2,18 @@
 //! histograms and predicted category probabilities, in a safetensors container described by a
 //! small JSON manifest; and ranking it for a photo's description.
 
+mod card;
 mod catalogue;
 mod description;
 mod feedback;
+mod item;
 mod manifest;
 mod rank;
 
-pub use catalogue::{CatalogueIndex, IndexEntry, Item};
+pub use card::Card;
+pub use catalogue::{CatalogueIndex, IndexEntry};
 pub use description::{Description, Query, mean, unit};
 pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, reason};
+pub use item::{Availability, Item, Money};
 pub use manifest::{INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest};
-pub use rank::{Blend, Hit, rank, rank_where};
+pub use rank::{Blend, Hit, Variants, rank, rank_where};

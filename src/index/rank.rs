@@ -1,8 +1,9 @@
 //! Exact top-K ranking: the look (cosine similarity of embeddings plus agreement of the
 //! predicted categories) blended with colour-histogram similarity by caller-chosen weights.
 
-use super::catalogue::{CatalogueIndex, Item};
+use super::catalogue::CatalogueIndex;
 use super::description::Query;
+use super::item::Item;
 use crate::colour;
 
 /// How the parts of the score are weighed.
@@ -64,17 +65,29 @@ pub struct Hit {
     pub share: f32,
 }
 
-/// The `top` best items for `query`, best first.
-pub fn rank(index: &CatalogueIndex, query: Query<'_>, weights: Blend, top: usize) -> Vec<Hit> {
-    rank_where(index, query, weights, top, |_| true)
+/// Which variants of one product (items of one group) a ranking shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variants {
+    /// One result per group: the variant whose photo matched best.
+    #[default]
+    Best,
+    /// Every variant.
+    All,
 }
 
-/// Like [`rank`], over the items for which `keep` holds.
+/// The `top` best items for `query`, best first, every variant shown.
+pub fn rank(index: &CatalogueIndex, query: Query<'_>, weights: Blend, top: usize) -> Vec<Hit> {
+    rank_where(index, query, weights, top, Variants::All, |_| true)
+}
+
+/// Like [`rank`], over the items for which `keep` holds, with `variants` of one product.
 pub fn rank_where(
     index: &CatalogueIndex,
     query: Query<'_>,
     weights: Blend,
     top: usize,
+    variants: Variants,
     keep: impl Fn(&Item) -> bool,
 ) -> Vec<Hit> {
     let (w, c) = weights.clamped();
@@ -138,6 +151,20 @@ pub fn rank_where(
         })
         .collect();
     let by_score = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
+    let grouped = variants == Variants::Best && index.items.iter().any(|i| i.group.is_some());
+    if grouped {
+        // The best variant of each group: every hit ordered, then the first of each group.
+        hits.sort_by(by_score);
+        let mut seen = std::collections::HashSet::new();
+        hits.retain(|h| {
+            index.items[h.index]
+                .group
+                .as_deref()
+                .is_none_or(|g| seen.insert(g))
+        });
+        hits.truncate(top);
+        return hits;
+    }
     let top = top.min(hits.len());
     if top == 0 {
         return Vec::new();

@@ -34,6 +34,8 @@ pub(crate) struct App {
     pub fallback_reason: Option<String>,
     /// The shopper's session.
     pub session: Session,
+    /// The `target` of product page links, if any.
+    pub link_target: Option<String>,
 }
 
 thread_local! {
@@ -118,6 +120,8 @@ pub(crate) async fn load(
         }),
         page_size: config.results,
         clock: Box::new(epoch_ms),
+        show_out_of_stock: config.show_out_of_stock,
+        variants: config.variants,
     };
     Ok(App {
         engine,
@@ -126,6 +130,7 @@ pub(crate) async fn load(
         backend,
         fallback_reason,
         session: Session::new(catalogue, feedback),
+        link_target: config.link_target.clone(),
     })
 }
 

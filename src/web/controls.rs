@@ -8,15 +8,15 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use gloo::events::EventListener;
-use wasm_bindgen::JsCast;
+use gloo::events::{EventListener, EventListenerOptions};
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, Element, HtmlInputElement, HtmlProgressElement, HtmlSelectElement};
 
 use super::app::{App, current};
-use super::js::error_message;
+use super::js::{self, error_message};
 use super::session::SearchOptions;
 use super::widget::{by_id, element, set_text, set_visible};
-use super::{camera, crop};
+use super::{camera, crop, widget};
 use crate::index::Filters;
 use crate::preprocess::Crop;
 
@@ -117,10 +117,17 @@ pub(crate) fn loaded(app: &App) {
     ));
     set_visible("loading", false);
     set_visible("untrained", !app.manifest.trained);
-    let items = &app.session.index().items;
-    let categories = items.iter().filter_map(|i| i.category.clone()).collect();
+    // The filters offer what the shopper can find: items out of stock are left out of both.
+    let shown: Vec<&crate::index::Item> = app
+        .session
+        .index()
+        .items
+        .iter()
+        .filter(|i| app.session.shows(i))
+        .collect();
+    let categories = shown.iter().filter_map(|i| i.category.clone()).collect();
     fill_select("filter-category", &categories);
-    let colours = items
+    let colours = shown
         .iter()
         .flat_map(|i| i.colours.iter().map(|c| c.name.clone()))
         .collect();
@@ -183,13 +190,89 @@ pub(crate) fn loaded(app: &App) {
         })
     });
     on("export-feedback", "click", |_| with_app(export_feedback));
-    // One listener for every card's like / dislike buttons.
-    on("results", "click", |event| {
-        let Some(button) = event
-            .target()
-            .and_then(|t| t.dyn_into::<Element>().ok())
-            .and_then(|e| e.closest("button[data-vote]").ok().flatten())
-        else {
+    // One listener for every card's product link and like / dislike buttons.
+    let cards = EventListenerOptions::enable_prevent_default();
+    if let Some(results) = by_id("results") {
+        EventListener::new_with_options(&results, "auxclick", cards, |event| {
+            // A middle click opens the product page in a new tab: a choice as well.
+            if js::number(event, "button") == Some(1.0) {
+                choose(event);
+            }
+        })
+        .forget();
+        EventListener::new_with_options(&results, "click", cards, on_card_click).forget();
+    }
+}
+
+/// The card element `event` happened in that matches `selector`.
+fn closest(event: &web_sys::Event, selector: &str) -> Option<Element> {
+    event
+        .target()
+        .and_then(|t| t.dyn_into::<Element>().ok())
+        .and_then(|e| e.closest(selector).ok().flatten())
+}
+
+/// Tells the store that the shopper chose a result, before the browser follows its link:
+/// `deepshopping:select` on the widget's element (it bubbles to `document` and `window`),
+/// with the item's id, its rank, its match and the query's id. A listener that cancels it
+/// keeps the shopper on the page (a single-page storefront navigating itself).
+fn choose(event: &web_sys::Event) {
+    let Some(product) = closest(event, "a.product") else {
+        return;
+    };
+    let detail = js_sys::Object::new();
+    let number = |name: &str| {
+        product
+            .get_attribute(name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(JsValue::NULL, JsValue::from)
+    };
+    let fields = [
+        (
+            "id",
+            product
+                .get_attribute("data-id")
+                .map_or(JsValue::NULL, JsValue::from),
+        ),
+        ("rank", number("data-rank")),
+        ("match", number("data-match")),
+        ("queryId", number("data-query")),
+        (
+            "link",
+            product
+                .get_attribute("href")
+                .map_or(JsValue::NULL, JsValue::from),
+        ),
+    ];
+    for (name, value) in fields {
+        js::set(&detail, name, &value).ok();
+    }
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&detail);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_composed(true);
+    let Ok(chosen) = web_sys::CustomEvent::new_with_event_init_dict("deepshopping:select", &init)
+    else {
+        return;
+    };
+    let proceed = match widget::host() {
+        Some(host) => host.dispatch_event(&chosen),
+        None => gloo::utils::window().dispatch_event(&chosen),
+    };
+    if proceed == Ok(false) {
+        event.prevent_default();
+    }
+}
+
+/// A click in the results: a product link (see [`choose`]) or a like / dislike button.
+fn on_card_click(event: &web_sys::Event) {
+    if closest(event, "a.product").is_some() {
+        choose(event);
+        return;
+    }
+    {
+        let Some(button) = closest(event, "button[data-vote]") else {
             return;
         };
         let (Some(id), Some(v)) = (
@@ -206,7 +289,7 @@ pub(crate) fn loaded(app: &App) {
             app.session.set_options(options());
             app.vote(&id, v, None);
         })
-    });
+    }
 }
 
 /// Drag and drop a photo anywhere on the page, or paste one from the clipboard. Wired at

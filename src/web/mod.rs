@@ -43,7 +43,9 @@ pub fn start() {
         controls::loading();
         match app::load(&config, Rc::new(controls::progress)).await {
             Ok(app) => {
-                app.session.listen(view::show);
+                let target = app.link_target.clone();
+                app.session
+                    .listen(move |results| view::show(results, target.as_deref()));
                 app.session.listen(api::announce);
                 let app = app::install(app);
                 controls::loaded(&app);

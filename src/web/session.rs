@@ -9,9 +9,10 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::colour::Swatch;
 use crate::embed::top_labels;
-use crate::index::{Blend, CatalogueIndex, Description, Feedback, Filters, rank_where, reason};
+use crate::index::{
+    Blend, Card, CatalogueIndex, Description, Feedback, Filters, Variants, rank_where, reason,
+};
 use crate::preprocess::Crop;
 
 /// Results per page without a `results` attribute, and per search without a `top` option.
@@ -57,6 +58,8 @@ pub(crate) struct Label {
 /// What is searched: one photo, several combined, or the liked items.
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
+    /// Numbers the queries of the session (1, 2, ...), for the store's analytics.
+    pub id: u64,
     pub description: Description,
     /// The three most probable categories (empty for an untrained model or the likes).
     pub category: Vec<Label>,
@@ -64,31 +67,6 @@ pub(crate) struct Query {
     pub crop: Option<Crop>,
     pub prepare_ms: f64,
     pub embed_ms: f64,
-}
-
-/// One result card.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Card {
-    pub id: String,
-    pub score: f32,
-    /// The score as a share of the best any item could reach for this photo, 0..1 (shown as
-    /// the match).
-    #[serde(rename = "match")]
-    pub share: f32,
-    pub visual: f32,
-    pub colour: f32,
-    /// Agreement of the predicted categories of the query and the item, 0..1.
-    #[serde(rename = "categoryMatch")]
-    pub category_match: f32,
-    pub category: Option<String>,
-    pub title: String,
-    pub image: String,
-    pub price: Option<f64>,
-    pub colours: Vec<Swatch>,
-    /// Why it matched, in a few words.
-    pub reason: String,
-    /// The shopper's vote: 1 liked, -1 disliked, 0 none.
-    pub vote: i32,
 }
 
 /// Milliseconds spent in each step of the last search.
@@ -136,6 +114,10 @@ pub(crate) struct Catalogue {
     pub page_size: usize,
     /// The time now, in milliseconds, for the ranking's timing.
     pub clock: Box<dyn Fn() -> f64>,
+    /// Whether items out of stock are shown.
+    pub show_out_of_stock: bool,
+    /// Which variants of a product are shown.
+    pub variants: Variants,
 }
 
 struct State {
@@ -147,6 +129,8 @@ struct State {
     shown: usize,
     /// Number of the newest search that replaces the query's photo.
     newest: u64,
+    /// Queries made so far.
+    queries: u64,
     feedback: Feedback,
     last_work: Option<Work>,
     last_timings: Option<Timings>,
@@ -173,6 +157,7 @@ impl Session {
                 options: SearchOptions::default(),
                 shown,
                 newest: 0,
+                queries: 0,
                 feedback,
                 last_work: None,
                 last_timings: None,
@@ -189,6 +174,11 @@ impl Session {
     /// The catalogue.
     pub(crate) fn index(&self) -> &CatalogueIndex {
         &self.catalogue.index
+    }
+
+    /// Whether results may show `item` (out of stock only when the widget asks for it).
+    pub(crate) fn shows(&self, item: &crate::index::Item) -> bool {
+        self.catalogue.show_out_of_stock || item.orderable()
     }
 
     /// Numbers a search that replaces the query's photo (a new photo or a crop); only the
@@ -256,6 +246,13 @@ impl Session {
         self.state.borrow_mut().shown += page;
     }
 
+    /// Numbers a new query.
+    fn next_query(&self) -> u64 {
+        let mut s = self.state.borrow_mut();
+        s.queries += 1;
+        s.queries
+    }
+
     /// The most probable categories of `probabilities` (none for an untrained model).
     fn labels(&self, probabilities: &[f32]) -> Vec<Label> {
         if !self.catalogue.trained {
@@ -281,6 +278,7 @@ impl Session {
         let query = match all.as_slice() {
             [] => return None,
             [one] => Query {
+                id: self.next_query(),
                 category: self.labels(&one.description.probabilities),
                 description: one.description.clone(),
                 crop: one.crop,
@@ -290,6 +288,7 @@ impl Session {
             many => {
                 let description = Description::combine(many.iter().map(|p| &p.description))?;
                 Query {
+                    id: self.next_query(),
                     category: self.labels(&description.probabilities),
                     description,
                     crop: None,
@@ -318,6 +317,7 @@ impl Session {
             .feedback
             .liked_query(&self.catalogue.index)?;
         let query = Rc::new(Query {
+            id: self.next_query(),
             description,
             category: Vec::new(),
             crop: None,
@@ -380,7 +380,10 @@ impl Session {
                 category: options.category_weight.unwrap_or(Blend::DEFAULT.category),
             },
             top + 1,
-            |item| options.filters.matches(item) && feedback.vote_of(&item.id) >= 0,
+            self.catalogue.variants,
+            |item| {
+                options.filters.matches(item) && feedback.vote_of(&item.id) >= 0 && self.shows(item)
+            },
         );
         let more = hits.len() > top;
         let predicted = query.category.first().map(|l| l.label.as_str());
@@ -389,21 +392,13 @@ impl Session {
             .take(top)
             .map(|h| {
                 let item = &index.items[h.index];
-                Card {
-                    id: item.id.clone(),
-                    score: h.score,
-                    share: h.share,
-                    visual: h.visual,
-                    colour: h.colour,
-                    category_match: h.category,
-                    category: item.category.clone(),
-                    title: item.title.clone(),
-                    image: (self.catalogue.image_url)(&item.image),
-                    price: item.price,
-                    colours: item.colours.clone(),
-                    reason: reason(h, item, predicted),
-                    vote: feedback.vote_of(&item.id),
-                }
+                Card::new(
+                    h,
+                    item,
+                    (self.catalogue.image_url)(&item.image),
+                    reason(h, item, predicted),
+                    feedback.vote_of(&item.id),
+                )
             })
             .collect();
         let rank_ms = (self.catalogue.clock)() - started;

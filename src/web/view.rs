@@ -5,8 +5,10 @@
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Element;
 
+use super::js;
 use super::session::Results;
 use super::widget::{by_id, element, set_text};
+use crate::index::{Card, Money};
 
 fn chips(swatches: &[crate::colour::Swatch]) -> Option<Element> {
     let chips = element("span", "chips", None)?;
@@ -55,7 +57,7 @@ struct FocusedVote {
 
 /// The result cards now shown.
 fn cards_of(results: &Element) -> Vec<JsValue> {
-    super::js::call(results, "querySelectorAll", &["li.card".into()])
+    js::call(results, "querySelectorAll", &["li.card".into()])
         .map(|list| js_sys::Array::from(&list).to_vec())
         .unwrap_or_default()
 }
@@ -108,30 +110,119 @@ fn css_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Renders results: the cards, the query's colours and category, and the timings.
-pub(crate) fn show(outcome: &Results) {
+/// The language prices are written in: the page's `lang`, else the browser's.
+fn language() -> String {
+    gloo::utils::document()
+        .document_element()
+        .and_then(|e| e.get_attribute("lang"))
+        .filter(|l| !l.trim().is_empty())
+        .or_else(|| gloo::utils::window().navigator().language())
+        .unwrap_or_else(|| "en".into())
+}
+
+/// `money` as the page's language writes it (`Intl.NumberFormat`), or plainly where the
+/// browser does not know the currency.
+pub(crate) fn price_text(money: &Money, language: &str) -> String {
+    let options = js_sys::Object::new();
+    let formatted = js::set(&options, "style", &"currency".into())
+        .and_then(|()| js::set(&options, "currency", &money.currency.as_str().into()))
+        .and_then(|()| {
+            // Constructed through Reflect, which turns the RangeError of an unknown currency
+            // into an Err.
+            let intl = js::get(&js_sys::global(), "Intl")?;
+            let constructor = js::get(&intl, "NumberFormat")?.dyn_into::<js_sys::Function>()?;
+            let format = js_sys::Reflect::construct(
+                &constructor,
+                &js_sys::Array::of2(&language.into(), &options),
+            )?;
+            js::call(&format, "format", &[money.amount.into()])
+        });
+    formatted
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| format!("{:.2} {}", money.amount, money.currency))
+}
+
+/// The price line of a card: the price, or the sale price beside the regular one struck out.
+fn price_line(card: &Card, language: &str) -> Option<Element> {
+    let line = element("p", "price", None)?;
+    match (&card.price, &card.sale_price) {
+        (Some(regular), Some(sale)) => {
+            let (now, was) = (price_text(sale, language), price_text(regular, language));
+            line.set_attribute("aria-label", &format!("Sale: {now}, was {was}"))
+                .ok();
+            let ins = element("ins", "sale", Some(&now))?;
+            let del = element("del", "", Some(&was))?;
+            line.append_child(&ins).ok();
+            js::call(&line, "append", &[" ".into()]).ok();
+            line.append_child(&del).ok();
+        }
+        (Some(p), None) | (None, Some(p)) => {
+            line.set_text_content(Some(&price_text(p, language)));
+        }
+        (None, None) => return None,
+    }
+    Some(line)
+}
+
+/// Renders results: the cards, the query's colours and category, and the timings. Product
+/// page links open in `link_target` when it is set.
+pub(crate) fn show(outcome: &Results, link_target: Option<&str>) {
     let Some(results) = by_id("results") else {
         return;
     };
     let keep_focus = focused_vote(&results);
     results.set_inner_html("");
-    for card in &outcome.cards {
+    let language = language();
+    for (rank, card) in outcome.cards.iter().enumerate() {
         let Some(li) = element("li", "card", None) else {
             continue;
         };
         li.set_attribute("data-id", &card.id).ok();
+        // The photo and the title: a link to the product page where the item has one.
+        let product = match &card.link {
+            Some(link) => element("a", "product", None).inspect(|a| {
+                a.set_attribute("href", link).ok();
+                if let Some(target) = link_target {
+                    a.set_attribute("target", target).ok();
+                    if target == "_blank" {
+                        a.set_attribute("rel", "noopener").ok();
+                    }
+                }
+            }),
+            None => element("div", "product", None),
+        };
+        let Some(product) = product else { continue };
+        product.set_attribute("data-id", &card.id).ok();
+        product
+            .set_attribute("data-rank", &(rank + 1).to_string())
+            .ok();
+        product
+            .set_attribute("data-match", &card.share.to_string())
+            .ok();
+        product
+            .set_attribute("data-query", &outcome.query.id.to_string())
+            .ok();
         if let Some(img) = element("img", "", None) {
             img.set_attribute("src", &card.image).ok();
             img.set_attribute("alt", &card.title).ok();
             img.set_attribute("loading", "lazy").ok();
-            li.append_child(&img).ok();
+            product.append_child(&img).ok();
         }
         if let Some(title) = element("h3", "", Some(&card.title)) {
-            li.append_child(&title).ok();
+            product.append_child(&title).ok();
         }
-        let price = card.price.map(|p| format!(" · {p:.2}")).unwrap_or_default();
+        li.append_child(&product).ok();
+        if let Some(brand) = card.brand.as_deref()
+            && let Some(p) = element("p", "brand", Some(brand))
+        {
+            li.append_child(&p).ok();
+        }
+        if let Some(p) = price_line(card, &language) {
+            li.append_child(&p).ok();
+        }
         let meta = format!(
-            "{}{price} · {:.0}% match",
+            "{} · {:.0}% match",
             card.category.as_deref().unwrap_or("uncategorised"),
             card.share * 100.0
         );

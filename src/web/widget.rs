@@ -9,6 +9,9 @@
 //! - `results`: results per page, 1 to 100 (default 12).
 //! - `theme`: `light` (default) or `dark`.
 //! - `worker`: `off` runs the model on the page's thread instead of a Web Worker.
+//! - `link-target`: where a result's product page opens (`_blank`, say); default: in place.
+//! - `show-out-of-stock`: present, items out of stock are shown too (they are left out).
+//! - `variants`: `all` shows every variant of a product; default: the one that matched best.
 //!
 //! Without the element the JS API still works, with the same defaults.
 
@@ -19,6 +22,7 @@ use web_sys::Element;
 
 use super::js;
 use super::session::DEFAULT_RESULTS;
+use crate::index::Variants;
 
 /// The element's tag name.
 pub(crate) const TAG: &str = "deep-shopping-search";
@@ -44,10 +48,16 @@ pub(crate) struct Config {
     pub results: usize,
     /// Whether the model runs in a Web Worker.
     pub worker: bool,
+    /// The `target` of product page links, if any.
+    pub link_target: Option<String>,
+    /// Whether items out of stock are shown.
+    pub show_out_of_stock: bool,
+    /// Which variants of a product are shown.
+    pub variants: Variants,
 }
 
 /// The first `<deep-shopping-search>` in the document.
-fn host() -> Option<Element> {
+pub(crate) fn host() -> Option<Element> {
     gloo::utils::document().query_selector(TAG).ok().flatten()
 }
 
@@ -94,11 +104,21 @@ pub(crate) fn config() -> Config {
         },
     };
     let worker = attr("worker").is_none_or(|w| w.trim() != "off");
+    let link_target = attr("link-target")
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let variants = match attr("variants").as_deref().map(str::trim) {
+        Some("all") => Variants::All,
+        _ => Variants::Best,
+    };
     Config {
         model_url,
         index_url,
         results,
         worker,
+        link_target,
+        show_out_of_stock: attr("show-out-of-stock").is_some(),
+        variants,
     }
 }
 

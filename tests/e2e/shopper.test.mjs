@@ -72,12 +72,22 @@ test('colour weight, filters and more results re-rank instantly', { timeout: 300
   for (const c of chips) assert.ok(c.includes(colour), `${c} lacks ${colour}`);
   await page.selectOption('#filter-colour', '');
 
-  // Price filter: the test catalogue has no prices, so a price range leaves nothing.
-  await page.fill('#price-max', '100');
+  // Price filter: every card shown costs at most the maximum (its sale price where it has
+  // one), and fewer cards are shown; a range no price falls in leaves nothing.
+  const unfiltered = (await cardIds(page)).length;
+  const prices = (els) => els.map((e) => Number(e.querySelector('.price ins, .price').textContent.replace(/[^0-9.]/g, '')));
+  await page.fill('#price-max', '40');
   await page.dispatchEvent('#price-max', 'input');
+  const cheap = await page.$$eval('#results li.card', prices);
+  assert.ok(cheap.length > 0 && cheap.every((p) => p <= 40), `${cheap}`);
+  await page.fill('#price-min', '1000');
+  await page.dispatchEvent('#price-min', 'input');
   assert.equal((await cardIds(page)).length, 0);
+  await page.fill('#price-min', '');
+  await page.dispatchEvent('#price-min', 'input');
   await page.fill('#price-max', '');
   await page.dispatchEvent('#price-max', 'input');
+  assert.equal((await cardIds(page)).length, unfiltered);
 
   // A crop (through the API) searches only that part of the photo.
   const photo = await photoBase64(rows[0].id);

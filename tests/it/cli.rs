@@ -25,7 +25,7 @@ fn write_csv(path: &Path, photos: &[(String, String)]) {
     let mut csv = String::from("id,image,title,category,price\n");
     for (i, (stem, label)) in photos.iter().enumerate() {
         csv += &format!(
-            "{stem},images/{stem}.jpg,{label} no. {i},{label},{}.50\n",
+            "{stem},images/{stem}.jpg,{label} no. {i},{label},{}.50 EUR\n",
             10 + i
         );
     }

@@ -7,7 +7,9 @@ use deep_shopping::assets::{
 use deep_shopping::colour::{HIST_LEN, Swatch};
 use deep_shopping::embed::Embedder;
 use deep_shopping::error::AssetError;
-use deep_shopping::index::{CatalogueIndex, INDEX_FORMAT_VERSION, IndexEntry, IndexManifest, Item};
+use deep_shopping::index::{
+    Availability, CatalogueIndex, INDEX_FORMAT_VERSION, IndexEntry, IndexManifest, Item, Money,
+};
 use deep_shopping::model::{ResNetConfig, Stem};
 
 fn small_config() -> ResNetConfig {
@@ -139,8 +141,22 @@ fn item(i: usize) -> Item {
         id: format!("item-{i}"),
         title: format!("Item {i}"),
         image: format!("images/{i}.jpg"),
+        link: Some(format!("https://shop.example/p/{i}")),
         category: i.is_multiple_of(2).then(|| "Dress".to_string()),
-        price: i.is_multiple_of(3).then_some(19.99 + i as f64),
+        price: i
+            .is_multiple_of(3)
+            .then(|| Money::new(19.99 + i as f64, "EUR")),
+        sale_price: i.is_multiple_of(6).then(|| Money::new(9.5, "EUR")),
+        availability: Some(if i.is_multiple_of(5) {
+            Availability::OutOfStock
+        } else {
+            Availability::InStock
+        }),
+        brand: Some("Northwind".into()),
+        colour_name: Some("Navy".into()),
+        sizes: vec!["S".into(), "M".into()],
+        group: Some(format!("group-{}", i / 2)),
+        image_sha256: Some(format!("{i:064}")),
         colours: vec![Swatch {
             rgb: [i as u8, 10, 200],
             weight: 0.7,
@@ -185,7 +201,10 @@ fn index_round_trips_through_its_container() {
     let bytes = index.to_bytes().unwrap();
     let back = CatalogueIndex::from_bytes(&bytes).unwrap();
     assert_eq!(back, index);
-    assert_eq!(back.items[3].price, Some(22.99));
+    assert_eq!(back.items[3].price, Some(Money::new(22.99, "EUR")));
+    assert_eq!(back.items[6].sale_price, Some(Money::new(9.5, "EUR")));
+    assert_eq!(back.items[5].availability, Some(Availability::OutOfStock));
+    assert_eq!(back.items[3].group.as_deref(), Some("group-1"));
     for i in 0..25 {
         let e = back.embedding(i);
         let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -221,15 +240,19 @@ fn index_checks_checksum_count_and_model() {
         model_sha256: "abc".into(),
         count: 5,
         data: FileEntry::of("index.safetensors", &bytes),
+        images: Vec::new(),
     };
     let parsed = IndexManifest::from_json(&manifest.to_json().unwrap()).unwrap();
-    // An index of the first format (no category probabilities) asks to be rebuilt.
+    // An index of an earlier format (version 2: no product page or currency) asks to be
+    // rebuilt, naming the command.
     let mut old = manifest.clone();
-    old.format_version = 1;
-    assert!(matches!(
-        IndexManifest::from_json(&old.to_json().unwrap()),
-        Err(AssetError::Version { found: 1, .. })
-    ));
+    old.format_version = 2;
+    let err = IndexManifest::from_json(&old.to_json().unwrap()).unwrap_err();
+    assert!(matches!(err, AssetError::IndexVersion { found: 2, .. }));
+    assert!(
+        err.to_string().contains("deep-shopping index --feed"),
+        "{err}"
+    );
     assert_eq!(CatalogueIndex::load(&parsed, &bytes, "abc").unwrap(), index);
     assert!(matches!(
         CatalogueIndex::load(&parsed, &bytes, "other-model"),

@@ -7,10 +7,12 @@
 mod common;
 
 mod cli;
+mod feeds;
 mod formats;
 mod preprocess;
 mod ranking;
 mod shipped;
+mod store;
 mod structure;
 mod teachers;
 mod training;

@@ -1,7 +1,7 @@
 //! Ranking maths and colour features.
 
 use deep_shopping::colour::{self, HIST_LEN, colour_name, lab_to_rgb, rgb_to_lab};
-use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, Query, rank};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, Money, Query, Variants, rank};
 use image::{Rgb, RgbImage};
 
 fn index_of(rows: Vec<(Vec<f32>, Vec<f32>)>) -> CatalogueIndex {
@@ -204,14 +204,14 @@ fn shop() -> CatalogueIndex {
     let item = |id: &str, category: &str, colour: &str, price: Option<f64>| Item {
         id: id.into(),
         title: id.into(),
-        image: String::new(),
         category: Some(category.into()),
-        price,
+        price: price.map(|p| Money::new(p, "EUR")),
         colours: vec![deep_shopping::colour::Swatch {
             rgb: [0, 0, 0],
             weight: 1.0,
             name: colour.into(),
         }],
+        ..Item::default()
     };
     // Category probabilities over (Dress, Shoes, Shirt).
     let entry = |item, embedding, histogram, probabilities| IndexEntry {
@@ -265,6 +265,7 @@ fn filters_select_by_category_colour_and_price() {
             },
             Blend::colour(0.0),
             10,
+            Variants::All,
             |i| f.matches(i),
         )
         .iter()

@@ -75,10 +75,8 @@ fn catalogue_photos_retrieve_themselves_first() {
         let item = Item {
             id: stem.clone(),
             title: label.clone(),
-            image: String::new(),
             category: Some(label.clone()),
-            price: None,
-            colours: Vec::new(),
+            ..Item::default()
         };
         entries.push(IndexEntry::new(item, description));
     }
