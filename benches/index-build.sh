@@ -28,7 +28,8 @@ run() {
   /usr/bin/time -f "%e %M" -o "$tmp/$name.time" "$DS_BIN" index --json \
     --feed "http://127.0.0.1:$port/feed.xml" --out "$tmp/index" --cache "$tmp/cache" \
     > "$tmp/$name.json" || [ $? = 2 ]
-  read -r seconds kb < "$tmp/$name.time"
+  # (time writes "Command exited with non-zero status" first when the run exits 2.)
+  read -r seconds kb < <(tail -n 1 "$tmp/$name.time")
   python3 - "$tmp/$name.json" "$name" "$seconds" "$kb" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -43,10 +44,11 @@ echo "== $items items from http://127.0.0.1:$port/feed.xml ($(nproc) cores)"
 run full
 run unchanged
 # 1%: every 100th item gets the photo of a dataset image that is not in the catalogue.
-python3 - "$store/feed.xml" "$DS_DATASET/images.csv" <<'EOF'
-import csv, re, sys
-feed, images = sys.argv[1], sys.argv[2]
-spare = [r[0] for r in csv.reader(open(images)) if r[2] in ("Not sure", "Other", "Skip")]
+python3 - "$store/feed.xml" "$DS_DATASET" <<'EOF'
+import csv, os, re, sys
+feed, dataset = sys.argv[1], sys.argv[2]
+spare = [r[0] for r in csv.reader(open(f"{dataset}/images.csv"))
+         if r[2] in ("Not sure", "Other", "Skip") and os.path.isfile(f"{dataset}/images/{r[0]}.jpg")]
 lines = open(feed).read().split("\n")
 n = 0
 for i, line in enumerate(lines):
@@ -59,6 +61,6 @@ EOF
 run changed
 python3 - "$tmp" <<'EOF'
 import sys
-t = {n: float(open(f"{sys.argv[1]}/{n}.time").read().split()[0]) for n in ("full", "unchanged", "changed")}
+t = {n: float(open(f"{sys.argv[1]}/{n}.time").read().split("\n")[-2].split()[0]) for n in ("full", "unchanged", "changed")}
 print(f"unchanged / full: {100 * t['unchanged'] / t['full']:.1f}%   1% changed / full: {100 * t['changed'] / t['full']:.1f}%")
 EOF
