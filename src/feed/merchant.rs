@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::product::{Feed, FeedError, ImageSource, Product, Rejected, last_level};
+use super::product::{Feed, FeedError, ImageSource, Product, Rejected, last_level, table};
 use crate::index::{Availability, Money};
 
 /// Longest id the specification allows.
@@ -183,35 +183,17 @@ pub(super) fn product(fields: &Fields, row: usize) -> Result<Product, Rejected> 
 /// Merchant Center TSV: a header of attribute names (with or without `g:`), one product per
 /// line.
 pub(super) fn read_tsv(text: &str) -> Result<Feed, FeedError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b'\t')
-        .flexible(true)
-        .quoting(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| FeedError::Table(e.to_string()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    if !header
-        .iter()
-        .any(|h| h.trim().trim_start_matches("g:") == "id")
-    {
+    let (header, lines) = table(text, b'\t')?;
+    if !header.iter().any(|h| h.trim_start_matches("g:") == "id") {
         return Err(FeedError::Table("the header names no id column".into()));
     }
     let mut feed = Feed::default();
     let mut seen = HashMap::new();
-    for (i, record) in reader.records().enumerate() {
-        let row = i + 2;
+    for (row, record) in lines {
         let record = match record {
             Ok(r) => r,
-            Err(e) => {
-                feed.rejected.push(Rejected {
-                    row,
-                    id: None,
-                    reason: format!("unreadable line: {e}"),
-                });
+            Err(rejected) => {
+                feed.rejected.push(rejected);
                 continue;
             }
         };

@@ -153,3 +153,35 @@ pub fn last_level(path: &str) -> Option<String> {
     let last = path.rsplit('>').next()?.trim();
     (!last.is_empty() && !last.chars().all(|c| c.is_ascii_digit())).then(|| last.to_string())
 }
+
+/// One line of a table: its number, and its cells or why it cannot be read.
+pub(super) type Line = (usize, Result<csv::StringRecord, Rejected>);
+
+/// The header (names trimmed) and the lines of a CSV (`delimiter` `,`) or TSV (`\t`) table,
+/// each line numbered as a text editor does (the header is line 1).
+pub(super) fn table(text: &str, delimiter: u8) -> Result<(Vec<String>, Vec<Line>), FeedError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| FeedError::Table(e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let lines = reader
+        .records()
+        .enumerate()
+        .map(|(i, record)| {
+            let row = i + 2;
+            let record = record.map_err(|e| Rejected {
+                row,
+                id: None,
+                reason: format!("unreadable line: {e}"),
+            });
+            (row, record)
+        })
+        .collect();
+    Ok((header, lines))
+}

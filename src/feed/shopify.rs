@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::merchant::parse_price;
-use super::product::{Feed, FeedError, ImageSource, Options, Product, Rejected, last_level};
+use super::product::{Feed, FeedError, ImageSource, Options, Product, Rejected, last_level, table};
 use crate::index::Availability;
 
 /// One row, by column name.
@@ -43,36 +43,19 @@ pub(super) fn read(text: &str, options: &Options) -> Result<Feed, FeedError> {
                 .into(),
         )
     })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| FeedError::Table(e.to_string()))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let (header, lines) = table(text, b',')?;
     if !header.iter().any(|h| h == "Handle") {
         return Err(FeedError::Table("the header names no Handle column".into()));
     }
-    let records: Vec<(usize, csv::Result<csv::StringRecord>)> = reader
-        .records()
-        .enumerate()
-        .map(|(i, r)| (i + 2, r))
-        .collect();
     let mut feed = Feed::default();
     // Rows by handle, in the order handles first appear.
     let mut order: Vec<String> = Vec::new();
     let mut rows: HashMap<String, Vec<Row>> = HashMap::new();
-    for (line, record) in &records {
+    for (line, record) in &lines {
         let record = match record {
             Ok(r) => r,
-            Err(e) => {
-                feed.rejected.push(Rejected {
-                    row: *line,
-                    id: None,
-                    reason: format!("unreadable line: {e}"),
-                });
+            Err(rejected) => {
+                feed.rejected.push(rejected.clone());
                 continue;
             }
         };
