@@ -1,4 +1,6 @@
-//! Library errors, one enum per concern.
+//! Library errors, one enum per concern. Each message says its cause once: an error that
+//! shows another's text in its own does not also name it as its source (a chain printed with
+//! `{:#}` would repeat it).
 
 use thiserror::Error;
 
@@ -15,7 +17,28 @@ pub enum ImageError {
     },
     /// The bytes are not an image format we read, or are corrupt.
     #[error("cannot read image: {0}")]
-    Decode(#[from] image::ImageError),
+    Decode(image::ImageError),
+    /// The bytes are a photo format that is not read (HEIC, AVIF).
+    #[error(
+        "{0} photos are not supported: send a JPEG, PNG or WebP (an iPhone saves JPEG with Settings > Camera > Formats > Most Compatible)"
+    )]
+    Unsupported(&'static str),
+    /// The photo's size or shape is outside the limits, which are checked before decoding.
+    #[error("the photo is {width}x{height} pixels; {limit}")]
+    Dimensions {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Which limit it breaks.
+        limit: String,
+    },
+    /// Most of the photo is missing (a file cut short).
+    #[error("the photo is cut short: about {missing_percent}% of it is missing")]
+    Truncated {
+        /// Share of the image rows missing, in percent.
+        missing_percent: u32,
+    },
     /// The image has a zero side or the crop is empty.
     #[error("image is empty after cropping ({width}x{height})")]
     Empty {
@@ -73,20 +96,20 @@ pub enum AssetError {
         model: String,
     },
     /// JSON could not be parsed.
-    #[error("invalid {what}: {source}")]
+    #[error("invalid {what}: {error}")]
     Json {
         /// Which file.
         what: &'static str,
         /// Parser error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A safetensors container could not be parsed or written.
-    #[error("invalid {what}: {source}")]
+    #[error("invalid {what}: {error}")]
     Safetensors {
         /// Which file.
         what: &'static str,
         /// Container error.
-        source: safetensors::SafeTensorError,
+        error: safetensors::SafeTensorError,
     },
     /// The container parsed, but its content is not what the model or index needs.
     #[error("invalid {what}: {detail}")]
@@ -127,7 +150,18 @@ impl AssetError {
     }
 
     /// A safetensors error while reading or writing `what`.
-    pub fn safetensors(what: &'static str, source: safetensors::SafeTensorError) -> Self {
-        Self::Safetensors { what, source }
+    pub fn safetensors(what: &'static str, error: safetensors::SafeTensorError) -> Self {
+        Self::Safetensors { what, error }
+    }
+
+    /// A JSON error while reading or writing `what`.
+    pub fn json(what: &'static str, error: serde_json::Error) -> Self {
+        Self::Json { what, error }
+    }
+}
+
+impl From<image::ImageError> for ImageError {
+    fn from(error: image::ImageError) -> Self {
+        Self::Decode(error)
     }
 }

@@ -11,6 +11,9 @@ use crate::assets::{FileEntry, MANIFEST_FILE, ModelManifest, WEIGHTS_FILE, sha25
 use crate::embed::Embedder;
 use crate::index::{CatalogueIndex, INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest};
 
+/// How temporary files start, so that what a killed run left can be told from anyone else's.
+pub const TEMP_PREFIX: &str = ".ds-tmp";
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// reader sees either the old file or the whole new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -19,6 +22,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
     // Served files must be world-readable, unlike tempfile's default 0600.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
@@ -120,7 +124,8 @@ pub fn write_model(dir: &Path, manifest: &ModelManifest, weights: &[u8]) -> Resu
 /// Loads the index in `dir`, refusing one made by another model than `model`.
 pub fn read_index(dir: &Path, model: &Embedder) -> Result<CatalogueIndex> {
     let (manifest, data) = read_index_files(dir)?;
-    CatalogueIndex::load(&manifest, &data, model.model_sha256())
+    let dim = model.manifest().model.embedding_dim;
+    CatalogueIndex::load(&manifest, &data, model.model_sha256(), dim)
         .with_context(|| format!("loading the index in {}", dir.display()))
 }
 
@@ -168,13 +173,34 @@ pub fn publish_index(
             .collect();
         let named = previous.images.iter().chain([&previous.data.file]);
         for name in named.filter(|n| !kept.contains(n.as_str())) {
-            if let Ok(path) = inside(dir, name)
-                && let Err(err) = std::fs::remove_file(&path)
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                log::warn!("could not remove {}: {err}", path.display());
+            if let Ok(path) = inside(dir, name) {
+                remove(&path);
+            }
+        }
+    }
+    // Thumbnails a killed build wrote and never published (named as the build names them:
+    // 16 hex digits) are no one's.
+    if let Ok(entries) = std::fs::read_dir(dir.join("images")) {
+        for entry in entries.flatten() {
+            let name = format!("images/{}", entry.file_name().to_string_lossy());
+            let ours = name
+                .strip_prefix("images/")
+                .and_then(|n| n.strip_suffix(".jpg"))
+                .is_some_and(|stem| {
+                    stem.len() == 16 && stem.chars().all(|c| c.is_ascii_hexdigit())
+                });
+            if ours && !manifest.images.contains(&name) {
+                remove(&entry.path());
             }
         }
     }
     Ok(data.len())
+}
+
+fn remove(path: &Path) {
+    if let Err(err) = std::fs::remove_file(path)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        log::warn!("could not remove {}: {err}", path.display());
+    }
 }

@@ -15,25 +15,107 @@ pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// Per-channel standard deviation of ImageNet photos, in RGB order.
 pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// Limits enforced before and while decoding.
+/// Limits enforced before decoding, from the file's size and its header, so that memory and
+/// time follow what is accepted, never the file.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest encoded file accepted, in bytes.
     pub max_file_bytes: usize,
     /// Largest width or height accepted, in pixels.
     pub max_side: u32,
-    /// Largest decoder allocation, in bytes.
+    /// Most pixels accepted.
+    pub max_pixels: u64,
+    /// Largest ratio of the longer side to the shorter.
+    pub max_aspect: u32,
+    /// Largest decoded image (and decoder allocation), in bytes.
     pub max_alloc: u64,
 }
 
 impl Default for Limits {
+    /// 40 MB files, 12,000 px sides, 40 megapixels, 20:1 and a 160 MB decoded image (an
+    /// 8-bit 40-megapixel photo is 120 MB; 16-bit colour halves the pixels allowed).
     fn default() -> Self {
         Self {
             max_file_bytes: 40 << 20,
             max_side: 12_000,
-            max_alloc: 512 << 20,
+            max_pixels: 40_000_000,
+            max_aspect: 20,
+            max_alloc: 160 << 20,
         }
     }
+}
+
+impl Limits {
+    /// Checks a photo's header: its sides, pixels, shape and decoded size.
+    pub fn check(&self, width: u32, height: u32, decoded_bytes: u64) -> Result<(), ImageError> {
+        let fail = |limit: String| {
+            Err(ImageError::Dimensions {
+                width,
+                height,
+                limit,
+            })
+        };
+        let (long, short) = (width.max(height), width.min(height));
+        if short == 0 {
+            return fail("it has no pixels".into());
+        }
+        if long > self.max_side {
+            return fail(format!("the limit is {} pixels a side", self.max_side));
+        }
+        if width as u64 * height as u64 > self.max_pixels {
+            return fail(format!(
+                "the limit is {} megapixels",
+                self.max_pixels / 1_000_000
+            ));
+        }
+        if long > short.saturating_mul(self.max_aspect) {
+            return fail(format!(
+                "its sides are further apart than {}:1",
+                self.max_aspect
+            ));
+        }
+        if decoded_bytes > self.max_alloc {
+            return fail(format!(
+                "decoded it would take {} MB; the limit is {} MB",
+                decoded_bytes >> 20,
+                self.max_alloc >> 20
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The photo formats seen in uploads that are not read, by the brand of their ISO-BMFF
+/// `ftyp` box.
+fn unsupported(bytes: &[u8]) -> Option<&'static str> {
+    let brand = bytes.get(4..12)?;
+    if !brand.starts_with(b"ftyp") {
+        return None;
+    }
+    match &brand[4..8] {
+        b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => Some("HEIC"),
+        b"avif" | b"avis" => Some("AVIF"),
+        _ => None,
+    }
+}
+
+/// Share of the rows of a decoded JPEG that its file did not hold: a file cut short decodes
+/// with its missing rows in the decoder's mid grey. 0 for a file that ends with its end
+/// marker.
+fn missing_rows(bytes: &[u8], image: &DynamicImage) -> f32 {
+    let tail = &bytes[bytes.len().saturating_sub(64)..];
+    if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return 0.0;
+    }
+    // The decoder's own buffer is read in place (a JPEG decodes to 8-bit RGB or grey).
+    let (w, h) = (image.width(), image.height());
+    let grey_row = |y: u32| match image {
+        DynamicImage::ImageRgb8(rgb) => (0..w).all(|x| rgb.get_pixel(x, y).0 == [128; 3]),
+        DynamicImage::ImageLuma8(luma) => (0..w).all(|x| luma.get_pixel(x, y).0 == [128]),
+        _ => false,
+    };
+    let rows = (0..h).rev().take_while(|&y| grey_row(y)).count();
+    rows as f32 / h.max(1) as f32
 }
 
 /// A crop box as fractions of the upright image: `x`, `y`, `width`, `height` in 0..=1.
@@ -117,6 +199,8 @@ impl Crop {
 }
 
 /// Decodes `bytes` and turns it upright according to its EXIF orientation.
+/// The limits, checked against the header before any pixel is decoded; a JPEG cut short is
+/// refused when most of it is missing, and logged as a warning when some is.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, ImageError> {
     if bytes.len() > limits.max_file_bytes {
         return Err(ImageError::FileTooLarge {
@@ -124,17 +208,36 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, ImageError>
             limit: limits.max_file_bytes,
         });
     }
+    if let Some(kind) = unsupported(bytes) {
+        return Err(ImageError::Unsupported(kind));
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(image::ImageError::IoError)?;
+    let jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
+    // The header is read with no limits, so that a photo over them is refused in the words
+    // of `Limits::check`; the decoder's own limits then guard the decoding.
+    reader.no_limits();
+    let mut decoder = reader.into_decoder()?;
+    let (width, height) = decoder.dimensions();
+    limits.check(width, height, decoder.total_bytes())?;
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_side);
     decoder_limits.max_image_height = Some(limits.max_side);
     decoder_limits.max_alloc = Some(limits.max_alloc);
-    reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder()?;
+    decoder.set_limits(decoder_limits)?;
     let orientation = decoder.orientation()?;
     let mut image = DynamicImage::from_decoder(decoder)?;
+    if jpeg {
+        let missing = missing_rows(bytes, &image);
+        let missing_percent = (missing * 100.0).round() as u32;
+        if missing > 0.5 {
+            return Err(ImageError::Truncated { missing_percent });
+        }
+        if missing > 0.0 {
+            log::warn!("the photo is cut short: about {missing_percent}% of it is missing");
+        }
+    }
     image.apply_orientation(orientation);
     if image.width() == 0 || image.height() == 0 {
         return Err(ImageError::Empty {

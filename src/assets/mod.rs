@@ -26,6 +26,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `name` names a file plainly, inside a manifest's own folder: letters, digits,
+/// `.`, `_` and `-`, not starting with a dot (no path, no `..`, no URL).
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// A file referenced by a manifest, with its checksum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
@@ -44,6 +54,21 @@ impl FileEntry {
             file: file.to_string(),
             sha256: sha256_hex(bytes),
             bytes: bytes.len() as u64,
+        }
+    }
+
+    /// Fails unless the file is named plainly ([`plain_name`]).
+    pub fn check_name(&self, what: &'static str) -> Result<(), AssetError> {
+        if plain_name(&self.file) {
+            Ok(())
+        } else {
+            Err(AssetError::content(
+                what,
+                format!(
+                    "it names the file {:?}; only a plain file name in its own folder is allowed",
+                    self.file
+                ),
+            ))
         }
     }
 
@@ -86,8 +111,7 @@ pub fn parse_manifest<T: serde::de::DeserializeOwned>(
     version: impl Fn(&T) -> u32,
     supported: u32,
 ) -> Result<T, AssetError> {
-    let manifest: T =
-        serde_json::from_slice(bytes).map_err(|source| AssetError::Json { what, source })?;
+    let manifest: T = serde_json::from_slice(bytes).map_err(|e| AssetError::json(what, e))?;
     match version(&manifest) {
         found if found == supported => Ok(manifest),
         found => Err(AssetError::Version {
@@ -107,6 +131,10 @@ impl ModelManifest {
             |m: &Self| m.format_version,
             MODEL_FORMAT_VERSION,
         )?;
+        if let Some(why) = manifest.model.invalid() {
+            return Err(AssetError::content("model manifest", why));
+        }
+        manifest.weights.check_name("model manifest")?;
         if manifest.labels.len() != manifest.model.num_classes {
             return Err(AssetError::Content {
                 what: "model manifest",
@@ -122,9 +150,6 @@ impl ModelManifest {
 
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
-        serde_json::to_vec_pretty(self).map_err(|source| AssetError::Json {
-            what: "model manifest",
-            source,
-        })
+        serde_json::to_vec_pretty(self).map_err(|e| AssetError::json("model manifest", e))
     }
 }

@@ -153,15 +153,15 @@ enum Prepared {
     Unreadable(String),
 }
 
-/// The item `product` becomes, with its photo's `sha256` and thumbnail, if it has one.
+/// The item `product` becomes, with its photo's `sha256`; the page shows its thumbnail when
+/// it has one, else the image URL of the feed.
 fn item(product: &Product, sha256: &str, thumbnail: Option<&str>) -> Item {
     Item {
         id: product.id.clone(),
         title: product.title.clone(),
-        image: product
-            .image_url
-            .clone()
-            .or_else(|| thumbnail.map(str::to_string))
+        image: thumbnail
+            .map(str::to_string)
+            .or_else(|| product.image_url.clone())
             .unwrap_or_default(),
         link: product.link.clone(),
         category: product.category.clone(),

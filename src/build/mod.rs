@@ -47,6 +47,9 @@ pub struct Request {
     pub max_failures: Option<MaxFailures>,
     /// Index at most this many products (the first ones).
     pub limit: Option<usize>,
+    /// Write a thumbnail of every photo beside the index, for the page to show instead of
+    /// the image host's URL (the image host then never learns which results a shopper saw).
+    pub local_images: bool,
 }
 
 fn bar(len: usize, what: &str) -> ProgressBar {
@@ -66,7 +69,10 @@ fn remove_leftovers(dir: &Path) {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if name.to_string_lossy().starts_with(".tmp") {
+            if name
+                .to_string_lossy()
+                .starts_with(crate::files::TEMP_PREFIX)
+            {
                 std::fs::remove_file(entry.path()).ok();
             }
         }
@@ -146,9 +152,7 @@ pub fn build(request: &Request, model: &Embedder) -> Result<Summary> {
                 Ok(fetched) => pending.push(Pending {
                     product,
                     cached: descriptions.get(&fetched.sha256),
-                    thumb: product
-                        .image_url
-                        .is_none()
+                    thumb: (request.local_images || product.image_url.is_none())
                         .then(|| thumbnail_name(&fetched.sha256)),
                     fetched,
                 }),

@@ -68,6 +68,10 @@ pub(super) struct IndexArgs {
     /// items (2%).
     #[arg(long)]
     max_failures: Option<MaxFailures>,
+    /// Show the page thumbnails written beside the index, not the feed's image URLs: the
+    /// store's image host then never sees which results a shopper was shown.
+    #[arg(long)]
+    local_images: bool,
     /// Index at most this many items (the first ones), for quick trials.
     #[arg(long)]
     limit: Option<usize>,
@@ -128,6 +132,7 @@ pub(super) fn run(args: IndexArgs) -> Result<ExitCode> {
         },
         max_failures: args.max_failures,
         limit: args.limit,
+        local_images: args.local_images,
     };
     let summary = build(&request, &model)?;
     for f in &summary.failed {

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use super::args::ModelArgs;
+use super::args::{ModelArgs, for_each_photo, read_photo};
 use crate::files::read_model;
 
 #[derive(Debug, Args)]
@@ -47,11 +47,8 @@ pub(super) fn run(args: ClassifyArgs) -> Result<()> {
             args.model.model.display()
         );
     }
-    for path in &args.images {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let description = model
-            .describe_blocking(&bytes, None)
-            .with_context(|| format!("describing {}", path.display()))?;
+    for_each_photo(&args.images, args.json, |path| {
+        let description = model.describe_blocking(&read_photo(path)?, None)?;
         let top: Vec<Label> = model
             .top_labels(&description.probabilities, args.top)
             .into_iter()
@@ -70,6 +67,7 @@ pub(super) fn run(args: ClassifyArgs) -> Result<()> {
                 .collect();
             println!("{}: {}", path.display(), text.join(", "));
         }
-    }
+        Ok(())
+    })?;
     Ok(())
 }

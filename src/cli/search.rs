@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use super::args::ModelArgs;
+use super::args::{ModelArgs, for_each_photo, read_photo};
 use crate::files::{read_index, read_model};
 use crate::index::{Blend, Card, Variants, rank_where, reason};
 
@@ -56,11 +56,8 @@ pub(super) fn run(args: SearchArgs) -> Result<()> {
         colour: args.colour_weight,
         category: args.category_weight,
     };
-    for path in &args.images {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let description = model
-            .describe_blocking(&bytes, None)
-            .with_context(|| format!("describing {}", path.display()))?;
+    for_each_photo(&args.images, args.json, |path| {
+        let description = model.describe_blocking(&read_photo(path)?, None)?;
         let variants = if args.all_variants {
             Variants::All
         } else {
@@ -115,6 +112,6 @@ pub(super) fn run(args: SearchArgs) -> Result<()> {
                 );
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -72,8 +72,13 @@ pub fn confined(dir: &Path, path: &str) -> Result<PathBuf, String> {
 
 /// A price cell: `49.90 EUR`, or a bare amount in `currency`.
 fn money(text: &str, currency: Option<&str>) -> Result<Money, String> {
+    let has_code = text
+        .split_whitespace()
+        .any(|part| part.len() == 3 && part.chars().all(|c| c.is_ascii_alphabetic()));
     match (parse_price(text), currency) {
         (Ok(m), _) => Ok(m),
+        // A currency is there: the amount is what is wrong.
+        (Err(e), _) if has_code => Err(e),
         (Err(_), Some(c)) => parse_price(&format!("{} {c}", text.trim())),
         (Err(_), None) => Err(format!(
             "price {text:?} names no currency: write \"{} EUR\", add a currency column or pass --currency",

@@ -214,8 +214,7 @@ impl CatalogueIndex {
                     .map_err(st_error)?,
             ),
         ];
-        let items = serde_json::to_string(&self.items)
-            .map_err(|source| AssetError::Json { what: WHAT, source })?;
+        let items = serde_json::to_string(&self.items).map_err(|e| AssetError::json(WHAT, e))?;
         let metadata = HashMap::from([("items".to_string(), items)]);
         safetensors::serialize(views, Some(metadata)).map_err(st_error)
     }
@@ -228,8 +227,8 @@ impl CatalogueIndex {
             .as_ref()
             .and_then(|m| m.get("items"))
             .ok_or_else(|| content("no item list"))?;
-        let items: Vec<Item> = serde_json::from_str(items_json)
-            .map_err(|source| AssetError::Json { what: WHAT, source })?;
+        let items: Vec<Item> =
+            serde_json::from_str(items_json).map_err(|e| AssetError::json(WHAT, e))?;
         let file = SafeTensors::deserialize(bytes).map_err(st_error)?;
         let get = |name: &str, dtype: Dtype| {
             let view = file.tensor(name).map_err(st_error)?;
@@ -281,11 +280,13 @@ impl CatalogueIndex {
         .with_centre())
     }
 
-    /// Checks `data` against `manifest` and the loaded model, then parses it.
+    /// Checks `data` against `manifest` and the loaded model (whose weights hash to
+    /// `model_sha256` and whose embeddings have `embedding_dim` values), then parses it.
     pub fn load(
         manifest: &IndexManifest,
         data: &[u8],
         model_sha256: &str,
+        embedding_dim: usize,
     ) -> Result<Self, AssetError> {
         manifest.check_model(model_sha256)?;
         manifest.data.verify(data)?;
@@ -295,6 +296,12 @@ impl CatalogueIndex {
                 "manifest counts {} items, data holds {}",
                 manifest.count,
                 index.len()
+            )));
+        }
+        if index.dim != embedding_dim {
+            return Err(content(format!(
+                "its embeddings have {} values; the model's have {embedding_dim}",
+                index.dim
             )));
         }
         Ok(index)

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::assets::{FileEntry, parse_manifest};
+use crate::assets::{FileEntry, parse_manifest, plain_name};
 use crate::error::AssetError;
 
 /// Format version of the index manifest and container.
@@ -44,6 +44,21 @@ impl IndexManifest {
             } => AssetError::IndexVersion { found, supported },
             other => other,
         })
+        .and_then(|m: Self| {
+            m.data.check_name("index manifest")?;
+            // Thumbnails live in the index's images/ folder.
+            if let Some(bad) = m
+                .images
+                .iter()
+                .find(|i| !i.strip_prefix("images/").is_some_and(plain_name))
+            {
+                return Err(AssetError::content(
+                    "index manifest",
+                    format!("it names the thumbnail {bad:?}, outside its images/ folder"),
+                ));
+            }
+            Ok(m)
+        })
     }
 
     /// Fails unless the index was made by the model whose weights hash to `model_sha256`.
@@ -60,9 +75,6 @@ impl IndexManifest {
 
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
-        serde_json::to_vec_pretty(self).map_err(|source| AssetError::Json {
-            what: "index manifest",
-            source,
-        })
+        serde_json::to_vec_pretty(self).map_err(|e| AssetError::json("index manifest", e))
     }
 }

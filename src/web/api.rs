@@ -171,6 +171,8 @@ struct Info {
     worker_error: Option<String>,
     /// When the last photo was prepared and embedded.
     last_work: Option<Work>,
+    /// Times the worker was replaced by a fresh one to give its memory back.
+    worker_restarts: u32,
     last_timings: Option<Timings>,
     /// Photos combined in the current query.
     photos: usize,
@@ -191,6 +193,7 @@ fn info_js() -> Result<JsValue, JsValue> {
         thread: app.engine.thread(),
         worker_error: app.worker_error.clone(),
         last_work: session.last_work(),
+        worker_restarts: app.engine.restarts(),
         last_timings: session.last_timings(),
         photos: session.photo_count(),
         crop: session.query().and_then(|q| q.crop),

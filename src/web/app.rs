@@ -81,8 +81,13 @@ pub(crate) async fn load(
     let data_url = fetch::join(&config.index_url, &index_manifest.data.file)?;
     let data = fetch::cached(&data_url, &index_manifest.data.sha256, Some(&on_bytes)).await?;
 
-    let index =
-        CatalogueIndex::load(&index_manifest, &data, &manifest.weights.sha256).map_err(to_js)?;
+    let index = CatalogueIndex::load(
+        &index_manifest,
+        &data,
+        &manifest.weights.sha256,
+        manifest.model.embedding_dim,
+    )
+    .map_err(to_js)?;
     let force_cpu = backend::forced_cpu();
     let mut worker_error = None;
     let started = if config.worker {
@@ -176,6 +181,7 @@ impl App {
             started_at: work.started_at,
             ended_at: work.ended_at,
             thread: self.engine.thread(),
+            memory_bytes: work.memory_bytes,
         });
         Ok(Rc::new(Photo {
             description: work.description,

@@ -14,7 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, Element};
 
 use super::js;
-use super::widget::{by_id, set_visible};
+use super::widget::{by_id, set_style, set_visible};
 use crate::preprocess::Crop;
 
 /// Smallest side of the box, as a fraction of the photo.
@@ -73,17 +73,14 @@ fn percent(v: f32) -> f32 {
 fn render() {
     let c = BOX.with(Cell::get);
     if let Some(el) = by_id("crop-box") {
-        el.set_attribute(
-            "style",
-            &format!(
-                "left:{}%;top:{}%;width:{}%;height:{}%",
-                c.x * 100.0,
-                c.y * 100.0,
-                c.width * 100.0,
-                c.height * 100.0
-            ),
-        )
-        .ok();
+        for (property, value) in [
+            ("left", c.x),
+            ("top", c.y),
+            ("width", c.width),
+            ("height", c.height),
+        ] {
+            set_style(&el, property, &format!("{}%", value * 100.0));
+        }
         let words = describe(c);
         el.set_attribute("aria-label", &format!("Crop box: {words}"))
             .ok();

@@ -41,7 +41,16 @@ pub(crate) async fn describe(
         embed_ms: t2 - t1,
         started_at: t0,
         ended_at: t2,
+        memory_bytes: memory_bytes(),
     })
+}
+
+/// Bytes of this thread's wasm memory.
+fn memory_bytes() -> f64 {
+    js::get(&wasm_bindgen::memory(), "buffer")
+        .ok()
+        .and_then(|buffer| js::number(&buffer, "byteLength"))
+        .unwrap_or(0.0)
 }
 
 /// The describer the page uses.
@@ -70,6 +79,14 @@ impl Engine {
         match self {
             Engine::Local(_) => "page",
             Engine::Worker(_) => "worker",
+        }
+    }
+
+    /// Times the worker was replaced to give its memory back.
+    pub(crate) fn restarts(&self) -> u32 {
+        match self {
+            Engine::Local(_) => 0,
+            Engine::Worker(client) => client.restarts.get(),
         }
     }
 }
@@ -161,13 +178,72 @@ type Answer = Result<Described, String>;
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Answer>>>>;
 type Handler = Closure<dyn FnMut(JsValue)>;
 
-/// The page's handle on the worker.
-pub(crate) struct Client {
+/// Wasm memory a worker may hold after a photo before it is replaced by a fresh one: wasm
+/// memory never shrinks, so a large photo would otherwise keep the tab's memory for good.
+/// The model and a phone photo of 12 megapixels fit under it.
+const RESTART_BYTES: f64 = 96.0 * 1024.0 * 1024.0;
+
+/// What a worker starts with: the bundle it runs and the model it loads.
+struct Spec {
+    bundle: String,
+    manifest: Vec<u8>,
+    weights: Vec<u8>,
+    force_cpu: bool,
+}
+
+/// One running worker.
+struct Running {
     worker: JsValue,
     pending: Pending,
     next_id: Cell<u32>,
+    /// Replaced: ends once its last request is answered.
+    retiring: Cell<bool>,
     /// Keeps the message and error handlers alive.
     _handlers: [Handler; 2],
+}
+
+impl Running {
+    /// Ends the worker once it is replaced and owes no answer.
+    fn end_if_done(&self) {
+        if self.retiring.get() && self.pending.borrow().is_empty() {
+            js::call(&self.worker, "terminate", &[]).ok();
+        }
+    }
+}
+
+/// The page's handle on the worker, which it replaces with a fresh one (in the background,
+/// between photos) when a photo has left the worker holding more than [`RESTART_BYTES`].
+pub(crate) struct Client {
+    running: Rc<RefCell<Rc<Running>>>,
+    spec: Rc<Spec>,
+    restarting: Rc<Cell<bool>>,
+    restarts: Rc<Cell<u32>>,
+}
+
+/// Starts a fresh worker for `spec` and puts it in `slot`, ending the one it replaces once
+/// that has answered its requests. On failure the old worker stays.
+async fn replace(
+    slot: Rc<RefCell<Rc<Running>>>,
+    spec: Rc<Spec>,
+    restarting: Rc<Cell<bool>>,
+    restarts: Rc<Cell<u32>>,
+) {
+    match Running::start(&spec).await {
+        Ok((fresh, _, _)) => {
+            let old = slot.replace(Rc::new(fresh));
+            old.retiring.set(true);
+            old.end_if_done();
+            restarts.set(restarts.get() + 1);
+        }
+        Err(err) => web_sys::console::warn_1(
+            &format!(
+                "Deep Shopping: could not replace the worker ({}); keeping it",
+                error_message(&err)
+            )
+            .into(),
+        ),
+    }
+    restarting.set(false);
 }
 
 /// The text of a worker `error` event.
@@ -280,6 +356,54 @@ impl Client {
         weights: &[u8],
         force_cpu: bool,
     ) -> Result<(Client, &'static str, Option<String>), JsValue> {
+        let spec = Spec {
+            bundle: bundle.to_string(),
+            manifest: manifest.to_vec(),
+            weights: weights.to_vec(),
+            force_cpu,
+        };
+        let (running, backend, reason) = Running::start(&spec).await?;
+        let client = Client {
+            running: Rc::new(RefCell::new(Rc::new(running))),
+            spec: Rc::new(spec),
+            restarting: Rc::new(Cell::new(false)),
+            restarts: Rc::new(Cell::new(0)),
+        };
+        Ok((client, backend, reason))
+    }
+
+    /// Prepares and describes `bytes` in the worker; then replaces the worker if the photo
+    /// left it holding too much memory.
+    async fn describe(&self, bytes: Vec<u8>, crop: Option<Crop>) -> Result<Described, JsError> {
+        let running = self.running.borrow().clone();
+        let result = running.describe(bytes, crop).await;
+        running.end_if_done();
+        let current = Rc::ptr_eq(&running, &self.running.borrow());
+        if let Ok(work) = &result
+            && work.memory_bytes > RESTART_BYTES
+            && current
+            && !self.restarting.replace(true)
+        {
+            wasm_bindgen_futures::spawn_local(replace(
+                self.running.clone(),
+                self.spec.clone(),
+                self.restarting.clone(),
+                self.restarts.clone(),
+            ));
+        }
+        result
+    }
+}
+
+impl Running {
+    /// Starts a worker for `spec` and loads its model.
+    async fn start(spec: &Spec) -> Result<(Running, &'static str, Option<String>), JsValue> {
+        let (bundle, manifest, weights, force_cpu) = (
+            &spec.bundle,
+            spec.manifest.as_slice(),
+            spec.weights.as_slice(),
+            spec.force_cpu,
+        );
         let worker = spawn(bundle)?;
         let started = async {
             match next_message(&worker, WORKER_STEP_TIMEOUT_MS).await? {
@@ -332,13 +456,14 @@ impl Client {
         };
         js::set(&worker, "onmessage", on_message.as_ref())?;
         js::set(&worker, "onerror", on_error.as_ref())?;
-        let client = Client {
+        let running = Running {
             worker,
             pending,
             next_id: Cell::new(0),
+            retiring: Cell::new(false),
             _handlers: [on_message, on_error],
         };
-        Ok((client, backend, reason))
+        Ok((running, backend, reason))
     }
 
     /// Prepares and describes `bytes` in the worker.

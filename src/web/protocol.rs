@@ -69,6 +69,9 @@ pub(crate) struct Described {
     pub started_at: f64,
     /// When the work ended, in milliseconds since the Unix epoch.
     pub ended_at: f64,
+    /// Bytes of wasm memory the thread that did the work holds after it (wasm memory grows
+    /// and never shrinks).
+    pub memory_bytes: f64,
 }
 
 /// `message` as a JS object, with the buffers of its byte fields to transfer.

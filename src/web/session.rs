@@ -89,6 +89,8 @@ pub(crate) struct Work {
     pub ended_at: f64,
     /// `"worker"` or `"page"`.
     pub thread: &'static str,
+    /// Bytes of wasm memory that thread holds after the work.
+    pub memory_bytes: f64,
 }
 
 /// Results shown for the current query.

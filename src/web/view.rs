@@ -7,7 +7,7 @@ use web_sys::Element;
 
 use super::js;
 use super::session::Results;
-use super::widget::{by_id, element, set_text};
+use super::widget::{by_id, element, set_style, set_text};
 use crate::index::{Card, Money};
 
 fn chips(swatches: &[crate::colour::Swatch]) -> Option<Element> {
@@ -15,8 +15,7 @@ fn chips(swatches: &[crate::colour::Swatch]) -> Option<Element> {
     for swatch in swatches {
         if let Some(chip) = element("span", "chip", Some(&swatch.name)) {
             let [r, g, b] = swatch.rgb;
-            chip.set_attribute("style", &format!("--chip: rgb({r},{g},{b})"))
-                .ok();
+            set_style(&chip, "--chip", &format!("rgb({r},{g},{b})"));
             chips.append_child(&chip).ok();
         }
     }

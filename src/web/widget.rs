@@ -134,21 +134,42 @@ pub(crate) fn mount() -> Result<bool, JsValue> {
         _ => js::call(&host, "attachShadow", &[options.into()])?,
     };
     let document = gloo::utils::document();
-    let style = document.create_element("style")?;
-    style.set_text_content(Some(STYLE));
+    let style = adopt_style(&shadow)?;
     let template = document.create_element("template")?;
     template.set_inner_html(TEMPLATE);
     let content = js::get(&template, "content")?;
     let root = js::call(&content, "querySelector", &[".ds".into()])?
         .dyn_into::<Element>()
         .map_err(|_| js::to_js("the widget template has no .ds root"))?;
-    js::call(
-        &shadow,
-        "replaceChildren",
-        &[style.into(), root.clone().into()],
-    )?;
+    let children: Vec<JsValue> = style.into_iter().chain([root.clone().into()]).collect();
+    js::call(&shadow, "replaceChildren", &children)?;
     ROOT.with(|r| *r.borrow_mut() = Some(root));
     Ok(true)
+}
+
+/// Gives `shadow` the widget's styles as a constructed stylesheet, which a storefront's
+/// Content-Security-Policy allows without `style-src 'unsafe-inline'` (README, "Strict
+/// CSP"). Browsers without constructed stylesheets get a `<style>` element instead, returned
+/// for the caller to add.
+fn adopt_style(shadow: &JsValue) -> Result<Option<JsValue>, JsValue> {
+    if js::get(shadow, "adoptedStyleSheets").is_ok_and(|a| a.is_object())
+        && let Ok(sheet) = web_sys::CssStyleSheet::new()
+    {
+        sheet.replace_sync(STYLE)?;
+        js::set(shadow, "adoptedStyleSheets", &js_sys::Array::of1(&sheet))?;
+        return Ok(None);
+    }
+    let style = gloo::utils::document().create_element("style")?;
+    style.set_text_content(Some(STYLE));
+    Ok(Some(style.into()))
+}
+
+/// Sets the inline style `property` of `el` through CSSOM, which a Content-Security-Policy
+/// allows (a `style` attribute it would block).
+pub(crate) fn set_style(el: &Element, property: &str, value: &str) {
+    if let Some(el) = el.dyn_ref::<web_sys::HtmlElement>() {
+        el.style().set_property(property, value).ok();
+    }
 }
 
 /// The widget element with `id`, when the widget is mounted.

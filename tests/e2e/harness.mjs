@@ -18,14 +18,24 @@ const TYPES = {
 
 /**
  * Serves files on 127.0.0.1: `dir` under `prefix`, plus `pages` (path -> HTML) and `mounts`
- * (further prefix -> folder). Resolves to { url, origin, close, requests }.
+ * (further prefix -> folder), with `headers` on every answer. A POST is recorded with its
+ * body in `posts` and answered 204. Resolves to { url, origin, close, requests, posts }.
  */
-export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {} } = {}) {
+export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {} } = {}) {
   const requests = [];
+  const posts = [];
   const roots = Object.entries({ ...mounts, [prefix]: dir }).sort((a, b) => b[0].length - a[0].length);
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    if (req.method === 'POST') {
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      posts.push({ path, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(204).end();
+      return;
+    }
     if (pages[path] !== undefined) {
       res.writeHead(200, { 'content-type': TYPES['.html'] }).end(pages[path]);
       return;
@@ -50,6 +60,7 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {} 
     url: `${origin}${prefix}`,
     origin,
     requests,
+    posts,
     close: () => new Promise((ok) => server.close(ok)),
   };
 }

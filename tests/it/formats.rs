@@ -253,19 +253,25 @@ fn index_checks_checksum_count_and_model() {
         err.to_string().contains("deep-shopping index --feed"),
         "{err}"
     );
-    assert_eq!(CatalogueIndex::load(&parsed, &bytes, "abc").unwrap(), index);
+    assert_eq!(
+        CatalogueIndex::load(&parsed, &bytes, "abc", 16).unwrap(),
+        index
+    );
     assert!(matches!(
-        CatalogueIndex::load(&parsed, &bytes, "other-model"),
+        CatalogueIndex::load(&parsed, &bytes, "other-model", 16),
         Err(AssetError::StaleIndex { .. })
     ));
     let mut tampered = bytes.clone();
     tampered[bytes.len() - 1] ^= 0x40;
     assert!(matches!(
-        CatalogueIndex::load(&parsed, &tampered, "abc"),
+        CatalogueIndex::load(&parsed, &tampered, "abc", 16),
         Err(AssetError::Checksum { .. })
     ));
     let mut miscounted = parsed.clone();
     miscounted.count = 6;
-    assert!(CatalogueIndex::load(&miscounted, &bytes, "abc").is_err());
+    assert!(CatalogueIndex::load(&miscounted, &bytes, "abc", 16).is_err());
+    // An index of other embeddings than the model's (0 or 64 values, say) is refused.
+    let err = CatalogueIndex::load(&parsed, &bytes, "abc", 64).unwrap_err();
+    assert!(err.to_string().contains("16 values"), "{err}");
     assert!(CatalogueIndex::from_bytes(&bytes[..bytes.len() - 9]).is_err());
 }

@@ -9,6 +9,8 @@ mod common;
 mod cli;
 mod feeds;
 mod formats;
+mod fuzzed;
+mod hostile;
 mod preprocess;
 mod ranking;
 mod shipped;
