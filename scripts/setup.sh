@@ -25,13 +25,14 @@ install_tool() {
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Chromium for the browser tests, Fashion-MNIST for the trainer's second benchmark, DejaVu for
-# the report's plots.
+# the report's plots, GNU time for the peak memory tests/it/hostile.rs measures.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-  || [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
-  say "installing chromium, chromium-driver, dataset-fashion-mnist, fonts-dejavu-core (apt)"
+  || [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
+  || [ ! -x /usr/bin/time ]; then
+  say "installing chromium, chromium-driver, dataset-fashion-mnist, fonts-dejavu-core, time (apt)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    chromium chromium-driver dataset-fashion-mnist fonts-dejavu-core >/dev/null
+    chromium chromium-driver dataset-fashion-mnist fonts-dejavu-core time >/dev/null
 fi
 
 # pip and unzip fetch the distillation teachers (scripts/teachers.sh).

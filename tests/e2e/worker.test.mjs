@@ -86,3 +86,43 @@ test('a search leaves the main thread free: it runs tasks and has no long task w
   assert.equal(meanwhile.length, 0);
   assert.deepEqual(local.errors, []);
 });
+
+/** Searches a `w` x `h` JPEG drawn in the page (a gradient); returns `info()` after it. */
+function searchDrawn(page, w, h) {
+  return page.evaluate(async ([w, h]) => {
+    const canvas = new OffscreenCanvas(w, h);
+    const g = canvas.getContext('2d');
+    const grad = g.createLinearGradient(0, 0, w, h);
+    grad.addColorStop(0, '#a33');
+    grad.addColorStop(1, '#33a');
+    g.fillStyle = grad;
+    g.fillRect(0, 0, w, h);
+    await window.deepShopping.search(await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.8 }), { top: 5 });
+    return window.deepShopping.info();
+  }, [w, h]);
+}
+
+test('a large photo\'s memory is given back: the worker that decoded it is replaced by a fresh one', { timeout: 300_000 }, async () => {
+  const { page, errors } = await openPage(browser, server.url);
+  const MiB = 2 ** 20;
+  const photo = await photoBase64(rows[0].id);
+  await searchWatchingMainThread(page, photo);
+  const normal = (await page.evaluate(() => window.deepShopping.info())).lastWork.memoryBytes;
+  // A 12-megapixel phone photo stays under the 96 MiB the worker may keep.
+  const phone = await searchDrawn(page, 4032, 3024);
+  // 36 megapixels (108 MB decoded, near the 40-megapixel limit): over it.
+  const large = await searchDrawn(page, 6000, 6000);
+  console.log(`worker memory after a photo: dataset ${(normal / MiB).toFixed(0)} MiB, 12 MP ${(phone.lastWork.memoryBytes / MiB).toFixed(0)} MiB, `
+    + `36 MP ${(large.lastWork.memoryBytes / MiB).toFixed(0)} MiB`);
+  assert.ok(phone.lastWork.memoryBytes < 96 * MiB);
+  assert.equal(phone.workerRestarts, 0);
+  assert.ok(large.lastWork.memoryBytes > 96 * MiB && large.lastWork.memoryBytes < 256 * MiB);
+  // The fresh worker starts in the background; the next search runs in it, with the memory
+  // of a fresh start, and finds the same photo first.
+  await page.waitForFunction(() => window.deepShopping.info().workerRestarts === 1, null, { timeout: 60_000 });
+  const again = await searchWatchingMainThread(page, photo);
+  assert.equal(again.first, rows[0].id);
+  assert.equal(again.work.thread, 'worker');
+  assert.ok(again.work.memoryBytes <= normal + 8 * MiB, `${again.work.memoryBytes} after the restart, ${normal} before`);
+  assert.deepEqual(errors, []);
+});
