@@ -40,7 +40,7 @@ for target in "${targets[@]}"; do
     "fuzz/corpus/$target" "fuzz/seeds/$target" "fuzz/regressions/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 -max_len=262144 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
-  grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|peak_rss_mb|new_units_added)|ERROR|panicked|SUMMARY|Test unit written' "$log" || true
+  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|peak_rss_mb|new_units_added)|ERROR|panicked|SUMMARY|Test unit written' "$log" || true
   [ "$status" -eq 0 ] || { echo "fuzz target $target failed: see $log" >&2; exit 1; }
   # Keep the smallest corpus with the same coverage.
   cargo +nightly fuzz cmin --sanitizer none "$target" "fuzz/corpus/$target" -- -rss_limit_mb=1024 -timeout=10 \

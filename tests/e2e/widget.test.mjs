@@ -135,11 +135,12 @@ test('the snippet works on another page with the bundle under a sub-path; result
     assert.deepEqual(urls.errors, []);
     await urls.page.close();
 
-    // A loader without its bundle says so in the element.
+    // A loader without its bundle says so in the element, once the shopper reaches for it.
     const broken = await context.newPage();
     const failures = [];
     broken.on('pageerror', (e) => failures.push(String(e)));
     await broken.goto(`${server.origin}/store/broken.html`);
+    await broken.hover('deep-shopping-search');
     await broken.waitForSelector('deep-shopping-search:text("Search by photo is unavailable")');
     assert.equal(await broken.getAttribute('deep-shopping-search', 'role'), 'status');
     assert.equal(failures.length, 1, failures.join(' | '));

@@ -1,0 +1,118 @@
+// Storefront-friendly loading: widget.js draws the entry point at once and loads the bundle
+// only on the shopper's intent (preload="intent", the default), when the page is idle
+// (preload="idle") or at once (preload="eager"); a photo chosen in the entry point before the
+// bundle has loaded is searched once it has.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT, DATASET, DIST, serve, launch, catalogueRows, waitReady } from './harness.mjs';
+
+const SHOTS = join(ROOT, 'test-output');
+let server;
+let browser;
+let rows;
+
+/** A product page of another shop with the snippet (`attrs` on the element). */
+function storefront(attrs) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><title>A product page</title></head>
+<body><h1>Linen shirt</h1><p>A product page that may never search by photo.</p>
+<script type="module" src="/widget.js"></script>
+<deep-shopping-search ${attrs}></deep-shopping-search>
+</body></html>`;
+}
+
+before(async () => {
+  await mkdir(SHOTS, { recursive: true });
+  rows = await catalogueRows();
+  server = await serve(DIST, '/', {
+    pages: {
+      '/intent.html': storefront('results="4"'),
+      '/idle.html': storefront('preload="idle"'),
+      '/eager.html': storefront('preload="eager"'),
+    },
+  });
+  browser = await launch({ webgpu: false });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** Opens `path` recording every URL fetched (page and worker), without waiting for ready(). */
+async function open(path, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const urls = [];
+  context.on('request', (r) => urls.push(new URL(r.url()).pathname));
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.origin}${path}`);
+  await page.waitForSelector('button:text("Upload a photo")');
+  return { context, page, urls, errors };
+}
+
+const heavy = (urls) => urls.filter((u) => /deep-shopping(_bg\.wasm|\.js)$|\.safetensors$|manifest\.json$|index\.json$/.test(u));
+
+test('with preload="intent" a page that never searches fetches widget.js only; the entry point is there at once', { timeout: 120_000 }, async () => {
+  const { context, page, urls, errors } = await open('/intent.html', { width: 360, height: 780 });
+  try {
+    await page.waitForLoadState('networkidle');
+    await page.waitForTimeout(1500);
+    assert.deepEqual(urls, ['/intent.html', '/widget.js']);
+    // Real buttons, one tab stop each; the file inputs behind them are hidden.
+    const names = await page.$$eval('deep-shopping-search >> button', (bs) => bs.map((b) => b.textContent));
+    assert.deepEqual(names, ['Take a photo', 'Upload a photo']);
+    await page.screenshot({ path: join(SHOTS, 'entry-360.png') });
+    assert.equal(await page.evaluate(() => window.deepShopping.backend()), null);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('focus on the entry point loads the bundle; a photo chosen meanwhile is searched once it has loaded', { timeout: 300_000 }, async () => {
+  const { context, page, urls, errors } = await open('/intent.html');
+  try {
+    assert.deepEqual(heavy(urls), []);
+    // The tap opens the file picker at once, from the tap itself.
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('button:text("Upload a photo")')]);
+    assert.ok(urls.includes('/deep-shopping.js') || (await page.waitForRequest(/deep-shopping\.js$/)));
+    const results = page.evaluate(() => new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true })));
+    await chooser.setFiles(join(DATASET, 'images', `${rows[2].id}.jpg`));
+    const shown = await results;
+    assert.equal(shown[0].id, rows[2].id);
+    await waitReady(page);
+    assert.equal((await page.evaluate(() => window.deepShopping.info())).items, rows.length);
+    assert.ok(heavy(urls).includes('/deep-shopping_bg.wasm'));
+    await page.waitForSelector('#results li.card');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a call to the JS API loads the bundle; preload="eager" loads at once, "idle" once the page is idle', { timeout: 300_000 }, async () => {
+  for (const path of ['/eager.html', '/idle.html']) {
+    const { context, page, urls, errors } = await open(path);
+    try {
+      await page.waitForRequest(/deep-shopping_bg\.wasm$/, { timeout: 30_000 }).catch(() => {});
+      assert.ok(heavy(urls).includes('/deep-shopping_bg.wasm'), `${path}: ${urls}`);
+      await waitReady(page);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  const { context, page, urls } = await open('/intent.html');
+  try {
+    assert.deepEqual(heavy(urls), []);
+    await waitReady(page);
+    assert.equal((await page.evaluate(() => window.deepShopping.info())).thread, 'worker');
+  } finally {
+    await context.close();
+  }
+});
