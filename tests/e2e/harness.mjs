@@ -1,6 +1,8 @@
 // Shared helpers for the browser tests and the page benchmark: a static server for dist/ on
 // loopback and Debian's Chromium driven by playwright-core.
 import { createServer } from 'node:http';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +20,11 @@ const TYPES = {
 
 /**
  * Serves files on 127.0.0.1: `dir` under `prefix`, plus `pages` (path -> HTML) and `mounts`
- * (further prefix -> folder), with `headers` on every answer. A POST is recorded with its
+ * (further prefix -> folder), with `headers` on every answer; with `cdn`, files are sent
+ * gzip-compressed and revalidated by ETag, as a CDN would. A POST is recorded with its
  * body in `posts` and answered 204. Resolves to { url, origin, close, requests, posts }.
  */
-export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {} } = {}) {
+export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false } = {}) {
   const requests = [];
   const posts = [];
   const roots = Object.entries({ ...mounts, [prefix]: dir }).sort((a, b) => b[0].length - a[0].length);
@@ -47,7 +50,18 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      const head = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' };
+      if (cdn) {
+        // As a CDN serves the bundle: gzip, and revalidation by ETag (a 304 sends no body).
+        const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;
+        Object.assign(head, { etag, 'cache-control': 'no-cache', vary: 'accept-encoding' });
+        if (req.headers['if-none-match'] === etag) { res.writeHead(304, head).end(); return; }
+        if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+          res.writeHead(200, { ...head, 'content-encoding': 'gzip' }).end(gzipped(file, body));
+          return;
+        }
+      }
+      res.writeHead(200, head);
       res.end(body);
     } catch {
       res.writeHead(404).end();
@@ -63,6 +77,12 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     posts,
     close: () => new Promise((ok) => server.close(ok)),
   };
+}
+
+const gzipCache = new Map();
+function gzipped(file, body) {
+  if (!gzipCache.has(file)) gzipCache.set(file, gzipSync(body, { level: 6 }));
+  return gzipCache.get(file);
 }
 
 const FLAGS = [
