@@ -111,6 +111,7 @@ pub(crate) fn loaded(app: &App) {
         _ => "CPU".to_string(),
     };
     set_text("backend", &backend);
+    web_sys::console::info_1(&format!("Deep Shopping: model on {backend}").into());
     set_status(&format!(
         "Ready: {} catalogue items.",
         app.session.index().len()

@@ -26,7 +26,8 @@ fn vote_button(id: &str, vote: i32, pressed: bool, title: &str) -> Option<Elemen
     let (text, label) = if vote > 0 {
         ("♥ Like", "Like")
     } else {
-        ("✕ Not for me", "Dislike")
+        // The accessible name starts with the visible words (WCAG 2.5.3, label in name).
+        ("✕ Not for me", "Not for me:")
     };
     let b = element(
         "button",

@@ -12,6 +12,8 @@
 //! - `link-target`: where a result's product page opens (`_blank`, say); default: in place.
 //! - `show-out-of-stock`: present, items out of stock are shown too (they are left out).
 //! - `variants`: `all` shows every variant of a product; default: the one that matched best.
+//! - `debug`: present, the status line also shows the backend and each search's timings
+//!   (always in `deepShopping.info()` and, for the backend, the console).
 //!
 //! Without the element the JS API still works, with the same defaults.
 
@@ -143,6 +145,12 @@ pub(crate) fn mount() -> Result<bool, JsValue> {
         .map_err(|_| js::to_js("the widget template has no .ds root"))?;
     let children: Vec<JsValue> = style.into_iter().chain([root.clone().into()]).collect();
     js::call(&shadow, "replaceChildren", &children)?;
+    // Backend and timings are for developers: shown with the `debug` attribute only.
+    if host.has_attribute("debug")
+        && let Ok(Some(line)) = root.query_selector("#debug")
+    {
+        line.remove_attribute("hidden").ok();
+    }
     ROOT.with(|r| *r.borrow_mut() = Some(root));
     Ok(true)
 }

@@ -29,7 +29,9 @@ test('without WebGPU the page falls back to the CPU and ranks real photos', { ti
     const info = await page.evaluate(() => window.deepShopping.info());
     assert.match(info.fallbackReason, /no WebGPU adapter/);
     assert.equal(info.items, rows.length);
-    await page.waitForSelector('#backend:text("CPU")');
+    // Developer text stays out of the shopper's sight without the `debug` attribute.
+    await page.waitForSelector('#backend:text("CPU")', { state: 'attached' });
+    assert.equal(await page.isVisible('#backend'), false);
 
     // A catalogue photo returns itself first, with scores in descending order.
     for (const row of rows.slice(0, 3)) {
