@@ -145,13 +145,9 @@ pub(crate) fn mount() -> Result<bool, JsValue> {
         .map_err(|_| js::to_js("the widget template has no .ds root"))?;
     let children: Vec<JsValue> = style.into_iter().chain([root.clone().into()]).collect();
     js::call(&shadow, "replaceChildren", &children)?;
-    // Backend and timings are for developers: shown with the `debug` attribute only.
-    if host.has_attribute("debug")
-        && let Ok(Some(line)) = root.query_selector("#debug")
-    {
-        line.remove_attribute("hidden").ok();
-    }
     ROOT.with(|r| *r.borrow_mut() = Some(root));
+    // Backend and timings are for developers: shown with the `debug` attribute only.
+    set_visible("debug", host.has_attribute("debug"));
     Ok(true)
 }
 

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { ROOT, DATASET, DIST, FAKE_CAMERA, serve, launch, catalogueRows, lastTimings, waitForNewResults, waitReady } from './harness.mjs';
+import { ROOT, DIST, FAKE_CAMERA, serve, launch, catalogueRows, waitReady, upload, holdBack } from './harness.mjs';
 
 const AXE = join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
 let server;
@@ -24,11 +24,10 @@ after(async () => {
 /** axe-core's violations on the page now, as "rule: target" lines. */
 async function violations(page) {
   await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () => {
+  return page.evaluate(async () => {
     const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
     return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${JSON.stringify(n.target)} ${n.failureSummary?.split('\n')[1] ?? ''}`));
   });
-  return found;
 }
 
 for (const width of [360, 1280]) {
@@ -37,9 +36,7 @@ for (const width of [360, 1280]) {
     try {
       const page = await context.newPage();
       // The weights are held back so that the loading state stays on screen to be checked.
-      let release;
-      const held = new Promise((ok) => { release = ok; });
-      await page.route('**/*.safetensors', async (route) => { await held; await route.continue(); });
+      const release = await holdBack(page, '**/*.safetensors');
       await page.goto(server.url);
       await page.waitForSelector('button:text("Upload a photo")');
       const states = {};
@@ -50,9 +47,7 @@ for (const width of [360, 1280]) {
       release();
       await waitReady(page);
       states.ready = await violations(page);
-      const before = await lastTimings(page);
-      await page.setInputFiles('#photo', join(DATASET, 'images', `${rows[0].id}.jpg`));
-      await waitForNewResults(page, before);
+      await upload(page, rows[0].id);
       states.results = await violations(page);
       await page.click('#camera');
       await page.waitForSelector('#camera-video', { state: 'visible' });

@@ -124,6 +124,23 @@ export function waitForNewResults(page, before) {
   }, before, { timeout: 120_000 });
 }
 
+/** Uploads a dataset photo through the widget's file input and waits for its results. */
+export async function upload(page, stem) {
+  const before = await lastTimings(page);
+  // A browser fires no change event for the same file twice: clear the control first.
+  await page.setInputFiles('#photo', []);
+  await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
+  await waitForNewResults(page, before);
+}
+
+/** Holds back `page`'s requests matching `pattern` until the returned function is called. */
+export async function holdBack(page, pattern) {
+  let release;
+  const held = new Promise((ok) => { release = ok; });
+  await page.route(pattern, async (route) => { await held; await route.continue(); });
+  return release;
+}
+
 /** `deepShopping.info().lastTimings` now. */
 export function lastTimings(page) {
   return page.evaluate(() => window.deepShopping.info().lastTimings);

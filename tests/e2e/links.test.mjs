@@ -6,7 +6,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { DIST, DATASET, serve, launch, openPage, catalogueRows, cardIds, lastTimings, waitForNewResults } from './harness.mjs';
+import { DIST, DATASET, serve, launch, openPage, catalogueRows, cardIds, lastTimings, waitForNewResults, upload } from './harness.mjs';
 
 let rows;
 
@@ -16,13 +16,6 @@ function storefront(lang, attrs = '') {
 <link rel="icon" href="data:,"><title>Shop</title></head><body>
 <script type="module" src="/widget.js"></script>
 <deep-shopping-search results="60" ${attrs}></deep-shopping-search></body></html>`;
-}
-
-async function upload(page, stem) {
-  const before = await lastTimings(page);
-  await page.setInputFiles('#photo', []);
-  await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
-  await waitForNewResults(page, before);
 }
 
 /** The cards shown: id, link, target, price text and whether it reads as a sale. */

@@ -8,8 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ROOT, DATASET, serve, launch, openPage, waitReady, catalogueRows, photoBase64, callWithPhoto,
-  cardIds, lastTimings, waitForNewResults,
-} from './harness.mjs';
+  cardIds, lastTimings, waitForNewResults, upload, holdBack } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
 let server;
@@ -26,14 +25,6 @@ after(async () => {
   await browser.close();
   await server.close();
 });
-
-async function upload(page, stem) {
-  const before = await lastTimings(page);
-  // A browser fires no change event for the same file twice: clear the control first.
-  await page.setInputFiles('#photo', []);
-  await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
-  await waitForNewResults(page, before);
-}
 
 test('colour weight, filters and more results re-rank instantly', { timeout: 300_000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -235,9 +226,7 @@ test('a photo dropped while the page is still loading is searched once it is rea
     const page = await context.newPage();
     // Hold back the weights and the index data (a fresh context has neither cached) until the
     // photo has been dropped.
-    let release;
-    const held = new Promise((ok) => { release = ok; });
-    await page.route('**/*.safetensors', async (route) => { await held; await route.continue(); });
+    const release = await holdBack(page, '**/*.safetensors');
     await page.goto(server.url);
     await page.waitForFunction(() => window.deepShopping !== undefined, null, { timeout: 120_000 });
     const url = page.url();

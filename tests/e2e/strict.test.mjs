@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  ROOT, DATASET, DIST, serve, launch, openPage, lastTimings, waitForNewResults,
-} from './harness.mjs';
+  ROOT, DATASET, DIST, serve, launch, openPage, lastTimings, waitForNewResults, upload } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
 // README, "Strict CSP": exactly what the widget needs when it is served from the page's origin.
@@ -38,12 +37,6 @@ async function watchViolations(context) {
       window.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`);
     }, true);
   });
-}
-
-async function upload(page, stem) {
-  const before = await lastTimings(page);
-  await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
-  await waitForNewResults(page, before);
 }
 
 test('under a strict CSP (no unsafe-inline styles or scripts) the widget is styled, searches in its worker and reports no violation', { timeout: 300_000 }, async () => {

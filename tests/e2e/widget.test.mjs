@@ -7,8 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ROOT, DATASET, DIST, FAKE_CAMERA, serve, launch, openPage, catalogueRows, cardIds,
-  lastTimings, waitForNewResults, callWithPhoto, photoBase64,
-} from './harness.mjs';
+  lastTimings, waitForNewResults, callWithPhoto, photoBase64, upload } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
 const ACCENT = 'rgb(0, 128, 96)';
@@ -30,13 +29,6 @@ function storefront(bundle, attrs) {
 <script type="module" src="${bundle}widget.js"></script>
 <deep-shopping-search ${attrs}></deep-shopping-search>
 </body></html>`;
-}
-
-async function upload(page, stem) {
-  const before = await lastTimings(page);
-  await page.setInputFiles('#photo', []);
-  await page.setInputFiles('#photo', join(DATASET, 'images', `${stem}.jpg`));
-  await waitForNewResults(page, before);
 }
 
 /** Evaluates `fn(root, arg)` with the widget's shadow root. */
