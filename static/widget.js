@@ -38,14 +38,18 @@ if (!window.deepShoppingBundleUrl) {
       setTimeout(() => { throw err; });
       throw err;
     }
-    if (kept.length) {
-      // The bundle keeps a photo dropped before it has loaded, and searches it once ready.
-      const transfer = new DataTransfer();
-      for (const file of kept) transfer.items.add(file);
-      kept = [];
-      document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
-    }
   })());
+
+  // Hands the photos kept by the entry point to the loaded bundle, as a drop: the bundle keeps
+  // a photo dropped before it is ready and searches it once it is. Called after every keep, so a
+  // photo chosen after the bundle has loaded (from a picker opened before) is searched too.
+  const deliver = () => {
+    if (!kept.length) return;
+    const transfer = new DataTransfer();
+    for (const file of kept) transfer.items.add(file);
+    kept = [];
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  };
 
   // window.deepShopping until the bundle replaces it: a call loads the bundle first.
   const later = (name) => async (...args) => {
@@ -73,7 +77,7 @@ if (!window.deepShoppingBundleUrl) {
     kept = files;
     const note = host?.shadowRoot?.querySelector('.note');
     if (note) note.textContent = 'Loading the search… your photo will be searched in a moment.';
-    load().catch(() => {});
+    load().then(deliver, () => {});
   };
   // A photo dropped or pasted anywhere on the page, before the bundle listens itself.
   on(document, 'dragover', (e) => { if (e.dataTransfer?.types?.includes('Files')) e.preventDefault(); });

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, DATASET, DIST, serve, launch, catalogueRows, waitReady } from './harness.mjs';
+import { ROOT, DATASET, DIST, serve, launch, catalogueRows, waitReady, holdBack } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
 let server;
@@ -74,24 +74,31 @@ test('with preload="intent" a page that never searches fetches widget.js only; t
   }
 });
 
-test('focus on the entry point loads the bundle; a photo chosen meanwhile is searched once it has loaded', { timeout: 300_000 }, async () => {
-  const { context, page, urls, errors } = await open('/intent.html');
-  try {
-    assert.deepEqual(heavy(urls), []);
-    // The tap opens the file picker at once, from the tap itself.
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('button:text("Upload a photo")')]);
-    assert.ok(urls.includes('/deep-shopping.js') || (await page.waitForRequest(/deep-shopping\.js$/)));
-    const results = page.evaluate(() => new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true })));
-    await chooser.setFiles(join(DATASET, 'images', `${rows[2].id}.jpg`));
-    const shown = await results;
-    assert.equal(shown[0].id, rows[2].id);
-    await waitReady(page);
-    assert.equal((await page.evaluate(() => window.deepShopping.info())).items, rows.length);
-    assert.ok(heavy(urls).includes('/deep-shopping_bg.wasm'));
-    await page.waitForSelector('#results li.card');
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
+test('a tap on the entry point loads the bundle; a photo chosen before or after it has loaded is searched', { timeout: 300_000 }, async () => {
+  // Both orders, made deterministic: the bundle's wasm is held back until the photo is chosen,
+  // or the photo is chosen only once the bundle is ready (the picker was opened before).
+  for (const order of ['before', 'after']) {
+    const { context, page, urls, errors } = await open('/intent.html');
+    try {
+      assert.deepEqual(heavy(urls), []);
+      const release = order === 'before' ? await holdBack(page, '**/deep-shopping_bg.wasm') : () => {};
+      // The tap opens the file picker at once, from the tap itself.
+      const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('button:text("Upload a photo")')]);
+      if (!urls.includes('/deep-shopping.js')) await page.waitForRequest(/deep-shopping\.js$/);
+      if (order === 'after') await waitReady(page);
+      const results = page.evaluate(() => new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true })));
+      await chooser.setFiles(join(DATASET, 'images', `${rows[2].id}.jpg`));
+      release();
+      const shown = await results;
+      assert.equal(shown[0].id, rows[2].id, order);
+      await waitReady(page);
+      assert.equal((await page.evaluate(() => window.deepShopping.info())).items, rows.length);
+      assert.ok(heavy(urls).includes('/deep-shopping_bg.wasm'));
+      await page.waitForSelector('#results li.card');
+      assert.deepEqual(errors, [], order);
+    } finally {
+      await context.close();
+    }
   }
 });
 
