@@ -4,9 +4,12 @@
 // For each page: bytes transferred (compressed, as on the wire) until the page is quiet, Total
 // Blocking Time (long tasks on the main thread, each beyond 50 ms) and Largest Contentful
 // Paint; then, on the snippet's page, the time from choosing a photo to its first result, the
-// bytes fetched by then, and the bytes of a second visit.
+// bytes fetched by then, and the bytes of a second visit; last, the heavy files' sizes under gzip
+// and brotli.
 // Usage: node benches/storefront.mjs   (after scripts/test.sh or scripts/demo.sh built dist/)
-import { join } from 'node:path';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import zlib, { brotliCompressSync, gzipSync } from 'node:zlib';
 import { DIST, DATASET, serve, launch, catalogueRows } from '../tests/e2e/harness.mjs';
 
 const PROFILE = { latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 5e6 / 8 };
@@ -21,6 +24,14 @@ function page(snippet) {
 <p>${'A light shirt of washed linen, cut loose, with a camp collar and two pockets. '.repeat(6)}</p>
 ${snippet}
 </body></html>`;
+}
+
+/** The files a first search fetches beyond the manifests: the bundle, the weights, the index. */
+async function heavyFiles() {
+  const weights = JSON.parse(await readFile(join(DIST, 'models', 'manifest.json'), 'utf8')).weights.file;
+  const index = JSON.parse(await readFile(join(DIST, 'catalogue', 'index.json'), 'utf8')).data.file;
+  const bundle = (await readdir(DIST)).filter((f) => /^deep-shopping.*\.(js|wasm)$/.test(f)).map((f) => join(DIST, f));
+  return [...bundle, join(DIST, 'models', weights), join(DIST, 'catalogue', index)];
 }
 
 /** Opens `url` in a throttled context; returns the page, its CDP session and a byte counter. */
@@ -108,6 +119,17 @@ try {
   await quiet(again.tab, 1000);
   console.log(`second visit, through ready(): ${kb(again.bytes.total)} transferred`);
   await context.close();
+  // Chromium sends Accept-Encoding: br over HTTPS only, so the loopback server cannot show
+  // brotli on the wire; the heavy files' sizes under each encoding are computed here instead.
+  let [gz, br] = [0, 0];
+  for (const file of await heavyFiles()) {
+    const body = await readFile(file);
+    const g = gzipSync(body, { level: 6 }).length;
+    const b = brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } }).length;
+    [gz, br] = [gz + g, br + b];
+    console.log(`  ${relative(DIST, file)}: ${mb(body.length)} raw, ${mb(g)} gzip -6, ${mb(b)} brotli 11`);
+  }
+  console.log(`first search's files: ${mb(gz)} gzip, ${mb(br)} brotli (as CDNs send to browsers over HTTPS)`);
 } finally {
   await browser.close();
   await server.close();

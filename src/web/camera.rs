@@ -1,8 +1,8 @@
-//! The live camera: where `navigator.mediaDevices.getUserMedia` exists, "Use camera" opens a
+//! The live camera: where `navigator.mediaDevices.getUserMedia` exists, "Take a photo" opens a
 //! preview of the back camera, "Take photo" grabs the current frame (canvas to JPEG blob) and
 //! searches it, and the stream is stopped as soon as the photo is taken or the camera closed.
-//! A refused permission or a missing camera is said plainly; the file input (with
-//! `capture="environment"`) stays for every other case. The widget hands [`wire`] what to do
+//! A refused permission or a missing camera is said plainly; elsewhere the button opens the
+//! file input with `capture="environment"`. The widget hands [`wire`] what to do
 //! with a photo taken and where to say how the camera is doing.
 
 use std::cell::RefCell;
@@ -123,20 +123,24 @@ async fn snap(video: &Element) -> Result<Blob, JsValue> {
         .map_err(|_| js::to_js("the camera picture could not be encoded"))
 }
 
-/// Wires "Use camera", "Take photo" and "Close camera"; shows the camera button only where
-/// the browser has a camera API. A photo taken goes to `on_photo`; what the shopper should
-/// know goes to `on_status`.
-pub(crate) fn wire(on_photo: Rc<dyn Fn(Blob)>, on_status: Rc<dyn Fn(&str)>) {
+/// Wires "Take a photo", the shutter and "Close camera". Where the browser has a camera API,
+/// "Take a photo" opens the live preview; elsewhere it calls `fallback` (the file picker's
+/// camera). A photo taken goes to `on_photo`; what the shopper should know goes to
+/// `on_status`.
+pub(crate) fn wire(
+    on_photo: Rc<dyn Fn(Blob)>,
+    fallback: Rc<dyn Fn()>,
+    on_status: Rc<dyn Fn(&str)>,
+) {
     let Some(button) = by_id("camera") else {
         return;
     };
-    if !available() {
-        return;
-    }
-    button.remove_attribute("hidden").ok();
-    button.remove_attribute("disabled").ok();
     let status = on_status.clone();
     EventListener::new(&button, "click", move |_| {
+        if !available() {
+            fallback();
+            return;
+        }
         let status = status.clone();
         wasm_bindgen_futures::spawn_local(async move {
             status("Opening the camera…");

@@ -1,8 +1,10 @@
-//! The widget's controls and what they do: loading progress, the backend in use, photo
-//! upload (file, camera, drop, paste) with a crop box, colour weight, filters, more results,
-//! likes, and feedback reset and export. Every ranking control re-ranks the current query at
-//! once, without describing the photo again; the results reach the page through the
-//! session's listeners (`view`).
+//! The widget's controls and what they do: the entry point (take or upload a photo, drop or
+//! paste one; wired before anything has downloaded, so a photo given early is searched once
+//! ready), loading progress, the crop box, the refine chips and the filter drawer (category,
+//! colour, price, colour weight, likes), more results, and feedback reset and export. Every
+//! ranking control re-ranks the current query at once, without describing the photo again;
+//! the results reach the page through the session's listeners (`view`). What the shopper
+//! reads is in plain words; backend and timings only with the `debug` attribute.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -15,8 +17,8 @@ use web_sys::{Blob, Element, HtmlInputElement, HtmlProgressElement, HtmlSelectEl
 use super::app::{App, current};
 use super::js::{self, error_message};
 use super::session::SearchOptions;
-use super::widget::{by_id, element, set_text, set_visible};
-use super::{camera, crop, widget};
+use super::widget::{by_id, element, set_state, set_text, set_visible};
+use super::{camera, crop, view, widget};
 use crate::index::Filters;
 use crate::preprocess::Crop;
 
@@ -38,12 +40,15 @@ fn select(id: &str) -> Option<HtmlSelectElement> {
     by_id(id).and_then(|e| e.dyn_into().ok())
 }
 
-/// Says that the model and the catalogue are downloading.
+/// Says that the search is getting ready (the model and the catalogue download).
 pub(crate) fn loading() {
-    set_status("Downloading the model and the catalogue…");
+    set_state("loading");
+    set_visible("loading", true);
+    set_status("Getting the photo search ready…");
 }
 
-/// Shows download progress: `done` of `total` bytes.
+/// Shows download progress: `done` of `total` bytes; once all is there, that the search is
+/// being prepared.
 pub(crate) fn progress(done: u64, total: u64) {
     if let Some(bar) = by_id("progress").and_then(|e| e.dyn_into::<HtmlProgressElement>().ok()) {
         bar.set_max(total.max(1) as f64);
@@ -51,8 +56,16 @@ pub(crate) fn progress(done: u64, total: u64) {
     }
     set_text(
         "progress-text",
-        &format!("{:.1} / {:.1} MB", done as f64 / 1e6, total as f64 / 1e6),
+        &format!(
+            "Downloading {:.1} of {:.1} MB, once: it is kept for your next visit.",
+            done as f64 / 1e6,
+            total as f64 / 1e6
+        ),
     );
+    if done >= total && widget::state().as_deref() == Some("loading") {
+        set_state("preparing");
+        set_status("Preparing the search…");
+    }
 }
 
 /// The ranking options the controls describe (the number of results aside: the session
@@ -84,10 +97,16 @@ fn fill_select(id: &str, values: &BTreeSet<String>) {
     }
 }
 
-/// Ranks the current query again with the controls' options.
+/// Ranks the current query again with the controls' options, and says what came of it.
 fn rerank(app: &App) {
     app.session.set_options(options());
-    app.session.rank(None);
+    match app.session.rank(None) {
+        Some(results) if results.cards.is_empty() => {
+            set_status("No products match these filters.");
+        }
+        Some(_) => set_status(&ready_text(app)),
+        None => {}
+    }
 }
 
 fn on(id: &str, event: &'static str, handler: impl FnMut(&web_sys::Event) + 'static) {
@@ -112,10 +131,8 @@ pub(crate) fn loaded(app: &App) {
     };
     set_text("backend", &backend);
     web_sys::console::info_1(&format!("Deep Shopping: model on {backend}").into());
-    set_status(&format!(
-        "Ready: {} catalogue items.",
-        app.session.index().len()
-    ));
+    set_state("ready");
+    set_status("Ready: take or upload a photo of a garment.");
     set_visible("loading", false);
     set_visible("untrained", !app.manifest.trained);
     // The filters offer what the shopper can find: items out of stock are left out of both.
@@ -135,28 +152,6 @@ pub(crate) fn loaded(app: &App) {
     fill_select("filter-colour", &colours);
     app.session.set_options(options());
 
-    for (id, add) in [("photo", false), ("add-photo", true)] {
-        let Some(control) = input(id) else { continue };
-        control.set_disabled(false);
-        let target = control.clone();
-        EventListener::new(&control, "change", move |_| {
-            let photos: Vec<Blob> = target
-                .files()
-                .map(|l| {
-                    (0..l.length())
-                        .filter_map(|i| l.get(i))
-                        .map(Blob::from)
-                        .collect()
-                })
-                .unwrap_or_default();
-            search_blobs(photos, add);
-        })
-        .forget();
-    }
-    camera::wire(
-        Rc::new(|photo| search_blobs(vec![photo], false)),
-        Rc::new(set_status),
-    );
     crop::wire(Rc::new(|photo, crop| {
         Box::pin(async move { search_cropped(&photo, crop).await })
     }));
@@ -191,6 +186,7 @@ pub(crate) fn loaded(app: &App) {
         })
     });
     on("export-feedback", "click", |_| with_app(export_feedback));
+    wire_refine();
     // One listener for every card's product link and like / dislike buttons.
     let cards = EventListenerOptions::enable_prevent_default();
     if let Some(results) = by_id("results") {
@@ -293,11 +289,60 @@ fn on_card_click(event: &web_sys::Event) {
     }
 }
 
-/// Drag and drop a photo anywhere on the page, or paste one from the clipboard. Wired at
-/// start, before anything has downloaded, so a photo dropped while the model and the
-/// catalogue are still loading is kept for [`search_pending`] instead of the browser opening
-/// it in place of the page.
-pub(crate) fn wire_drops() {
+/// The photos chosen in the file input `id`.
+fn chosen(id: &str) -> Vec<Blob> {
+    input(id)
+        .and_then(|i| i.files())
+        .map(|l| {
+            (0..l.length())
+                .filter_map(|i| l.get(i))
+                .map(Blob::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Searches `photos` (`add`: adds them to the query), or keeps them for [`search_pending`]
+/// while the search is still loading.
+fn take(photos: Vec<Blob>, add: bool) {
+    if photos.is_empty() {
+        return;
+    }
+    if current().is_ok() {
+        search_blobs(photos, add);
+    } else {
+        PENDING.with(|p| *p.borrow_mut() = photos);
+        set_status("Your photo will be searched as soon as the search is ready.");
+    }
+}
+
+/// Opens the file picker of the hidden input `id` (from the shopper's tap or key).
+fn pick(id: &str) {
+    if let Some(i) = input(id) {
+        i.click();
+    }
+}
+
+/// Wires the entry point at start, before anything has downloaded: "Take a photo" (the live
+/// camera where the browser has one, else the picker's camera), "Upload a photo", "Add another
+/// photo", and a photo dragged and dropped anywhere on the page or pasted from the clipboard.
+/// A photo given while the model and the catalogue still load is kept for [`search_pending`]
+/// (and a dropped one is not opened by the browser in place of the page).
+pub(crate) fn wire_entry() {
+    on("upload", "click", |_| pick("photo"));
+    on("add", "click", |_| pick("add-photo"));
+    for (id, add) in [
+        ("photo", false),
+        ("photo-camera", false),
+        ("add-photo", true),
+    ] {
+        on(id, "change", move |_| take(chosen(id), add));
+    }
+    camera::wire(
+        Rc::new(|photo| take(vec![photo], false)),
+        Rc::new(|| pick("photo-camera")),
+        Rc::new(set_status),
+    );
     let document = gloo::utils::document();
     EventListener::new_with_options(
         &document,
@@ -317,16 +362,90 @@ pub(crate) fn wire_drops() {
                     return;
                 }
                 event.prevent_default();
-                let photos: Vec<Blob> = files.into_iter().map(Blob::from).collect();
-                if current().is_ok() {
-                    search_blobs(photos, false);
-                } else {
-                    PENDING.with(|p| *p.borrow_mut() = photos);
-                    set_status("Your photo will be searched as soon as the catalogue has loaded.");
-                }
+                take(files.into_iter().map(Blob::from).collect(), false);
             },
         )
         .forget();
+    }
+}
+
+/// Sets the filter `<select>` `id` to `value` (empty: no filter); false when it offers no
+/// such value.
+fn set_filter(id: &str, value: &str) -> bool {
+    let Some(s) = select(id) else { return false };
+    s.set_value(value);
+    s.value() == value
+}
+
+/// Clears every filter (category, colour, price).
+fn clear_filters() {
+    set_filter("filter-category", "");
+    set_filter("filter-colour", "");
+    for id in ["price-min", "price-max"] {
+        if let Some(i) = input(id) {
+            i.set_value("");
+        }
+    }
+}
+
+/// Opens or closes the filter drawer.
+fn open_drawer(open: bool) {
+    set_visible("drawer", open);
+    if let Some(b) = by_id("filters-open") {
+        b.set_attribute("aria-expanded", if open { "true" } else { "false" })
+            .ok();
+    }
+}
+
+/// The refine chips (one listener for both rows: a chip sets its filter, a pressed one clears
+/// it), the drawer's buttons, and "Clear filters" in the drawer and in the empty state.
+fn wire_refine() {
+    on("refine", "click", |event| {
+        let Some(chip) = closest(event, "button[data-filter]") else {
+            return;
+        };
+        let (Some(filter), Some(value)) = (
+            chip.get_attribute("data-filter"),
+            chip.get_attribute("data-value"),
+        ) else {
+            return;
+        };
+        let pressed = chip.get_attribute("aria-pressed").as_deref() == Some("true");
+        let value = if pressed { "" } else { value.as_str() };
+        if set_filter(&filter, value) {
+            with_app(|app| {
+                app.session.first_page();
+                rerank(app);
+            });
+            // The row is drawn again: the focus goes to the chip that is now pressed.
+            let selector = format!("button[data-filter=\"{filter}\"][aria-pressed=\"true\"]");
+            if let Some(el) = by_id("refine")
+                .and_then(|r| r.query_selector(&selector).ok().flatten())
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+            {
+                el.focus().ok();
+            }
+        }
+    });
+    on("filters-open", "click", |_| {
+        let open = by_id("drawer").is_some_and(|d| d.has_attribute("hidden"));
+        open_drawer(open);
+        if open {
+            widget::focus("filter-category");
+        }
+    });
+    on("drawer-close", "click", |_| {
+        open_drawer(false);
+        widget::focus("filters-open");
+    });
+    for id in ["clear-filters", "empty-clear"] {
+        on(id, "click", |_| {
+            clear_filters();
+            with_app(|app| {
+                app.session.first_page();
+                rerank(app);
+            });
+        });
     }
 }
 
@@ -352,14 +471,24 @@ fn files_of(event: &web_sys::Event, field: &str) -> Vec<web_sys::File> {
 fn ready_text(app: &App) -> String {
     let n = app.session.photo_count();
     let combined = if n > 1 {
-        format!(" Combining {n} photos.")
+        format!(" to your {n} photos")
     } else {
         String::new()
     };
     format!(
-        "Ready: {} catalogue items.{combined}",
+        "Ready: the closest matches{combined} among {} products.",
         app.session.index().len()
     )
+}
+
+/// Says that a photo could not be searched, in words a shopper can act on.
+fn search_failed(message: &str) {
+    view::idle();
+    set_state("error");
+    web_sys::console::warn_1(&format!("Deep Shopping: search failed: {message}").into());
+    set_status(&format!(
+        "Could not search this photo: {message}. Try another photo (JPEG, PNG or WebP)."
+    ));
 }
 
 /// Describes `photos` and searches them: a new query (the first photo goes under the crop
@@ -378,14 +507,19 @@ fn search_blobs(photos: Vec<Blob>, add: bool) {
     }
     wasm_bindgen_futures::spawn_local(async move {
         let current = || search.is_none_or(|s| app.session.is_newest(s));
-        set_status("Searching…");
+        view::searching();
+        set_status("Searching for similar products…");
         let mut described = Vec::new();
         for photo in &photos {
             match app.describe(photo, None).await {
                 Ok(p) => described.push(p),
                 Err(err) if current() => {
-                    let message = error_message(&err.into());
-                    set_status(&format!("Could not search: {message}"));
+                    if !add {
+                        // The shopper starts again from the entry point (the results of the
+                        // photo before stay).
+                        crop::hide();
+                    }
+                    search_failed(&error_message(&err.into()));
                     return;
                 }
                 Err(_) => return,
@@ -397,8 +531,10 @@ fn search_blobs(photos: Vec<Blob>, add: bool) {
         app.session.first_page();
         if app.session.set_photos(described, add).is_some() {
             rerank(&app);
+        } else {
+            view::idle();
+            set_status(&ready_text(&app));
         }
-        set_status(&ready_text(&app));
     });
 }
 
@@ -406,7 +542,8 @@ fn search_blobs(photos: Vec<Blob>, add: bool) {
 async fn search_cropped(photo: &Blob, crop: Option<Crop>) {
     let Ok(app) = current() else { return };
     let search = app.session.next_search();
-    set_status("Searching the cropped photo…");
+    view::searching();
+    set_status("Searching the box you drew…");
     let described = app.describe(photo, crop).await;
     if !app.session.is_newest(search) {
         return;
@@ -415,13 +552,11 @@ async fn search_cropped(photo: &Blob, crop: Option<Crop>) {
         Ok(p) => {
             if app.session.replace_first_photo(p).is_some() {
                 rerank(&app);
+            } else {
+                set_status(&ready_text(&app));
             }
-            set_status(&ready_text(&app));
         }
-        Err(err) => {
-            let message = error_message(&err.into());
-            set_status(&format!("Could not search: {message}"));
-        }
+        Err(err) => search_failed(&error_message(&err.into())),
     }
 }
 
@@ -449,8 +584,9 @@ fn export_feedback(app: &App) {
 /// Shows a loading failure.
 pub(crate) fn failed(message: &str) {
     web_sys::console::error_1(&format!("Deep Shopping could not start: {message}").into());
-    set_status(&format!("Could not start: {message}"));
-    if let Some(el) = by_id("status") {
-        el.class_list().add_1("error").ok();
-    }
+    set_visible("loading", false);
+    set_state("failed");
+    set_status(&format!(
+        "Search by photo could not start: {message}. Check your connection, then reload the page."
+    ));
 }

@@ -2,7 +2,9 @@
 //! pen and touch; a handle on every corner) or the keyboard (arrow keys move it, Shift +
 //! arrow keys resize it). Each change is handed to the widget's search (given to [`wire`]),
 //! which describes the photo again with the crop, the one preprocessing path; a change made
-//! while a search runs is searched right after it, the latest box winning.
+//! while a search runs is searched right after it, the latest box winning. On a narrow screen
+//! the photo shrinks to a strip once searched, so the results come first; a tap on it or
+//! "Adjust the box" shows it large again.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -14,7 +16,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, Element};
 
 use super::js;
-use super::widget::{by_id, set_style, set_visible};
+use super::widget::{by_id, flag, focus, set_flag, set_style, set_visible};
 use crate::preprocess::Crop;
 
 /// Smallest side of the box, as a fraction of the photo.
@@ -87,6 +89,8 @@ fn render() {
         if let Some(readout) = by_id("crop-readout") {
             readout.set_text_content(Some(&words));
         }
+        // "Use the whole photo" only where there is a box to undo.
+        set_visible("crop-reset", c != WHOLE);
     }
 }
 
@@ -117,7 +121,34 @@ pub(crate) fn show(photo: &Blob) {
         }
     }
     set_visible("crop-panel", true);
+    set_flag("photo", true);
+    expand(false);
     render();
+}
+
+/// Hides the photo (one that could not be searched): the entry point is whole again.
+pub(crate) fn hide() {
+    PHOTO.with(|p| p.borrow_mut().take());
+    if let Some(old) = PHOTO_URL.with(|u| u.borrow_mut().take()) {
+        web_sys::Url::revoke_object_url(&old).ok();
+    }
+    if let Some(img) = by_id("crop-image") {
+        img.remove_attribute("src").ok();
+    }
+    set_visible("crop-panel", false);
+    set_flag("photo", false);
+}
+
+/// Shows the photo large (`true`) or as a strip on a narrow screen (the wide layout always
+/// shows it large).
+fn expand(large: bool) {
+    set_flag("expanded", large);
+    if let Some(toggle) = by_id("crop-toggle") {
+        toggle
+            .set_attribute("aria-expanded", if large { "true" } else { "false" })
+            .ok();
+        toggle.set_text_content(Some(if large { "Done" } else { "Adjust the box" }));
+    }
 }
 
 /// Sets the box and searches the photo again with it.
@@ -291,6 +322,19 @@ pub(crate) fn wire(on_crop: OnCrop) {
         EventListener::new(&crop_box, name, on_pointer_up).forget();
     }
     EventListener::new_with_options(&crop_box, "keydown", prevent, on_key).forget();
+    if let Some(toggle) = by_id("crop-toggle") {
+        EventListener::new(&toggle, "click", |_| expand(!flag("expanded"))).forget();
+    }
+    // On a narrow screen the strip is a button of sorts: a tap enlarges it.
+    if let Some(stage) = by_id("crop-stage") {
+        EventListener::new(&stage, "click", |_| {
+            if !flag("expanded") {
+                expand(true);
+                focus("crop-box");
+            }
+        })
+        .forget();
+    }
     if let Some(reset) = by_id("crop-reset") {
         EventListener::new(&reset, "click", |_| change(WHOLE)).forget();
     }

@@ -37,7 +37,7 @@ pub fn start() {
     if let Err(err) = widget::mount() {
         web_sys::console::error_2(&"Deep Shopping: cannot build the widget".into(), &err);
     }
-    controls::wire_drops();
+    controls::wire_entry();
     wasm_bindgen_futures::spawn_local(async move {
         let config = widget::config();
         controls::loading();

@@ -101,6 +101,8 @@ pub(crate) struct Results {
     pub query: Rc<Query>,
     /// Whether more results exist beyond `cards`.
     pub more: bool,
+    /// The filters the results were ranked with.
+    pub filters: Filters,
 }
 
 /// How a session is set up: the catalogue, the model's labels and where item images are.
@@ -414,6 +416,7 @@ impl Session {
             },
             query,
             more,
+            filters: options.filters.clone(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Rendering what the session publishes: the result cards (with reasons, colours and like /
-//! dislike buttons), the query's colours and predicted category, and the timings. The
+//! dislike buttons), the chips that refine them (the predicted category and the photo's
+//! colours), the empty state, skeleton cards while a search runs, and the timings. The
 //! keyboard focus stays on a vote button across a re-render.
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -7,8 +8,13 @@ use web_sys::Element;
 
 use super::js;
 use super::session::Results;
-use super::widget::{by_id, element, set_style, set_text};
+use super::widget::{by_id, element, set_state, set_style, set_text, set_visible};
 use crate::index::{Card, Money};
+
+/// Skeleton cards shown while a first search runs.
+const SKELETONS: usize = 4;
+/// Predicted categories offered as chips.
+const CATEGORY_CHIPS: usize = 3;
 
 fn chips(swatches: &[crate::colour::Swatch]) -> Option<Element> {
     let chips = element("span", "chips", None)?;
@@ -255,33 +261,11 @@ pub(crate) fn show(outcome: &Results, link_target: Option<&str>) {
             more.set_attribute("hidden", "").ok();
         }
     }
-    if let Some(el) = by_id("query-colours") {
-        el.set_inner_html("");
-        if let Some(label) = element("span", "", Some("Your photo's colours: ")) {
-            el.append_child(&label).ok();
-        }
-        if let Some(c) = chips(&outcome.query.description.colours) {
-            el.append_child(&c).ok();
-        }
-    }
-    match outcome.query.category.first() {
-        Some(top) => {
-            let others: Vec<String> = outcome.query.category[1..]
-                .iter()
-                .map(|l| format!("{} {:.0}%", l.label, l.score * 100.0))
-                .collect();
-            set_text(
-                "prediction",
-                &format!(
-                    "Looks like: {} ({:.0}% confident; then {})",
-                    top.label,
-                    top.score * 100.0,
-                    others.join(", ")
-                ),
-            );
-        }
-        None => set_text("prediction", ""),
-    }
+    refine(outcome);
+    let empty = outcome.cards.is_empty();
+    set_visible("empty", empty);
+    results.remove_attribute("aria-busy").ok();
+    set_state(if empty { "empty" } else { "results" });
     let t = outcome.timings;
     set_text(
         "timings",
@@ -290,4 +274,168 @@ pub(crate) fn show(outcome: &Results, link_target: Option<&str>) {
             t.prepare_ms, t.embed_ms, t.rank_ms, t.total_ms
         ),
     );
+}
+
+/// The values a filter's `<select>` offers (its first, empty option aside).
+fn option_values(id: &str) -> Vec<String> {
+    by_id(id)
+        .and_then(|s| js::call(&s, "querySelectorAll", &["option".into()]).ok())
+        .map(|list| {
+            js_sys::Array::from(&list)
+                .iter()
+                .filter_map(|o| js::string(&o, "value"))
+                .filter(|v| !v.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A chip that sets the filter `filter` to `value` (empty: no filter), pressed when `pressed`.
+fn chip(filter: &str, value: &str, text: &str, pressed: bool) -> Option<Element> {
+    let b = element("button", "chip", Some(text))?;
+    b.set_attribute("type", "button").ok();
+    b.set_attribute("data-filter", filter).ok();
+    b.set_attribute("data-value", value).ok();
+    b.set_attribute("aria-pressed", if pressed { "true" } else { "false" })
+        .ok();
+    Some(b)
+}
+
+/// Fills the chip row `id` with a chip for each of `values` (name and optional swatch colour)
+/// that the filter offers, the chosen one first even when not among them, then `any`.
+fn chip_row(
+    id: &str,
+    filter: &str,
+    values: &[(&str, Option<[u8; 3]>)],
+    chosen: Option<&str>,
+    any: &str,
+) {
+    let Some(row) = by_id(id) else { return };
+    row.set_inner_html("");
+    let offered = option_values(filter);
+    let mut shown: Vec<(&str, Option<[u8; 3]>)> = Vec::new();
+    if let Some(c) = chosen
+        && !values.iter().any(|(v, _)| *v == c)
+    {
+        shown.push((c, None));
+    }
+    shown.extend(
+        values
+            .iter()
+            .filter(|(v, _)| offered.iter().any(|o| o.as_str() == *v))
+            .copied(),
+    );
+    if shown.is_empty() {
+        return;
+    }
+    for (value, rgb) in shown {
+        let Some(b) = chip(filter, value, "", chosen == Some(value)) else {
+            continue;
+        };
+        if let Some([r, g, bl]) = rgb
+            && let Some(dot) = element("span", "dot", None)
+        {
+            dot.set_attribute("aria-hidden", "true").ok();
+            set_style(&dot, "--chip", &format!("rgb({r},{g},{bl})"));
+            b.append_child(&dot).ok();
+        }
+        js::call(&b, "append", &[value.into()]).ok();
+        row.append_child(&b).ok();
+    }
+    if let Some(b) = chip(filter, "", any, chosen.is_none()) {
+        row.append_child(&b).ok();
+    }
+}
+
+/// The refine bar: what the photo looks like, its category and colours as chips, and how many
+/// of the drawer's filters are on (on its "Filters" button).
+fn refine(outcome: &Results) {
+    let query = &outcome.query;
+    match query.category.first() {
+        Some(top) => set_text(
+            "prediction",
+            &format!(
+                "Looks like: {} ({:.0}% confident)",
+                top.label,
+                top.score * 100.0
+            ),
+        ),
+        None => set_text("prediction", ""),
+    }
+    let categories: Vec<(&str, Option<[u8; 3]>)> = query
+        .category
+        .iter()
+        .take(CATEGORY_CHIPS)
+        .map(|l| (l.label.as_str(), None))
+        .collect();
+    let filters = &outcome.filters;
+    chip_row(
+        "category-chips",
+        "filter-category",
+        &categories,
+        filters.category.as_deref(),
+        "All categories",
+    );
+    let colours: Vec<(&str, Option<[u8; 3]>)> = query
+        .description
+        .colours
+        .iter()
+        .map(|s| (s.name.as_str(), Some(s.rgb)))
+        .collect();
+    chip_row(
+        "colour-chips",
+        "filter-colour",
+        &colours,
+        filters.colour.as_deref(),
+        "Any colour",
+    );
+    let on = usize::from(filters.min_price.is_some()) + usize::from(filters.max_price.is_some());
+    set_text(
+        "filters-open",
+        &match on {
+            0 => "Filters".to_string(),
+            n => format!("Filters ({n} on)"),
+        },
+    );
+    set_visible("refine", true);
+}
+
+/// Shows that a search runs: skeleton cards where there are no results yet, the current ones
+/// dimmed otherwise.
+pub(crate) fn searching() {
+    set_state("searching");
+    set_visible("empty", false);
+    let Some(results) = by_id("results") else {
+        return;
+    };
+    results.set_attribute("aria-busy", "true").ok();
+    if !cards_of(&results).is_empty() {
+        return;
+    }
+    for _ in 0..SKELETONS {
+        let Some(li) = element("li", "skeleton", None) else {
+            continue;
+        };
+        li.set_attribute("aria-hidden", "true").ok();
+        for class in ["shape", "line", "line short"] {
+            if let Some(el) = element("div", class, None) {
+                li.append_child(&el).ok();
+            }
+        }
+        results.append_child(&li).ok();
+    }
+}
+
+/// Ends a search that shows no new results (it failed): skeletons go, old results stay.
+pub(crate) fn idle() {
+    if let Some(results) = by_id("results") {
+        results.remove_attribute("aria-busy").ok();
+        if let Ok(list) = js::call(&results, "querySelectorAll", &["li.skeleton".into()]) {
+            for li in js_sys::Array::from(&list).iter() {
+                if let Some(li) = li.dyn_ref::<Element>() {
+                    li.remove();
+                }
+            }
+        }
+    }
 }

@@ -195,6 +195,46 @@ pub(crate) fn active_element() -> Option<Element> {
         .ok()
 }
 
+/// Says which state the widget is in, as `data-state` on its root (the styles and the tests
+/// read it): `loading`, `preparing`, `ready`, `searching`, `results`, `empty`, `error` or
+/// `failed`.
+pub(crate) fn set_state(state: &str) {
+    ROOT.with(|r| {
+        if let Some(root) = r.borrow().as_ref() {
+            root.set_attribute("data-state", state).ok();
+        }
+    });
+}
+
+/// The widget's state, as [`set_state`] set it.
+pub(crate) fn state() -> Option<String> {
+    ROOT.with(|r| r.borrow().as_ref()?.get_attribute("data-state"))
+}
+
+/// Sets or clears the flag `data-{name}` on the widget's root (`photo`: a photo is shown;
+/// `expanded`: the photo is shown large on a narrow screen).
+pub(crate) fn set_flag(name: &str, on: bool) {
+    ROOT.with(|r| {
+        if let Some(root) = r.borrow().as_ref() {
+            let attribute = format!("data-{name}");
+            if on {
+                root.set_attribute(&attribute, "").ok();
+            } else {
+                root.remove_attribute(&attribute).ok();
+            }
+        }
+    });
+}
+
+/// Whether the flag `data-{name}` is set on the widget's root.
+pub(crate) fn flag(name: &str) -> bool {
+    ROOT.with(|r| {
+        r.borrow()
+            .as_ref()
+            .is_some_and(|root| root.has_attribute(&format!("data-{name}")))
+    })
+}
+
 /// Sets the text of the widget element `id`.
 pub(crate) fn set_text(id: &str, text: &str) {
     if let Some(el) = by_id(id) {

@@ -133,6 +133,11 @@ export async function upload(page, stem) {
   await waitForNewResults(page, before);
 }
 
+/** Opens the widget's filter drawer ("Filters"), if it is closed. */
+export async function openFilters(page) {
+  if (await page.isHidden('#drawer')) await page.click('#filters-open');
+}
+
 /** Holds back `page`'s requests matching `pattern` until the returned function is called. */
 export async function holdBack(page, pattern) {
   let release;

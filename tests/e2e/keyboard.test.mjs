@@ -66,17 +66,16 @@ test('every control is reached with Tab and works from the keyboard at 360 px', 
       order.push(f.id);
     }
   }
-  assert.deepEqual(order, [
-    'photo', 'camera', 'add-photo', 'colour-weight', 'filter-category', 'filter-colour',
-    'price-min', 'price-max', 'more-like-likes', 'reset-feedback', 'export-feedback',
-  ]);
+  // Before a photo, the entry point's two buttons are all there is (the file inputs behind
+  // them are hidden); filters come with results.
+  assert.deepEqual(order, ['camera', 'upload']);
 
-  // Upload: Space on the file control opens the chooser. (Waiting for the chooser starts
+  // Upload: Space on "Upload a photo" opens the chooser. (Waiting for the chooser starts
   // first, so Playwright intercepts choosers well before the key is pressed.)
   const chooserOpened = page.waitForEvent('filechooser', { timeout: 120_000 });
   await page.keyboard.press('Shift+Tab');
-  const photo = await tabTo(page, byId('photo'));
-  assert.equal(photo.name, 'Photo of a garment');
+  const photo = await tabTo(page, byId('upload'));
+  assert.equal(photo.name, 'Upload a photo');
   let before = await lastTimings(page);
   await page.keyboard.press('Space');
   const chooser = await chooserOpened;
@@ -84,6 +83,27 @@ test('every control is reached with Tab and works from the keyboard at 360 px', 
   await waitForNewResults(page, before);
   const whole = await cardIds(page);
   assert.equal(whole[0], rows[2].id);
+
+  // With results, one round of Tab: the entry's buttons, the photo strip ("Use the whole
+  // photo" only once there is a box to undo), the drawer's button, the chips, then the cards.
+  const after = [];
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await tabTo(page, byId('camera'));
+  for (let i = 0; i < 40; i++) {
+    const f = await focused(page);
+    if (f?.inWidget) {
+      assert.ok(f.name.length > 0, `unnamed control ${JSON.stringify(f)}`);
+      after.push(f.id || f.cls);
+      if (f.cls.includes('product')) break;
+    }
+    await page.keyboard.press('Tab');
+  }
+  const chips = after.filter((c) => c === 'chip');
+  assert.ok(chips.length >= 2, JSON.stringify(after));
+  assert.deepEqual(after.filter((c) => c !== 'chip'),
+    ['camera', 'upload', 'crop-box', 'crop-toggle', 'add', 'filters-open', 'product']);
+  // Back to where the walk was.
+  await page.evaluate(() => document.querySelector('deep-shopping-search').shadowRoot.querySelector('#upload').focus());
 
   // Crop: arrows move the box, Shift + arrows resize it; the search re-runs on the crop.
   const cropBox = await tabTo(page, byId('crop-box'));
@@ -109,6 +129,24 @@ test('every control is reached with Tab and works from the keyboard at 360 px', 
   await waitForNewResults(page, before);
   assert.deepEqual(await cardIds(page), whole);
 
+  // "Filters" opens the drawer with the focus on its first control.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await tabTo(page, byId('filters-open'));
+  await page.keyboard.press('Enter');
+  assert.equal((await focused(page)).id, 'filter-category');
+  assert.equal(await page.getAttribute('#filters-open', 'aria-expanded'), 'true');
+  await page.screenshot({ path: join(SHOTS, 'drawer-keyboard-360.png') });
+
+  // Category filter: arrow keys choose a category; every card then has it.
+  await page.keyboard.press('ArrowDown');
+  const category = await page.inputValue('#filter-category');
+  assert.notEqual(category, '');
+  const metas = await page.$$eval('#results li.card .meta', (els) => els.map((e) => e.textContent));
+  assert.ok(metas.length > 0);
+  for (const meta of metas) assert.ok(meta.startsWith(category), meta);
+  await page.keyboard.press('Home');
+  assert.equal(await page.inputValue('#filter-category'), '');
+
   // Colour weight: End sets it to colour only, which re-ranks at once.
   await tabTo(page, byId('colour-weight'));
   await page.keyboard.press('End');
@@ -118,16 +156,11 @@ test('every control is reached with Tab and works from the keyboard at 360 px', 
   await page.keyboard.press('PageUp');
   assert.equal(await page.inputValue('#colour-weight'), '0.1');
 
-  // Category filter: arrow keys choose a category; every card then has it.
-  await tabTo(page, byId('filter-category'));
-  await page.keyboard.press('ArrowDown');
-  const category = await page.inputValue('#filter-category');
-  assert.notEqual(category, '');
-  const metas = await page.$$eval('#results li.card .meta', (els) => els.map((e) => e.textContent));
-  assert.ok(metas.length > 0);
-  for (const meta of metas) assert.ok(meta.startsWith(category), meta);
-  await page.keyboard.press('Home');
-  assert.equal(await page.inputValue('#filter-category'), '');
+  // "Show results" closes the drawer and gives the focus back to its button.
+  await tabTo(page, byId('drawer-close'));
+  await page.keyboard.press('Enter');
+  assert.ok(await page.isHidden('#drawer'));
+  assert.equal((await focused(page)).id, 'filters-open');
 
   // Like the second result with Enter: it is pressed, and the focus stays on it.
   const second = (await cardIds(page))[1];

@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ROOT, DATASET, serve, launch, openPage, waitReady, catalogueRows, photoBase64, callWithPhoto,
-  cardIds, lastTimings, waitForNewResults, upload, holdBack } from './harness.mjs';
+  cardIds, lastTimings, waitForNewResults, upload, holdBack, openFilters } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
 let server;
@@ -34,8 +34,31 @@ test('colour weight, filters and more results re-rank instantly', { timeout: 300
   assert.equal(looks.length, 12);
   assert.equal(looks[0], rows[0].id);
   assert.ok(!(await page.isHidden('#more')));
-  assert.match(await page.textContent('#query-colours'), /Your photo's colours: \w/);
   assert.ok((await page.textContent('#results li.card .reason')).length > 0);
+
+  // Chips: the predicted category and the photo's own colours, each a one-tap filter; a
+  // second tap clears it.
+  assert.match(await page.textContent('#prediction'), /^Looks like: \w/);
+  for (const row of ['category', 'colour']) {
+    const chip = `#${row}-chips button.chip[data-value]:not([data-value=""])`;
+    assert.ok((await page.$$(chip)).length >= 1, `no ${row} chip`);
+    const value = await page.getAttribute(chip, 'data-value');
+    await page.click(chip);
+    const pressed = `#${row}-chips button.chip[data-value="${value}"]`;
+    assert.equal(await page.getAttribute(pressed, 'aria-pressed'), 'true');
+    assert.equal(await page.inputValue(`#filter-${row}`), value);
+    const cards = await page.$$eval('#results li.card', (els) => els.map((e) => e.textContent));
+    assert.ok(cards.length > 0);
+    if (row === 'category') for (const c of cards) assert.ok(c.includes(value), `${c} is not ${value}`);
+    await page.click(pressed);
+    assert.equal(await page.getAttribute(pressed, 'aria-pressed'), 'false');
+    assert.deepEqual(await cardIds(page), looks);
+  }
+
+  // The rest is in the drawer.
+  assert.ok(await page.isHidden('#drawer'));
+  await page.click('#filters-open');
+  assert.ok(await page.isVisible('#drawer'));
 
   // Colour only: a different order, computed without a new embedding.
   const embeds = await page.evaluate(() => window.deepShopping.info().lastTimings.embedMs);
@@ -71,14 +94,20 @@ test('colour weight, filters and more results re-rank instantly', { timeout: 300
   await page.dispatchEvent('#price-max', 'input');
   const cheap = await page.$$eval('#results li.card', prices);
   assert.ok(cheap.length > 0 && cheap.every((p) => p <= 40), `${cheap}`);
+  assert.equal(await page.textContent('#filters-open'), 'Filters (1 on)');
   await page.fill('#price-min', '1000');
   await page.dispatchEvent('#price-min', 'input');
   assert.equal((await cardIds(page)).length, 0);
-  await page.fill('#price-min', '');
-  await page.dispatchEvent('#price-min', 'input');
-  await page.fill('#price-max', '');
-  await page.dispatchEvent('#price-max', 'input');
+  // Nothing left: the widget says what to change, and "Clear filters" brings the results back.
+  assert.ok(await page.isVisible('#empty'));
+  assert.equal(await page.getAttribute('.ds', 'data-state'), 'empty');
+  assert.equal(await page.textContent('#status'), 'No products match these filters.');
+  await page.click('#empty-clear');
+  assert.equal(await page.inputValue('#price-min'), '');
+  assert.equal(await page.inputValue('#price-max'), '');
+  assert.ok(await page.isHidden('#empty'));
   assert.equal((await cardIds(page)).length, unfiltered);
+  assert.match(await page.textContent('#status'), /^Ready: /);
 
   // A crop (through the API) searches only that part of the photo.
   const photo = await photoBase64(rows[0].id);
@@ -128,6 +157,7 @@ test('likes and dislikes re-rank at once, persist across reloads, reset and expo
   assert.equal(exported.format, 'deep-shopping-feedback/1');
   assert.deepEqual(exported.liked, [liked]);
   assert.deepEqual(exported.disliked, [disliked]);
+  await openFilters(page);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-feedback')]);
   const file = JSON.parse(await readFile(await download.path(), 'utf8'));
   assert.deepEqual(file, exported);
@@ -142,6 +172,7 @@ test('likes and dislikes re-rank at once, persist across reloads, reset and expo
   assert.equal(await page.getAttribute(`#results li.card[data-id="${liked}"] button.like`, 'aria-pressed'), 'true');
 
   // Reset brings the original ranking back, and survives a reload too.
+  await openFilters(page);
   await page.click('#reset-feedback');
   assert.deepEqual(await cardIds(page), start);
   await page.reload();
@@ -241,7 +272,7 @@ test('a photo dropped while the page is still loading is searched once it is rea
     }, b64);
     // The drop was taken (default prevented: the browser does not open the photo) and kept.
     assert.equal(await page.evaluate(() => window.dropKept), true);
-    await page.waitForSelector('#status:text("searched as soon as the catalogue has loaded")');
+    await page.waitForSelector('#status:text("searched as soon as the search is ready")');
     // Still loading: info() refuses until ready() settles.
     assert.equal(await page.evaluate(() => window.deepShopping.info().items).catch(() => 'loading'), 'loading');
     release();

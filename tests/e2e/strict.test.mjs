@@ -56,7 +56,7 @@ test('under a strict CSP (no unsafe-inline styles or scripts) the widget is styl
       const root = document.querySelector('deep-shopping-search').shadowRoot;
       const stage = root.querySelector('#crop-stage').getBoundingClientRect();
       const box = root.querySelector('#crop-box').getBoundingClientRect();
-      const chip = root.querySelector('.chip');
+      const chip = root.querySelector('.card .chip');
       return {
         sheets: root.adoptedStyleSheets.length,
         position: getComputedStyle(root.querySelector('#crop-box')).position,

@@ -112,7 +112,8 @@ test('the snippet works on another page with the bundle under a sub-path; result
     assert.ok(!seen.some((r) => r.startsWith('/cdn/bundle/models') || r.startsWith('/cdn/bundle/catalogue/index')), seen.join(' '));
     await upload(other.page, rows[1].id);
     assert.equal((await cardIds(other.page)).length, 12);
-    assert.equal(await inWidget(other.page, (root) => getComputedStyle(root.host).backgroundColor), 'rgb(250, 250, 250)');
+    // The light theme (the default) takes the page's own background.
+    assert.equal(await inWidget(other.page, (root) => getComputedStyle(root.host).backgroundColor), 'rgba(0, 0, 0, 0)');
     assert.deepEqual(other.errors, []);
 
     // model-url and index-url (absolute, and relative to the page) point at single manifests.
@@ -149,7 +150,9 @@ test('the camera: preview, shutter, results, stream stopped; a refused permissio
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const { page, errors } = await openPage(context, server.url);
     assert.ok(await page.isVisible('#camera'));
-    assert.equal(await page.getAttribute('#photo', 'capture'), 'environment');
+    assert.equal(await page.getAttribute('#photo-camera', 'capture'), 'environment');
+    // "Upload a photo" opens the gallery picker (no capture); the camera button, the camera.
+    assert.equal(await page.getAttribute('#photo', 'capture'), null);
     await page.click('#camera');
     await page.waitForFunction(() => {
       const video = document.querySelector('deep-shopping-search').shadowRoot.querySelector('#camera-video');
@@ -182,6 +185,10 @@ test('the camera: preview, shutter, results, stream stopped; a refused permissio
     await page.waitForSelector('#status:text("Camera permission was denied")');
     assert.ok(await page.isHidden('#camera-panel'));
     assert.ok(await page.isEnabled('#photo'));
+    // A browser without a camera API: "Take a photo" opens the picker's camera instead.
+    await page.evaluate(() => { Object.defineProperty(navigator, 'mediaDevices', { value: undefined }); });
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#camera')]);
+    assert.equal(await chooser.element().getAttribute('id'), 'photo-camera');
   } finally {
     await refusing.close();
     await server.close();
@@ -253,6 +260,15 @@ test('on a touch screen, dragging the crop box corner with a finger crops the se
     const { page, errors } = await openPage(context, server.url);
     await upload(page, rows[3].id);
     const whole = await cardIds(page);
+    // Results first: the photo is a strip and the first result starts on the first screen.
+    assert.ok((await page.locator('#crop-image').boundingBox()).height <= 96);
+    const first = await page.locator('#results li.card').first().boundingBox();
+    assert.ok(first.y + 60 < 780, `the first result starts at ${first.y} px`);
+    await page.screenshot({ path: join(SHOTS, 'results-first-360.png') });
+    // A tap on the strip shows the photo large, with its box's handles.
+    await page.tap('#crop-stage');
+    assert.equal(await page.getAttribute('#crop-toggle', 'aria-expanded'), 'true');
+    assert.ok((await page.locator('#crop-image').boundingBox()).height > 200);
     await page.locator('#crop-box').scrollIntoViewIfNeeded();
     const box = await page.locator('#crop-box').boundingBox();
     // A finger on the top-left handle, dragged a third of the way in (Chrome DevTools touch).
