@@ -51,7 +51,7 @@ async function throttled(browser, url, context) {
   });
   await tab.addInitScript(() => {
     window.__longTasks = [];
-    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longTasks.push(e.duration); })
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration }); })
       .observe({ type: 'longtask', buffered: true });
     window.__lcp = 0;
     new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__lcp = e.startTime; })
@@ -71,7 +71,7 @@ async function quiet(tab, ms = 4000) {
 
 async function vitals(tab) {
   return tab.evaluate(() => ({
-    tbt: window.__longTasks.reduce((s, d) => s + Math.max(0, d - 50), 0),
+    tbt: window.__longTasks.reduce((s, t) => s + Math.max(0, t.duration - 50), 0),
     lcp: window.__lcp,
   }));
 }
@@ -82,6 +82,18 @@ const server = await serve(DIST, '/', {
     '/plain.html': page(''),
     '/intent.html': page('<script type="module" src="/widget.js"></script>\n<deep-shopping-search></deep-shopping-search>'),
     '/eager.html': page('<script type="module" src="/widget.js"></script>\n<deep-shopping-search preload="eager"></deep-shopping-search>'),
+    // The bundle loaded as widget.js loads it, with a mark between its phases.
+    '/phases.html': page(`<deep-shopping-search></deep-shopping-search>
+<script type="module">
+window.deepShoppingBundleUrl = location.origin + '/';
+performance.mark('import');
+const bundle = await import('/deep-shopping.js');
+performance.mark('init');
+await bundle.default();
+performance.mark('started');
+await window.deepShopping.ready();
+performance.mark('ready');
+</script>`),
   },
 });
 const browser = await launch({ webgpu: false });
@@ -98,6 +110,28 @@ try {
   }
   console.log(`the snippet on a page that never searches adds ${kb(seen.intent.bytes - seen.plain.bytes)} `
     + `and ${(seen.intent.tbt - seen.plain.tbt).toFixed(0)} ms of blocking time`);
+
+  // Where the eager page's blocking time goes: the bundle's JS glue; fetching, compiling and
+  // instantiating the wasm up to start(); then loading the manifests, weights and index and
+  // starting the worker, up to ready().
+  {
+    const { context, tab } = await throttled(browser, `${server.origin}/phases.html`);
+    await tab.waitForFunction(() => performance.getEntriesByName('ready').length > 0, null, { timeout: 300_000 });
+    await quiet(tab, 1000);
+    const phases = await tab.evaluate(() => {
+      const at = (name) => performance.getEntriesByName(name)[0].startTime;
+      const spans = [['bundle JS', 'import', 'init'], ['wasm fetch, compile, instantiate, start()', 'init', 'started'], ['manifests, weights, index, worker start', 'started', 'ready']];
+      return spans.map(([name, from, to]) => {
+        const [a, b] = [at(from), at(to)];
+        const tasks = window.__longTasks.filter((t) => t.start >= a && t.start < b);
+        return { name, ms: b - a, tbt: tasks.reduce((s, t) => s + Math.max(0, t.duration - 50), 0), longest: Math.max(0, ...tasks.map((t) => t.duration)) };
+      });
+    });
+    for (const p of phases) {
+      console.log(`  ${p.name}: ${(p.ms / 1000).toFixed(2)} s, blocking ${p.tbt.toFixed(0)} ms (longest task ${p.longest.toFixed(0)} ms)`);
+    }
+    await context.close();
+  }
 
   // A search on the snippet's page: photo chosen, first result shown.
   const { context, tab, bytes } = await throttled(browser, `${server.origin}/intent.html`);
@@ -125,7 +159,7 @@ try {
   for (const file of await heavyFiles()) {
     const body = await readFile(file);
     const g = gzipSync(body, { level: 6 }).length;
-    const b = brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } }).length;
+    const b = brotliCompressSync(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } }).length;
     [gz, br] = [gz + g, br + b];
     console.log(`  ${relative(DIST, file)}: ${mb(body.length)} raw, ${mb(g)} gzip -6, ${mb(b)} brotli 11`);
   }
