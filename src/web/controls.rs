@@ -1,12 +1,10 @@
-//! The widget's controls and what they do: the entry point (take or upload a photo, drop or
-//! paste one; wired before anything has downloaded, so a photo given early is searched once
-//! ready), loading progress, the crop box, the refine chips and the filter drawer (category,
+//! The widget's controls and what they do once loaded (the entry point is `entry`'s): loading
+//! progress, searching a photo, the crop box, the refine chips and the filter drawer (category,
 //! colour, price, colour weight, likes), more results, and feedback reset and export. Every
 //! ranking control re-ranks the current query at once, without describing the photo again;
 //! the results reach the page through the session's listeners (`view`). What the shopper
 //! reads is in plain words; backend and timings only with the `debug` attribute.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -22,17 +20,13 @@ use super::{camera, crop, view, widget};
 use crate::index::Filters;
 use crate::preprocess::Crop;
 
-thread_local! {
-    /// Photos dropped or pasted while the page was still loading, searched once it is ready.
-    static PENDING: RefCell<Vec<Blob>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Shows `text` in the status line.
-fn set_status(text: &str) {
+pub(super) fn set_status(text: &str) {
     set_text("status", text);
 }
 
-fn input(id: &str) -> Option<HtmlInputElement> {
+/// The widget's `<input>` with `id`.
+pub(super) fn input(id: &str) -> Option<HtmlInputElement> {
     by_id(id).and_then(|e| e.dyn_into().ok())
 }
 
@@ -109,7 +103,8 @@ fn rerank(app: &App) {
     }
 }
 
-fn on(id: &str, event: &'static str, handler: impl FnMut(&web_sys::Event) + 'static) {
+/// Calls `handler` on each `event` of the widget element `id`.
+pub(super) fn on(id: &str, event: &'static str, handler: impl FnMut(&web_sys::Event) + 'static) {
     if let Some(el) = by_id(id) {
         EventListener::new(&el, event, handler).forget();
     }
@@ -289,86 +284,6 @@ fn on_card_click(event: &web_sys::Event) {
     }
 }
 
-/// The photos chosen in the file input `id`.
-fn chosen(id: &str) -> Vec<Blob> {
-    input(id)
-        .and_then(|i| i.files())
-        .map(|l| {
-            (0..l.length())
-                .filter_map(|i| l.get(i))
-                .map(Blob::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Searches `photos` (`add`: adds them to the query), or keeps them for [`search_pending`]
-/// while the search is still loading.
-fn take(photos: Vec<Blob>, add: bool) {
-    if photos.is_empty() {
-        return;
-    }
-    if current().is_ok() {
-        search_blobs(photos, add);
-    } else {
-        PENDING.with(|p| *p.borrow_mut() = photos);
-        set_status("Your photo will be searched as soon as the search is ready.");
-    }
-}
-
-/// Opens the file picker of the hidden input `id` (from the shopper's tap or key).
-fn pick(id: &str) {
-    if let Some(i) = input(id) {
-        i.click();
-    }
-}
-
-/// Wires the entry point at start, before anything has downloaded: "Take a photo" (the live
-/// camera where the browser has one, else the picker's camera), "Upload a photo", "Add another
-/// photo", and a photo dragged and dropped anywhere on the page or pasted from the clipboard.
-/// A photo given while the model and the catalogue still load is kept for [`search_pending`]
-/// (and a dropped one is not opened by the browser in place of the page).
-pub(crate) fn wire_entry() {
-    on("upload", "click", |_| pick("photo"));
-    on("add", "click", |_| pick("add-photo"));
-    for (id, add) in [
-        ("photo", false),
-        ("photo-camera", false),
-        ("add-photo", true),
-    ] {
-        on(id, "change", move |_| take(chosen(id), add));
-    }
-    camera::wire(
-        Rc::new(|photo| take(vec![photo], false)),
-        Rc::new(|| pick("photo-camera")),
-        Rc::new(set_status),
-    );
-    let document = gloo::utils::document();
-    EventListener::new_with_options(
-        &document,
-        "dragover",
-        gloo::events::EventListenerOptions::enable_prevent_default(),
-        |event| event.prevent_default(),
-    )
-    .forget();
-    for (event, field) in [("drop", "dataTransfer"), ("paste", "clipboardData")] {
-        EventListener::new_with_options(
-            &document,
-            event,
-            gloo::events::EventListenerOptions::enable_prevent_default(),
-            move |event| {
-                let files = files_of(event, field);
-                if files.is_empty() {
-                    return;
-                }
-                event.prevent_default();
-                take(files.into_iter().map(Blob::from).collect(), false);
-            },
-        )
-        .forget();
-    }
-}
-
 /// Sets the filter `<select>` `id` to `value` (empty: no filter); false when it offers no
 /// such value.
 fn set_filter(id: &str, value: &str) -> bool {
@@ -449,25 +364,6 @@ fn wire_refine() {
     }
 }
 
-/// Searches the photos dropped or pasted while the page was loading, if any.
-pub(crate) fn search_pending() {
-    let photos = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    search_blobs(photos, false);
-}
-
-/// Image files carried by a drop or paste event (`event[field].files`).
-fn files_of(event: &web_sys::Event, field: &str) -> Vec<web_sys::File> {
-    let list = js_sys::Reflect::get(event, &field.into())
-        .and_then(|t| js_sys::Reflect::get(&t, &"files".into()))
-        .ok()
-        .and_then(|f| f.dyn_into::<web_sys::FileList>().ok());
-    let Some(list) = list else { return Vec::new() };
-    (0..list.length())
-        .filter_map(|i| list.get(i))
-        .filter(|f| f.type_().starts_with("image/"))
-        .collect()
-}
-
 fn ready_text(app: &App) -> String {
     let n = app.session.photo_count();
     let combined = if n > 1 {
@@ -493,7 +389,7 @@ fn search_failed(message: &str) {
 
 /// Describes `photos` and searches them: a new query (the first photo goes under the crop
 /// box), or added to the current one.
-fn search_blobs(photos: Vec<Blob>, add: bool) {
+pub(super) fn search_blobs(photos: Vec<Blob>, add: bool) {
     let Some(first) = photos.first() else {
         return;
     };
@@ -553,6 +449,7 @@ async fn search_cropped(photo: &Blob, crop: Option<Crop>) {
             if app.session.replace_first_photo(p).is_some() {
                 rerank(&app);
             } else {
+                view::idle();
                 set_status(&ready_text(&app));
             }
         }

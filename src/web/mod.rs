@@ -5,9 +5,9 @@
 //!
 //! Who uses whom, one way: `session` (the shopper's state, the library only) <- `app` (the
 //! loaded model, engine and session) <- `api` (the JS API) and `controls` (the widget's
-//! controls) ; `view` renders what the session publishes; `engine` talks to the worker in
-//! `protocol`'s messages; `widget`, `camera`, `crop`, `fetch`, `backend` and `js` are leaves.
-//! This file only starts them.
+//! controls) <- `entry` (the entry point, wired before loading); `view` renders what the
+//! session publishes; `engine` talks to the worker in `protocol`'s messages; `widget`,
+//! `camera`, `crop`, `fetch`, `backend` and `js` are leaves. This file only starts them.
 
 mod api;
 mod app;
@@ -16,6 +16,7 @@ mod camera;
 mod controls;
 mod crop;
 mod engine;
+mod entry;
 mod fetch;
 mod js;
 mod protocol;
@@ -37,7 +38,7 @@ pub fn start() {
     if let Err(err) = widget::mount() {
         web_sys::console::error_2(&"Deep Shopping: cannot build the widget".into(), &err);
     }
-    controls::wire_entry();
+    entry::wire();
     wasm_bindgen_futures::spawn_local(async move {
         let config = widget::config();
         controls::loading();
@@ -50,7 +51,7 @@ pub fn start() {
                 let app = app::install(app);
                 controls::loaded(&app);
                 ready.resolve();
-                controls::search_pending();
+                entry::search_pending();
             }
             Err(err) => {
                 controls::failed(&js::error_message(&err));
