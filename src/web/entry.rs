@@ -20,16 +20,16 @@ thread_local! {
     static PENDING: RefCell<Vec<Blob>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The files in `list`, in order.
+fn files_in(list: &web_sys::FileList) -> impl Iterator<Item = web_sys::File> + '_ {
+    (0..list.length()).filter_map(|i| list.get(i))
+}
+
 /// The photos chosen in the file input `id`.
 fn chosen(id: &str) -> Vec<Blob> {
     input(id)
         .and_then(|i| i.files())
-        .map(|l| {
-            (0..l.length())
-                .filter_map(|i| l.get(i))
-                .map(Blob::from)
-                .collect()
-        })
+        .map(|l| files_in(&l).map(Blob::from).collect())
         .unwrap_or_default()
 }
 
@@ -109,8 +109,7 @@ fn files_of(event: &web_sys::Event, field: &str) -> Vec<web_sys::File> {
         .ok()
         .and_then(|f| f.dyn_into::<web_sys::FileList>().ok());
     let Some(list) = list else { return Vec::new() };
-    (0..list.length())
-        .filter_map(|i| list.get(i))
+    files_in(&list)
         .filter(|f| f.type_().starts_with("image/"))
         .collect()
 }
