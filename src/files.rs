@@ -141,8 +141,8 @@ pub fn read_index_files(dir: &Path) -> Result<(IndexManifest, Vec<u8>)> {
 /// Publishes `index` (made by the model whose weights hash to `model_sha256`) in `dir`, with
 /// the thumbnails `images` (files under `dir` the items name, already written): its data
 /// under a name taken from its hash, then the manifest that names both, last. Only then are
-/// the files the replaced manifest named, and this one does not, removed; nothing else in
-/// `dir` is touched. Returns the size of the data file.
+/// the files the replaced manifest named, and this one does not, removed, and any other file
+/// named as a build names them (a killed build's); nothing else in `dir` is touched. Returns the size of the data file.
 pub fn publish_index(
     dir: &Path,
     index: &CatalogueIndex,
@@ -178,18 +178,29 @@ pub fn publish_index(
             }
         }
     }
-    // Thumbnails a killed build wrote and never published (named as the build names them:
-    // 16 hex digits) are no one's.
-    if let Ok(entries) = std::fs::read_dir(dir.join("images")) {
+    // Files a killed build wrote and never published, or a replaced data file a build killed
+    // between the switch and the removal above left, are no one's: those named as the build
+    // names them (16 hex digits) that this manifest does not name.
+    let hex16 = |stem: &str| stem.len() == 16 && stem.chars().all(|c| c.is_ascii_hexdigit());
+    for (folder, prefix, suffix) in [
+        (dir.to_path_buf(), "index-", ".safetensors"),
+        (dir.join("images"), "", ".jpg"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
         for entry in entries.flatten() {
-            let name = format!("images/{}", entry.file_name().to_string_lossy());
-            let ours = name
-                .strip_prefix("images/")
-                .and_then(|n| n.strip_suffix(".jpg"))
-                .is_some_and(|stem| {
-                    stem.len() == 16 && stem.chars().all(|c| c.is_ascii_hexdigit())
-                });
-            if ours && !manifest.images.contains(&name) {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let ours = file
+                .strip_prefix(prefix)
+                .and_then(|n| n.strip_suffix(suffix))
+                .is_some_and(hex16);
+            let name = if prefix.is_empty() {
+                format!("images/{file}")
+            } else {
+                file
+            };
+            if ours && name != manifest.data.file && !manifest.images.contains(&name) {
                 remove(&entry.path());
             }
         }

@@ -691,6 +691,9 @@ fn a_killed_rebuild_leaves_the_live_index_as_it_was_and_the_next_run_cleans_up()
             break;
         }
     }
+    // A data file a build killed between publishing and removing the one it replaced would
+    // leave (named as builds name them): the next run removes it.
+    std::fs::write(out.join("index-0123456789abcdef.safetensors"), b"replaced").unwrap();
     let r = run(&mut index_cmd(&second, &out, &cache), 5 * MINUTE);
     assert_eq!(r.code, Some(0), "{}", r.explain());
     let now = served(&out);
