@@ -12,12 +12,14 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function sizes() {
   const files = await readdir(DIST);
-  const wasm = files.find((f) => f.endsWith('.wasm'));
-  const bytes = await readFile(join(DIST, wasm));
   const manifest = JSON.parse(await readFile(join(DIST, 'models', 'manifest.json'), 'utf8'));
   const index = JSON.parse(await readFile(join(DIST, 'catalogue', 'index.json'), 'utf8'));
   const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
-  console.log(`wasm ${wasm}: ${mb(bytes.length)} raw, ${mb(gzipSync(bytes, { level: 9 }).length)} gzip`);
+  // The page's bundle and the model's (the worker's).
+  for (const wasm of files.filter((f) => f.endsWith('.wasm'))) {
+    const bytes = await readFile(join(DIST, wasm));
+    console.log(`wasm ${wasm}: ${mb(bytes.length)} raw, ${mb(gzipSync(bytes, { level: 9 }).length)} gzip`);
+  }
   console.log(`weights: ${mb((await stat(join(DIST, 'models', manifest.weights.file))).size)}`);
   console.log(`index: ${mb(index.data.bytes)} for ${index.count} items`);
 }

@@ -87,7 +87,7 @@ const server = await serve(DIST, '/', {
 <script type="module">
 window.deepShoppingBundleUrl = location.origin + '/';
 performance.mark('import');
-const bundle = await import('/deep-shopping.js');
+const bundle = await import('/deep-shopping-page.js');
 performance.mark('init');
 await bundle.default();
 performance.mark('started');
@@ -111,9 +111,9 @@ try {
   console.log(`the snippet on a page that never searches adds ${kb(seen.intent.bytes - seen.plain.bytes)} `
     + `and ${(seen.intent.tbt - seen.plain.tbt).toFixed(0)} ms of blocking time`);
 
-  // Where the eager page's blocking time goes: the bundle's JS glue; fetching, compiling and
-  // instantiating the wasm up to start(); then loading the manifests, weights and index and
-  // starting the worker, up to ready().
+  // Where the eager page's blocking time goes: the page bundle's JS glue; fetching, compiling
+  // and instantiating its wasm up to start(); then loading the manifests, weights and index and
+  // starting the worker on the model's bundle, up to ready().
   {
     const { context, tab } = await throttled(browser, `${server.origin}/phases.html`);
     await tab.waitForFunction(() => performance.getEntriesByName('ready').length > 0, null, { timeout: 300_000 });

@@ -21,7 +21,9 @@ cargo fmt --all --check
 ds_phase "clippy (native)"
 cargo clippy --release --all-targets -- -D warnings
 ds_phase "clippy (wasm32)"
+# Both bundles: the model's (default features) and the page's (no burn).
 CARGO_TARGET_DIR="$DS_TARGET_WASM" cargo clippy --release --target wasm32-unknown-unknown --lib --bins --tests -- -D warnings
+CARGO_TARGET_DIR="$DS_TARGET_WASM" cargo clippy --release --target wasm32-unknown-unknown --no-default-features --features page --lib --bins -- -D warnings
 
 ds_phase "native tests"
 cargo test --release

@@ -9,7 +9,7 @@ use image::DynamicImage;
 use crate::assets::{ModelManifest, load_weights};
 use crate::colour::{self, Colours};
 use crate::error::{AssetError, EmbedError, ImageError};
-use crate::index::Description;
+use crate::index::{Description, top_labels};
 use crate::model::{ResNet, ResNetConfig, l2_normalise};
 use crate::preprocess::{Crop, Limits, decode, normalise, square};
 
@@ -173,17 +173,6 @@ impl Embedder {
     pub fn top_labels(&self, probabilities: &[f32], k: usize) -> Vec<(String, f32)> {
         top_labels(&self.manifest.labels, probabilities, k)
     }
-}
-
-/// The `k` most probable of `labels` (in the category head's order), best first.
-pub fn top_labels(labels: &[String], probabilities: &[f32], k: usize) -> Vec<(String, f32)> {
-    let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    order.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
-    order
-        .into_iter()
-        .take(k)
-        .filter_map(|i| Some((labels.get(i)?.clone(), probabilities[i])))
-        .collect()
 }
 
 /// `[B, 3, S, S]`: prepared inputs (each `3 * S * S` values) as one batch on `device`.

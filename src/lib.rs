@@ -6,11 +6,16 @@
 
 pub mod assets;
 pub mod colour;
+#[cfg(feature = "model")]
 pub mod embed;
 pub mod error;
 pub mod index;
 pub mod model;
 pub mod preprocess;
+
+// The CLI, training and the index build run the model.
+#[cfg(all(not(target_arch = "wasm32"), not(feature = "model")))]
+compile_error!("the native build needs the `model` feature (on by default)");
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod build;

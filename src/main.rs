@@ -1,4 +1,5 @@
-//! The `deep-shopping` binary: the CLI natively, the page's entry point in the browser.
+//! The `deep-shopping` binary: the CLI natively; in the browser, the model's bundle (the
+//! worker's, see `web::host`).
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -24,5 +25,5 @@ fn keep_freed_memory() {
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    deep_shopping::web::start();
+    deep_shopping::web::host::start();
 }

@@ -1,11 +1,12 @@
 // Deep Shopping widget loader: the one script a storefront includes (a few KB). It draws the
 // entry point of the first <deep-shopping-search> at once (drop zone, "Take a photo",
-// "Upload a photo") and loads the bundle from this file's folder only when its `preload`
-// attribute says: `intent` (the default: the shopper focuses, hovers, touches or taps the
-// entry, drags or pastes a photo onto the page, or a script calls window.deepShopping),
-// `idle` (once the page has loaded and is idle) or `eager` (at once). The bundle then builds
-// the full widget in place, takes over window.deepShopping and searches a photo chosen or
-// dropped meanwhile. See README "Embedding the widget".
+// "Upload a photo") and loads the page's bundle (deep-shopping-page.js: the widget and the
+// ranking, no model) from this file's folder only when its `preload` attribute says: `intent`
+// (the default: the shopper focuses, hovers, touches or taps the entry, drags or pastes a
+// photo onto the page, or a script calls window.deepShopping), `idle` (once the page has
+// loaded and is idle) or `eager` (at once). The bundle then builds the full widget in place,
+// takes over window.deepShopping, starts the worker on the model's bundle (deep-shopping.js)
+// and searches a photo chosen or dropped meanwhile. See README "Embedding the widget".
 if (!window.deepShoppingBundleUrl) {
   // Where the bundle lives: the default home of models/ and catalogue/.
   window.deepShoppingBundleUrl = new URL('./', import.meta.url).href;
@@ -21,7 +22,7 @@ if (!window.deepShoppingBundleUrl) {
   // Loads the bundle once; then hands it the photos the shopper gave the entry point.
   const load = () => (loading ??= (async () => {
     try {
-      const { default: init } = await import('./deep-shopping.js');
+      const { default: init } = await import('./deep-shopping-page.js');
       await init();
       // The bundle listens for drops and pastes itself now.
       for (const off of listeners) off();

@@ -1,6 +1,7 @@
 //! Files the browser and the CLI load at run time: the model manifest, int8 weights and
 //! their checksums.
 
+#[cfg(feature = "model")]
 mod weights;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::error::AssetError;
 use crate::model::ResNetConfig;
 
+#[cfg(feature = "model")]
 pub use weights::{
     NamedTensor, QuantStats, f32_weights, load_weights, quantise_weights, read_weights,
 };

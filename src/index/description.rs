@@ -81,3 +81,14 @@ pub fn unit(v: &[f32]) -> Vec<f32> {
         v.to_vec()
     }
 }
+
+/// The `k` most probable of `labels` (in the category head's order), best first.
+pub fn top_labels(labels: &[String], probabilities: &[f32], k: usize) -> Vec<(String, f32)> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
+    order
+        .into_iter()
+        .take(k)
+        .filter_map(|i| Some((labels.get(i)?.clone(), probabilities[i])))
+        .collect()
+}

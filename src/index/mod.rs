@@ -12,7 +12,7 @@ mod rank;
 
 pub use card::Card;
 pub use catalogue::{CatalogueIndex, IndexEntry};
-pub use description::{Description, Query, mean, unit};
+pub use description::{Description, Query, mean, top_labels, unit};
 pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, reason};
 pub use item::{Availability, Item, Money};
 pub use manifest::{INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest};

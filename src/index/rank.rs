@@ -32,7 +32,8 @@ impl Blend {
         }
     }
 
-    fn clamped(self) -> (f32, f32) {
+    /// The colour share and the category weight, each clamped to its range.
+    pub(crate) fn clamped(self) -> (f32, f32) {
         let clamp = |v: f32, max: f32| {
             if v.is_finite() {
                 v.clamp(0.0, max)
@@ -90,65 +91,15 @@ pub fn rank_where(
     variants: Variants,
     keep: impl Fn(&Item) -> bool,
 ) -> Vec<Hit> {
-    let (w, c) = weights.clamped();
-    let classes = index.classes;
-    let with_category = classes > 0 && query.probabilities.len() == classes;
-    // The best score any item can reach for this query: identical look and colours, and an
-    // item sure of the query's most probable category. At least 1 - w + w = 1.
-    let agreement_max = if with_category {
-        query.probabilities.iter().copied().fold(0.0f32, f32::max)
-    } else {
-        0.0
+    let Some(scorer) = Scorer::new(index, query, weights) else {
+        return Vec::new();
     };
-    let best = ((1.0 - w) * (1.0 + c * agreement_max) + w).max(1.0);
-    let qnorm = query.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
-    let dim = index.dim;
-    if index.is_empty() || top == 0 || query.embedding.len() != dim || qnorm == 0.0 {
+    if top == 0 {
         return Vec::new();
     }
     let mut hits: Vec<Hit> = (0..index.len())
         .filter(|i| keep(&index.items[*i]))
-        .map(|i| {
-            let row = &index.embeddings[i * dim..(i + 1) * dim];
-            let dot: f32 = row
-                .iter()
-                .zip(query.embedding)
-                .map(|(e, q)| *e as f32 * q)
-                .sum::<f32>()
-                * index.scales[i];
-            let visual = if index.norms[i] > 0.0 {
-                dot / (index.norms[i] * qnorm)
-            } else {
-                0.0
-            };
-            let hist = &index.histograms[i * colour::HIST_LEN..(i + 1) * colour::HIST_LEN];
-            let colour: f32 = if query.histogram.len() == colour::HIST_LEN {
-                hist.iter()
-                    .zip(query.histogram)
-                    .map(|(h, q)| (*h as f32 / 255.0).min(*q))
-                    .sum()
-            } else {
-                0.0
-            };
-            let category: f32 = if with_category {
-                index.probabilities[i * classes..(i + 1) * classes]
-                    .iter()
-                    .zip(query.probabilities)
-                    .map(|(p, q)| *p as f32 / 255.0 * q)
-                    .sum()
-            } else {
-                0.0
-            };
-            let score = (1.0 - w) * (visual + c * category) + w * colour;
-            Hit {
-                index: i,
-                score,
-                visual,
-                category,
-                colour,
-                share: (score / best).clamp(0.0, 1.0),
-            }
-        })
+        .map(|i| scorer.hit(i))
         .collect();
     let by_score = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
     let grouped = variants == Variants::Best && index.items.iter().any(|i| i.group.is_some());
@@ -175,4 +126,91 @@ pub fn rank_where(
     }
     hits.sort_by(by_score);
     hits
+}
+
+/// The blended score of one query against the rows of one index.
+pub(crate) struct Scorer<'a> {
+    index: &'a CatalogueIndex,
+    query: Query<'a>,
+    w: f32,
+    c: f32,
+    with_category: bool,
+    qnorm: f32,
+    best: f32,
+}
+
+impl<'a> Scorer<'a> {
+    /// `None` when nothing can be ranked: an empty index, or a query of the wrong length or
+    /// of zero length-scale.
+    pub(crate) fn new(index: &'a CatalogueIndex, query: Query<'a>, weights: Blend) -> Option<Self> {
+        let (w, c) = weights.clamped();
+        let classes = index.classes;
+        let with_category = classes > 0 && query.probabilities.len() == classes;
+        // The best score any item can reach for this query: identical look and colours, and
+        // an item sure of the query's most probable category. At least 1 - w + w = 1.
+        let agreement_max = if with_category {
+            query.probabilities.iter().copied().fold(0.0f32, f32::max)
+        } else {
+            0.0
+        };
+        let best = ((1.0 - w) * (1.0 + c * agreement_max) + w).max(1.0);
+        let qnorm = query.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if index.is_empty() || query.embedding.len() != index.dim || qnorm == 0.0 {
+            return None;
+        }
+        Some(Self {
+            index,
+            query,
+            w,
+            c,
+            with_category,
+            qnorm,
+            best,
+        })
+    }
+
+    /// Row `i` scored.
+    pub(crate) fn hit(&self, i: usize) -> Hit {
+        let (index, query) = (self.index, self.query);
+        let (dim, classes) = (index.dim, index.classes);
+        let row = &index.embeddings[i * dim..(i + 1) * dim];
+        let dot: f32 = row
+            .iter()
+            .zip(query.embedding)
+            .map(|(e, q)| *e as f32 * q)
+            .sum::<f32>()
+            * index.scales[i];
+        let visual = if index.norms[i] > 0.0 {
+            dot / (index.norms[i] * self.qnorm)
+        } else {
+            0.0
+        };
+        let hist = &index.histograms[i * colour::HIST_LEN..(i + 1) * colour::HIST_LEN];
+        let colour: f32 = if query.histogram.len() == colour::HIST_LEN {
+            hist.iter()
+                .zip(query.histogram)
+                .map(|(h, q)| (*h as f32 / 255.0).min(*q))
+                .sum()
+        } else {
+            0.0
+        };
+        let category: f32 = if self.with_category {
+            index.probabilities[i * classes..(i + 1) * classes]
+                .iter()
+                .zip(query.probabilities)
+                .map(|(p, q)| *p as f32 / 255.0 * q)
+                .sum()
+        } else {
+            0.0
+        };
+        let score = (1.0 - self.w) * (visual + self.c * category) + self.w * colour;
+        Hit {
+            index: i,
+            score,
+            visual,
+            category,
+            colour,
+            share: (score / self.best).clamp(0.0, 1.0),
+        }
+    }
 }

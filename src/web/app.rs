@@ -11,12 +11,11 @@ use wasm_bindgen::JsError;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::engine::{Client, Engine};
+use super::engine::{Client, Engine, OnPage};
 use super::js::{epoch_ms, error_message, to_js};
 use super::session::{Catalogue, Photo, Query, Results, SearchOptions, Session, Work};
-use super::{backend, fetch, widget};
+use super::{fetch, widget};
 use crate::assets::ModelManifest;
-use crate::embed::Embedder;
 use crate::index::{CatalogueIndex, Feedback, IndexManifest};
 use crate::preprocess::{Crop, Limits};
 
@@ -88,10 +87,10 @@ pub(crate) async fn load(
         manifest.model.embedding_dim,
     )
     .map_err(to_js)?;
-    let force_cpu = backend::forced_cpu();
+    let force_cpu = forced_cpu();
     let mut worker_error = None;
+    let bundle = widget::bundle_folder();
     let started = if config.worker {
-        let bundle = widget::bundle_folder();
         match Client::start(&bundle, &manifest_bytes, &weights, force_cpu).await {
             Ok(started) => Some(started),
             Err(err) => {
@@ -109,9 +108,9 @@ pub(crate) async fn load(
     let (engine, backend, fallback_reason) = match started {
         Some((client, backend, reason)) => (Engine::Worker(client), backend, reason),
         None => {
-            let (device, backend, reason) = backend::pick(force_cpu).await;
-            let embedder = Embedder::load(&manifest_bytes, &weights, device).map_err(to_js)?;
-            (Engine::Local(Box::new(embedder)), backend, reason)
+            let (page, backend, reason) =
+                OnPage::start(&bundle, &manifest_bytes, &weights, force_cpu).await?;
+            (Engine::Page(page), backend, reason)
         }
     };
     let feedback = stored_feedback(&index_manifest.data.sha256, &manifest.weights.sha256);
@@ -137,6 +136,17 @@ pub(crate) async fn load(
         session: Session::new(catalogue, feedback),
         link_target: config.link_target.clone(),
     })
+}
+
+/// Whether the page's address asks for the CPU backend (`?backend=cpu`).
+fn forced_cpu() -> bool {
+    gloo::utils::window()
+        .location()
+        .search()
+        .ok()
+        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
+        .and_then(|p| p.get("backend"))
+        .is_some_and(|b| b == "cpu")
 }
 
 /// Where the shopper's feedback on a catalogue is kept.

@@ -1,22 +1,11 @@
 //! Chooses the compute backend: WebGPU when the browser offers an adapter and burn's wgpu
-//! runtime starts on it, otherwise burn's flex CPU backend. `?backend=cpu` forces the CPU.
-//! Works on the page and in a worker.
+//! runtime starts on it, otherwise burn's flex CPU backend, or the CPU when the page asks for it
+//! (`?backend=cpu`). Works on the page and in a worker.
 
 use burn::tensor::Device;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-
-/// Whether the page's address asks for the CPU backend (`?backend=cpu`).
-pub(super) fn forced_cpu() -> bool {
-    gloo::utils::window()
-        .location()
-        .search()
-        .ok()
-        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
-        .and_then(|p| p.get("backend"))
-        .is_some_and(|b| b == "cpu")
-}
 
 /// Whether `navigator.gpu.requestAdapter()` yields an adapter.
 async fn adapter_available() -> Result<bool, JsValue> {

@@ -1,7 +1,8 @@
-//! Where photos are described: in a module Web Worker running the same wasm bundle (the
-//! default, so the page never freezes while the model runs), or on the page's own thread (the
-//! widget's `worker="off"`, or when a worker cannot start). Both run [`describe`], the one
-//! path from photo bytes to a description, and talk through the messages of `protocol`.
+//! Where the page has photos described: in a module Web Worker running the `deep-shopping`
+//! bundle (the default, so the page never freezes while the model runs), or by that bundle
+//! loaded on the page's own thread (the widget's `worker="off"`, or when a worker cannot
+//! start). The page's own bundle holds no model; both ways speak `protocol`'s messages to the
+//! bundle's `host`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -13,50 +14,17 @@ use serde_bytes::ByteBuf;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::backend;
-use super::js::{self, epoch_ms, error_message, to_js};
+use super::js::{self, error_message, to_js};
 use super::protocol::{Described, FromWorker, ToWorker, decode, encode};
-use crate::embed::Embedder;
 use crate::preprocess::Crop;
 
-/// Describes `bytes` (with `crop`) with `embedder`, timing the preparation and the model:
-/// the one path, in a worker or on the page.
-pub(crate) async fn describe(
-    embedder: &Embedder,
-    bytes: &[u8],
-    crop: Option<Crop>,
-) -> Result<Described, JsError> {
-    let t0 = epoch_ms();
-    let photo = embedder.prepare(bytes, crop)?;
-    let t1 = epoch_ms();
-    let description = embedder
-        .describe_prepared(vec![photo])
-        .await?
-        .pop()
-        .ok_or_else(|| JsError::new("the model returned no output"))?;
-    let t2 = epoch_ms();
-    Ok(Described {
-        description,
-        prepare_ms: t1 - t0,
-        embed_ms: t2 - t1,
-        started_at: t0,
-        ended_at: t2,
-        memory_bytes: memory_bytes(),
-    })
-}
-
-/// Bytes of this thread's wasm memory.
-fn memory_bytes() -> f64 {
-    js::get(&wasm_bindgen::memory(), "buffer")
-        .ok()
-        .and_then(|buffer| js::number(&buffer, "byteLength"))
-        .unwrap_or(0.0)
-}
+/// The name of the model's bundle (its JS glue) in the bundle folder.
+const MODEL_BUNDLE: &str = "deep-shopping.js";
 
 /// The describer the page uses.
 pub(crate) enum Engine {
-    /// On the page's own thread.
-    Local(Box<Embedder>),
+    /// The model's bundle on the page's own thread.
+    Page(OnPage),
     /// In a Web Worker.
     Worker(Client),
 }
@@ -69,7 +37,7 @@ impl Engine {
         crop: Option<Crop>,
     ) -> Result<Described, JsError> {
         match self {
-            Engine::Local(embedder) => describe(embedder, &bytes, crop).await,
+            Engine::Page(page) => page.describe(bytes, crop).await,
             Engine::Worker(client) => client.describe(bytes, crop).await,
         }
     }
@@ -77,7 +45,7 @@ impl Engine {
     /// `"worker"` or `"page"`.
     pub(crate) fn thread(&self) -> &'static str {
         match self {
-            Engine::Local(_) => "page",
+            Engine::Page(_) => "page",
             Engine::Worker(_) => "worker",
         }
     }
@@ -85,92 +53,105 @@ impl Engine {
     /// Times the worker was replaced to give its memory back.
     pub(crate) fn restarts(&self) -> u32 {
         match self {
-            Engine::Local(_) => 0,
+            Engine::Page(_) => 0,
             Engine::Worker(client) => client.restarts.get(),
         }
     }
 }
 
-// ---- the worker's side -------------------------------------------------------------------
-
-thread_local! {
-    static EMBEDDER: RefCell<Option<Rc<Embedder>>> = const { RefCell::new(None) };
-}
-
-/// Whether this code runs in a worker (no `document`).
-pub(crate) fn in_worker() -> bool {
-    js::get(&js_sys::global(), "document").is_ok_and(|d| d.is_undefined())
-}
-
-/// Posts `message` to the page, transferring its byte buffers.
-fn reply(message: &FromWorker) {
-    let posted = encode(message).and_then(|(value, transfer)| {
-        js::call(&js_sys::global(), "postMessage", &[value, transfer.into()])
-    });
-    if let Err(err) = posted {
-        web_sys::console::error_1(&err);
-    }
-}
-
-async fn load(manifest: &[u8], weights: &[u8], force_cpu: bool) -> FromWorker {
-    let (device, backend, reason) = backend::pick(force_cpu).await;
-    match Embedder::load(manifest, weights, device) {
-        Ok(embedder) => {
-            EMBEDDER.with(|e| *e.borrow_mut() = Some(Rc::new(embedder)));
-            FromWorker::Loaded {
-                backend: backend.to_string(),
-                fallback_reason: reason,
-            }
+/// The backend a `loaded` answer names, and why WebGPU is not used.
+fn loaded(answer: FromWorker) -> Result<(&'static str, Option<String>), JsValue> {
+    match answer {
+        FromWorker::Loaded {
+            backend,
+            fallback_reason,
+        } => Ok((
+            if backend == "webgpu" { "webgpu" } else { "cpu" },
+            fallback_reason,
+        )),
+        FromWorker::Error { message } => {
+            Err(to_js(format!("the model could not be loaded: {message}")))
         }
-        Err(err) => FromWorker::Error {
-            message: err.to_string(),
-        },
+        other => Err(to_js(format!("the model's bundle answered {other:?}"))),
     }
 }
 
-async fn describe_request(id: u32, bytes: &[u8], crop: Option<Crop>) -> FromWorker {
-    let Some(embedder) = EMBEDDER.with(|e| e.borrow().clone()) else {
-        return FromWorker::Failed {
-            id,
-            message: "the worker has no model loaded".into(),
+// ---- on the page's thread ----------------------------------------------------------------
+
+#[wasm_bindgen(inline_js = "export function importModule(url) { return import(url); }")]
+extern "C" {
+    /// `import(url)`: a module loaded at run time (the page's bundle never evaluates code).
+    #[wasm_bindgen(catch, js_name = importModule)]
+    fn import_module(url: &str) -> Result<Promise, JsValue>;
+}
+
+/// The model's bundle loaded on the page: its `handleMessage` export answers each message.
+pub(crate) struct OnPage {
+    handle: Function,
+    next_id: Cell<u32>,
+}
+
+impl OnPage {
+    /// Loads the model's bundle from `bundle` (a folder URL) on this thread and the model into
+    /// it; returns it with the backend it runs on and why WebGPU is not used, when it is not.
+    pub(crate) async fn start(
+        bundle: &str,
+        manifest: &[u8],
+        weights: &[u8],
+        force_cpu: bool,
+    ) -> Result<(OnPage, &'static str, Option<String>), JsValue> {
+        let glue = super::fetch::join(bundle, MODEL_BUNDLE)?;
+        let module = JsFuture::from(import_module(&glue)?).await?;
+        js::call_async(&module, "default", &[]).await?;
+        let handle: Function = js::get(&module, "handleMessage")?
+            .dyn_into()
+            .map_err(|_| to_js(format!("{glue} has no handleMessage")))?;
+        let page = OnPage {
+            handle,
+            next_id: Cell::new(0),
         };
-    };
-    match describe(&embedder, bytes, crop).await {
-        Ok(work) => FromWorker::Described { id, work },
-        Err(err) => FromWorker::Failed {
+        let answer = page
+            .ask(&ToWorker::Load {
+                manifest: ByteBuf::from(manifest),
+                weights: ByteBuf::from(weights),
+                force_cpu,
+            })
+            .await?;
+        let (backend, reason) = loaded(answer)?;
+        Ok((page, backend, reason))
+    }
+
+    /// Sends `message` to the bundle and awaits its answer.
+    async fn ask(&self, message: &ToWorker) -> Result<FromWorker, JsValue> {
+        let (value, _) = encode(message)?;
+        let promise: Promise = self
+            .handle
+            .call1(&JsValue::NULL, &value)?
+            .dyn_into()
+            .map_err(|_| to_js("handleMessage did not return a promise"))?;
+        decode(JsFuture::from(promise).await?)
+    }
+
+    async fn describe(&self, bytes: Vec<u8>, crop: Option<Crop>) -> Result<Described, JsError> {
+        let id = self.next_id.get().wrapping_add(1);
+        self.next_id.set(id);
+        let request = ToWorker::Describe {
             id,
-            message: error_message(&err.into()),
-        },
+            bytes: ByteBuf::from(bytes),
+            crop,
+        };
+        match self.ask(&request).await {
+            Ok(FromWorker::Described { work, .. }) => Ok(work),
+            Ok(FromWorker::Failed { message, .. }) => Err(JsError::new(&message)),
+            Ok(other) => Err(JsError::new(&format!(
+                "the model's bundle answered {other:?}"
+            ))),
+            Err(err) => Err(JsError::new(&error_message(&err))),
+        }
     }
 }
 
-async fn handle(data: JsValue) {
-    let answer = match decode::<ToWorker>(data) {
-        Ok(ToWorker::Load {
-            manifest,
-            weights,
-            force_cpu,
-        }) => load(&manifest, &weights, force_cpu).await,
-        Ok(ToWorker::Describe { id, bytes, crop }) => describe_request(id, &bytes, crop).await,
-        Err(err) => FromWorker::Error {
-            message: error_message(&err),
-        },
-    };
-    reply(&answer);
-}
-
-/// Runs in the worker: answers the page's messages.
-pub(crate) fn serve() {
-    let handler = Closure::<dyn FnMut(JsValue)>::new(|event: JsValue| {
-        let data = js::get(&event, "data").unwrap_or(JsValue::UNDEFINED);
-        wasm_bindgen_futures::spawn_local(handle(data));
-    });
-    if let Err(err) = js::set(&js_sys::global(), "onmessage", handler.as_ref()) {
-        web_sys::console::error_1(&err);
-    }
-    handler.forget();
-    reply(&FromWorker::Started);
-}
+// ---- in a worker -------------------------------------------------------------------------
 
 // ---- the page's side ---------------------------------------------------------------------
 
@@ -323,7 +304,7 @@ fn settle(pending: &Pending, data: JsValue) {
 fn spawn(bundle: &str) -> Result<JsValue, JsValue> {
     // A blob module that imports the bundle: a worker script must be same-origin, the modules
     // it imports need only CORS, so the bundle may live on another host.
-    let glue = super::fetch::join(bundle, "deep-shopping.js")?;
+    let glue = super::fetch::join(bundle, MODEL_BUNDLE)?;
     let source = format!(
         "import init from {};\nawait init();\n",
         serde_json::to_string(&glue).map_err(to_js)?
@@ -416,19 +397,7 @@ impl Running {
                 force_cpu,
             };
             post(&worker, &load)?;
-            match next_message(&worker, WORKER_STEP_TIMEOUT_MS).await? {
-                FromWorker::Loaded {
-                    backend,
-                    fallback_reason,
-                } => Ok((
-                    if backend == "webgpu" { "webgpu" } else { "cpu" },
-                    fallback_reason,
-                )),
-                FromWorker::Error { message } => Err(to_js(format!(
-                    "the worker could not load the model: {message}"
-                ))),
-                other => Err(to_js(format!("the worker answered {other:?}"))),
-            }
+            loaded(next_message(&worker, WORKER_STEP_TIMEOUT_MS).await?)
         }
         .await;
         let (backend, reason) = match started {

@@ -3,6 +3,9 @@
 //! method calls through `js_sys::Reflect`, awaiting the promises they return, errors and
 //! values across the JS boundary, and the clock.
 
+// The model's bundle alone (no `page`) uses only some of these.
+#![cfg_attr(not(feature = "page"), allow(dead_code))]
+
 use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -69,6 +72,11 @@ pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValu
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| to_js(e.to_string()))
+}
+
+/// Whether this code runs in a worker (no `document`).
+pub(crate) fn in_worker() -> bool {
+    get(&js_sys::global(), "document").is_ok_and(|d| d.is_undefined())
 }
 
 /// Milliseconds since the Unix epoch, precise to fractions of a millisecond, on the page or

@@ -9,9 +9,9 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::embed::top_labels;
 use crate::index::{
     Blend, Card, CatalogueIndex, Description, Feedback, Filters, Variants, rank_where, reason,
+    top_labels,
 };
 use crate::preprocess::Crop;
 

@@ -55,7 +55,7 @@ async function open(path, viewport = { width: 1280, height: 900 }) {
   return { context, page, urls, errors };
 }
 
-const heavy = (urls) => urls.filter((u) => /deep-shopping(_bg\.wasm|\.js)$|\.safetensors$|manifest\.json$|index\.json$/.test(u));
+const heavy = (urls) => urls.filter((u) => /deep-shopping(-page)?(_bg\.wasm|\.js)$|\.safetensors$|manifest\.json$|index\.json$/.test(u));
 
 test('with preload="intent" a page that never searches fetches widget.js only; the entry point is there at once', { timeout: 120_000 }, async () => {
   const { context, page, urls, errors } = await open('/intent.html', { width: 360, height: 780 });
@@ -81,10 +81,10 @@ test('a tap on the entry point loads the bundle; a photo chosen before or after 
     const { context, page, urls, errors } = await open('/intent.html');
     try {
       assert.deepEqual(heavy(urls), []);
-      const release = order === 'before' ? await holdBack(page, '**/deep-shopping_bg.wasm') : () => {};
+      const release = order === 'before' ? await holdBack(page, '**/deep-shopping-page_bg.wasm') : () => {};
       // The tap opens the file picker at once, from the tap itself.
       const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('button:text("Upload a photo")')]);
-      if (!urls.includes('/deep-shopping.js')) await page.waitForRequest(/deep-shopping\.js$/);
+      if (!urls.includes('/deep-shopping-page.js')) await page.waitForRequest(/deep-shopping-page\.js$/);
       if (order === 'after') await waitReady(page);
       const results = page.evaluate(() => new Promise((ok) => window.addEventListener('deepshopping:results', (e) => ok(e.detail), { once: true })));
       await chooser.setFiles(join(DATASET, 'images', `${rows[2].id}.jpg`));
@@ -93,7 +93,7 @@ test('a tap on the entry point loads the bundle; a photo chosen before or after 
       assert.equal(shown[0].id, rows[2].id, order);
       await waitReady(page);
       assert.equal((await page.evaluate(() => window.deepShopping.info())).items, rows.length);
-      assert.ok(heavy(urls).includes('/deep-shopping_bg.wasm'));
+      assert.ok(heavy(urls).includes('/deep-shopping-page_bg.wasm'));
       await page.waitForSelector('#results li.card');
       assert.deepEqual(errors, [], order);
     } finally {
@@ -102,12 +102,12 @@ test('a tap on the entry point loads the bundle; a photo chosen before or after 
   }
 });
 
-test('a call to the JS API loads the bundle; preload="eager" loads at once, "idle" once the page is idle', { timeout: 300_000 }, async () => {
+test('a call to the JS API loads the bundle (the page\'s; the worker loads the model\'s); preload="eager" loads at once, "idle" once the page is idle', { timeout: 300_000 }, async () => {
   for (const path of ['/eager.html', '/idle.html']) {
     const { context, page, urls, errors } = await open(path);
     try {
-      await page.waitForRequest(/deep-shopping_bg\.wasm$/, { timeout: 30_000 }).catch(() => {});
-      assert.ok(heavy(urls).includes('/deep-shopping_bg.wasm'), `${path}: ${urls}`);
+      await page.waitForRequest(/deep-shopping-page_bg\.wasm$/, { timeout: 30_000 }).catch(() => {});
+      assert.ok(heavy(urls).includes('/deep-shopping-page_bg.wasm'), `${path}: ${urls}`);
       await waitReady(page);
       assert.deepEqual(errors, []);
     } finally {
@@ -119,6 +119,17 @@ test('a call to the JS API loads the bundle; preload="eager" loads at once, "idl
     assert.deepEqual(heavy(urls), []);
     await waitReady(page);
     assert.equal((await page.evaluate(() => window.deepShopping.info())).thread, 'worker');
+    // The split: the page's thread fetched and compiled only its own bundle; the model's
+    // bundle (burn) was fetched by the worker, whose requests are not in the page's timeline.
+    const own = await page.evaluate(() => performance.getEntriesByType('resource')
+      .map((e) => ({ name: new URL(e.name).pathname, bytes: e.encodedBodySize })));
+    const wasm = own.filter((e) => e.name.endsWith('.wasm'));
+    assert.deepEqual(wasm.map((e) => e.name), ['/deep-shopping-page_bg.wasm'], JSON.stringify(own));
+    assert.ok(urls.includes('/deep-shopping_bg.wasm'), `the worker did not load the model's bundle: ${urls}`);
+    const sizes = await page.evaluate(async () => Promise.all(['deep-shopping-page_bg.wasm', 'deep-shopping_bg.wasm']
+      .map(async (f) => (await (await fetch(f)).arrayBuffer()).byteLength)));
+    console.log(`wasm bytes: page ${sizes[0]}, model ${sizes[1]}`);
+    assert.ok(sizes[0] * 4 < sizes[1], `the page's bundle is ${sizes[0]} bytes, the model's ${sizes[1]}`);
   } finally {
     await context.close();
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  ROOT, DATASET, DIST, serve, launch, openPage, lastTimings, waitForNewResults, upload } from './harness.mjs';
+  ROOT, DATASET, DIST, serve, launch, openPage, lastTimings, waitForNewResults, upload, cardIds } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'test-output');
 // README, "Strict CSP": exactly what the widget needs when it is served from the page's origin.
@@ -124,6 +124,33 @@ test('a search sends nothing of the photo: only GETs of published files, none of
     // The server saw nothing but GETs of files it has.
     assert.deepEqual(server.posts, []);
     assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await server.close();
+  }
+});
+
+test('where the policy allows no blob: worker, the model\'s bundle runs on the page and the search still works', { timeout: 300_000 }, async () => {
+  const noBlob = CSP.replace("worker-src 'self' blob:", "worker-src 'self'");
+  const server = await serve(DIST, '/', { headers: { 'content-security-policy': noBlob } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    await watchViolations(context);
+    const { page } = await openPage(context, server.url);
+    const info = await page.evaluate(() => window.deepShopping.info());
+    // The page's bundle holds no model: it loaded the model's bundle on its own thread.
+    assert.equal(info.thread, 'page', JSON.stringify(info));
+    assert.ok(info.workerError, JSON.stringify(info));
+    const own = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname));
+    assert.ok(own.includes('/deep-shopping-page_bg.wasm') && own.includes('/deep-shopping_bg.wasm'), own.join(' '));
+    const stem = (await readFile(join(DIST, 'catalogue', 'catalogue.csv'), 'utf8')).split('\n')[1].split(',')[0];
+    await upload(page, stem);
+    // The photo is in the catalogue: it is its own best match.
+    assert.equal((await cardIds(page))[0], stem);
+    assert.equal((await page.evaluate(() => window.deepShopping.info())).lastWork.thread, 'page');
+    // The one violation is the worker the policy refused.
+    const violations = await page.evaluate(() => window.__violations);
+    assert.ok(violations.length >= 1 && violations.every((v) => v.startsWith('worker-src')), violations.join('\n'));
   } finally {
     await context.close();
     await server.close();

@@ -62,7 +62,7 @@ test('the snippet works on another page with the bundle under a sub-path; result
     // Bundle, model and catalogue all come from the bundle's folder, not the page's.
     const others = server.requests.filter((r) => r !== '/store/' && !r.startsWith('/shop/deep/'));
     assert.deepEqual(others, []);
-    for (const file of ['widget.js', 'deep-shopping.js', 'deep-shopping_bg.wasm', 'models/manifest.json', 'catalogue/index.json']) {
+    for (const file of ['widget.js', 'deep-shopping-page.js', 'deep-shopping-page_bg.wasm', 'deep-shopping.js', 'deep-shopping_bg.wasm', 'models/manifest.json', 'catalogue/index.json']) {
       assert.ok(server.requests.includes(`/shop/deep/${file}`), `${file} not requested`);
     }
     assert.equal((await page.evaluate(() => window.deepShopping.info())).items, rows.length);
@@ -106,6 +106,7 @@ test('the snippet works on another page with the bundle under a sub-path; result
     const before = server.requests.length;
     const other = await openPage(context, `${server.origin}/store/assets.html`);
     const seen = server.requests.slice(before);
+    assert.ok(seen.includes('/cdn/bundle/deep-shopping-page_bg.wasm'), seen.join(' '));
     assert.ok(seen.includes('/cdn/bundle/deep-shopping_bg.wasm'), seen.join(' '));
     assert.ok(seen.includes('/shop/deep/models/manifest.json'), seen.join(' '));
     assert.ok(seen.includes('/shop/deep/catalogue/index.json'), seen.join(' '));
