@@ -7,6 +7,7 @@ mod catalogue;
 mod description;
 mod feedback;
 mod item;
+pub mod ivf;
 mod manifest;
 mod rank;
 

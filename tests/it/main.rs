@@ -11,6 +11,7 @@ mod feeds;
 mod formats;
 mod fuzzed;
 mod hostile;
+mod partition;
 mod preprocess;
 mod ranking;
 mod shipped;

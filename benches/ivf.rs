@@ -1,0 +1,252 @@
+//! Partitioned index benchmark (issue 23): synthetic catalogues of 100k and 1M items drawn
+//! from a mixture fitted to the real catalogue (embeddings, colour histograms, category
+//! probabilities), queried with the test split's real photos; prints recall@10 against exact
+//! search with the same blended score, the bytes a query touches and the build time.
+//!
+//! Usage: `cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES]`, INDEX_DIR a catalogue
+//! index of the whole clothing dataset (as `scripts/demo.sh` builds it), SIZES a comma list
+//! (default 100000,1000000).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+use deep_shopping::files::read_index_files;
+use deep_shopping::index::ivf::{Layout, Partitioned, Probe, SplitMix, kmeans, nearest};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank};
+use deep_shopping::train::config::TrainConfig;
+use deep_shopping::train::data::Splits;
+use rayon::prelude::*;
+
+/// Mixture components fitted to the real catalogue.
+const COMPONENTS: usize = 48;
+/// Bytes of one item's exact record fetched for the re-rank: int8 embedding, scale and norm,
+/// histogram, probabilities (the format of today's index data).
+const RECORD_BYTES: usize = 128 + 4 + 4 + 144 + 17;
+
+struct Mixture {
+    dim: usize,
+    means: Vec<f32>,
+    stds: Vec<f32>,
+    weights: Vec<f32>,
+    members: Vec<Vec<usize>>,
+}
+
+fn unit(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+fn fit(real: &CatalogueIndex, rows: &[usize]) -> Mixture {
+    let dim = real.dim();
+    let mut data = Vec::new();
+    for &r in rows {
+        let mut e = real.embedding(r);
+        unit(&mut e);
+        data.extend(e);
+    }
+    let means = kmeans(&data, dim, COMPONENTS, 20, 11);
+    let k = means.len() / dim;
+    let mut members = vec![Vec::new(); k];
+    for (i, &r) in rows.iter().enumerate() {
+        members[nearest(&means, dim, &data[i * dim..(i + 1) * dim])].push(r);
+    }
+    let mut stds = vec![0.0f32; k * dim];
+    for c in 0..k {
+        for &r in &members[c] {
+            let mut e = real.embedding(r);
+            unit(&mut e);
+            for d in 0..dim {
+                stds[c * dim + d] += (e[d] - means[c * dim + d]).powi(2);
+            }
+        }
+        let n = members[c].len().max(1) as f32;
+        stds[c * dim..(c + 1) * dim]
+            .iter_mut()
+            .for_each(|s| *s = (*s / n).sqrt());
+    }
+    let weights = members
+        .iter()
+        .map(|m| m.len() as f32 / rows.len() as f32)
+        .collect();
+    Mixture {
+        dim,
+        means,
+        stds,
+        weights,
+        members,
+    }
+}
+
+/// Perturbs a distribution multiplicatively and renormalises it to `total`.
+fn jitter(v: &mut [f32], rng: &mut SplitMix, sigma: f32, total: f32) {
+    v.iter_mut()
+        .for_each(|x| *x *= (sigma * rng.normal()).exp());
+    let s: f32 = v.iter().sum();
+    if s > 0.0 {
+        v.iter_mut().for_each(|x| *x *= total / s);
+    }
+}
+
+fn sample(mix: &Mixture, real: &CatalogueIndex, n: usize, seed: u64) -> CatalogueIndex {
+    let entries: Vec<IndexEntry> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = SplitMix::new(seed ^ (i as u64).wrapping_mul(0x9e37_79b9));
+            let mut pick = rng.unit() as f32;
+            let mut c = 0;
+            while c + 1 < mix.weights.len() && pick > mix.weights[c] {
+                pick -= mix.weights[c];
+                c += 1;
+            }
+            let dim = mix.dim;
+            let mut embedding: Vec<f32> = (0..dim)
+                .map(|d| mix.means[c * dim + d] + mix.stds[c * dim + d] * rng.normal())
+                .collect();
+            unit(&mut embedding);
+            let member = mix.members[c][rng.below(mix.members[c].len())];
+            let mut histogram = real.histogram(member);
+            let total = histogram.iter().sum();
+            jitter(&mut histogram, &mut rng, 0.3, total);
+            histogram.iter_mut().for_each(|h| *h = h.min(1.0));
+            let mut probabilities = real.probabilities(member);
+            jitter(&mut probabilities, &mut rng, 0.5, 1.0);
+            let item = Item {
+                id: format!("s{i}"),
+                ..Item::default()
+            };
+            IndexEntry {
+                item,
+                embedding,
+                histogram,
+                probabilities,
+            }
+        })
+        .collect();
+    CatalogueIndex::build(entries).expect("synthetic entries have one shape")
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let Some(dir) = args.first() else {
+        eprintln!("usage: cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES]");
+        std::process::exit(2);
+    };
+    let sizes: Vec<usize> = args
+        .get(1)
+        .map_or("100000,1000000", String::as_str)
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let queries_n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+
+    let (_, data) = read_index_files(Path::new(dir)).expect("reading the real index");
+    let real = CatalogueIndex::from_bytes(&data).expect("parsing the real index");
+    let config = TrainConfig::load(Path::new("configs/clothing.toml"), &[]).expect("config");
+    let splits = Splits::load(&config.data).expect("dataset");
+    let test: HashSet<String> = splits.test.iter().map(|s| s.id.clone()).collect();
+    let (mut query_rows, mut fit_rows) = (Vec::new(), Vec::new());
+    for (r, item) in real.items.iter().enumerate() {
+        if test.contains(&item.id) {
+            query_rows.push(r)
+        } else {
+            fit_rows.push(r)
+        }
+    }
+    query_rows.truncate(queries_n);
+    println!(
+        "real catalogue: {} items; mixture of {COMPONENTS} fitted to {} (training and validation \
+         senders); {} queries from the test split",
+        real.len(),
+        fit_rows.len(),
+        query_rows.len()
+    );
+    let mix = fit(&real, &fit_rows);
+    let blend = Blend::DEFAULT;
+    let top = 10;
+    for &n in &sizes {
+        let t = Instant::now();
+        let catalogue = sample(&mix, &real, n, 2026);
+        let sampled = t.elapsed().as_secs_f64();
+        let truth: Vec<Vec<usize>> = query_rows
+            .par_iter()
+            .map(|&q| {
+                let d = real.description(q);
+                rank(&catalogue, d.query(), blend, top)
+                    .iter()
+                    .map(|h| h.index)
+                    .collect()
+            })
+            .collect();
+        let layout = Layout::for_items(n);
+        let t = Instant::now();
+        let ivf = Partitioned::build(&catalogue, &layout);
+        let built = t.elapsed().as_secs_f64();
+        let sizes: Vec<usize> = ivf.cells.iter().map(|c| c.rows.len()).collect();
+        println!(
+            "\n{n} items: sampled in {sampled:.1} s; partition built in {built:.1} s ({} cells, \
+             {}..{} items a cell, {} code bytes an item); peak memory {:.0} MB",
+            ivf.cells.len(),
+            sizes.iter().min().unwrap_or(&0),
+            sizes.iter().max().unwrap_or(&0),
+            ivf.quantiser.code_len(),
+            peak_rss_mb()
+        );
+        let top_level = ivf.centroids.len() * 4;
+        println!(
+            "  top level (cell centroids, f32): {:.0} KB, fetched while the photo is embedded",
+            top_level as f64 / 1e3
+        );
+        println!(
+            "  | cells probed | candidates | recall@10 | codes scored | bytes a query (codes + records) |"
+        );
+        for cells in [4, 8, 16, 32] {
+            for candidates in [50, 100, 200] {
+                let results: Vec<(f64, usize, usize)> = query_rows
+                    .par_iter()
+                    .zip(&truth)
+                    .map(|(&q, truth)| {
+                        let d = real.description(q);
+                        let (hits, touched) = ivf.search(
+                            &catalogue,
+                            d.query(),
+                            blend,
+                            Probe { cells, candidates },
+                            top,
+                        );
+                        let found = hits.iter().filter(|h| truth.contains(&h.index)).count();
+                        let bytes = touched.code_bytes + touched.candidates * RECORD_BYTES;
+                        (
+                            found as f64 / truth.len().max(1) as f64,
+                            touched.codes,
+                            bytes,
+                        )
+                    })
+                    .collect();
+                let m = results.len().max(1) as f64;
+                let recall = results.iter().map(|r| r.0).sum::<f64>() / m;
+                let codes = results.iter().map(|r| r.1).sum::<usize>() as f64 / m;
+                let bytes = results.iter().map(|r| r.2).sum::<usize>() as f64 / m;
+                println!(
+                    "  | {cells} | {candidates} | {recall:.3} | {codes:.0} | {:.0} KB |",
+                    bytes / 1e3
+                );
+            }
+        }
+    }
+}

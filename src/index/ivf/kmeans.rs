@@ -1,0 +1,136 @@
+//! Lloyd's k-means on rows of `f32`, seeded deterministically (k-means++ on a fixed-seed
+//! generator), so one build gives the same centroids on every machine and shard count.
+
+/// A small deterministic generator (SplitMix64): the build must not depend on the platform's
+/// randomness.
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    /// A generator started from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform value in `0..1`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A uniform index in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize % n.max(1)
+    }
+
+    /// A standard normal value (Box-Muller).
+    pub fn normal(&mut self) -> f32 {
+        let u = self.unit().max(f64::MIN_POSITIVE);
+        let v = self.unit();
+        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+    }
+}
+
+/// Squared Euclidean distance.
+pub fn distance2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Index of the centroid (rows of `dim` in `centroids`) nearest to `v`.
+pub fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
+    let mut best = (f32::INFINITY, 0);
+    for (c, centroid) in centroids.chunks_exact(dim).enumerate() {
+        let d = distance2(centroid, v);
+        if d < best.0 {
+            best = (d, c);
+        }
+    }
+    best.1
+}
+
+/// `k` centroids (row-major, `k * dim`) of the rows of `data` after `iterations` rounds of
+/// Lloyd's algorithm from a k-means++ start; fewer rows than `k` give one centroid per row.
+/// An emptied cluster takes the row farthest from its centroid.
+pub fn kmeans(data: &[f32], dim: usize, k: usize, iterations: usize, seed: u64) -> Vec<f32> {
+    let n = data.len().checked_div(dim).unwrap_or(0);
+    let k = k.min(n);
+    if k == 0 {
+        return Vec::new();
+    }
+    let row = |i: usize| &data[i * dim..(i + 1) * dim];
+    let mut rng = SplitMix::new(seed);
+    // k-means++: each next centroid drawn with probability proportional to its squared
+    // distance from the nearest one chosen so far.
+    let mut centroids = Vec::with_capacity(k * dim);
+    centroids.extend_from_slice(row(rng.below(n)));
+    let mut nearest2: Vec<f32> = (0..n)
+        .map(|i| distance2(row(i), &centroids[..dim]))
+        .collect();
+    while centroids.len() < k * dim {
+        let total: f64 = nearest2.iter().map(|d| *d as f64).sum();
+        let pick = if total > 0.0 {
+            let mut target = rng.unit() * total;
+            let mut chosen = n - 1;
+            for (i, d) in nearest2.iter().enumerate() {
+                target -= *d as f64;
+                if target <= 0.0 {
+                    chosen = i;
+                    break;
+                }
+            }
+            chosen
+        } else {
+            rng.below(n)
+        };
+        let start = centroids.len();
+        centroids.extend_from_slice(row(pick));
+        let added = &centroids[start..start + dim];
+        for (i, d) in nearest2.iter_mut().enumerate() {
+            *d = d.min(distance2(row(i), added));
+        }
+    }
+    let mut assignment = vec![0usize; n];
+    for _ in 0..iterations {
+        for (i, a) in assignment.iter_mut().enumerate() {
+            *a = nearest(&centroids, dim, row(i));
+        }
+        let mut sums = vec![0.0f64; k * dim];
+        let mut counts = vec![0usize; k];
+        for (i, a) in assignment.iter().enumerate() {
+            counts[*a] += 1;
+            for (s, v) in sums[a * dim..(a + 1) * dim].iter_mut().zip(row(i)) {
+                *s += *v as f64;
+            }
+        }
+        for c in 0..k {
+            if counts[c] == 0 {
+                // Re-seed with the row farthest from its own centroid.
+                let far = (0..n)
+                    .max_by(|a, b| {
+                        let da = distance2(row(*a), &centroids[assignment[*a] * dim..][..dim]);
+                        let db = distance2(row(*b), &centroids[assignment[*b] * dim..][..dim]);
+                        da.total_cmp(&db)
+                    })
+                    .unwrap_or(0);
+                centroids[c * dim..(c + 1) * dim].copy_from_slice(row(far));
+                assignment[far] = c;
+                continue;
+            }
+            for (dst, s) in centroids[c * dim..(c + 1) * dim]
+                .iter_mut()
+                .zip(&sums[c * dim..(c + 1) * dim])
+            {
+                *dst = (*s / counts[c] as f64) as f32;
+            }
+        }
+    }
+    centroids
+}

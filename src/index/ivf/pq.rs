@@ -1,0 +1,120 @@
+//! Product quantisation of an item's features (embedding, colour histogram, category
+//! probabilities as one vector): each subspace of one part is coded by the nearest of 256
+//! centroids, one byte. A query scores a code by table lookups, one table per subspace built
+//! with the part's own measure (inner product, or histogram intersection, both sums over
+//! dimensions) and weight, so the codes approximate the blended score itself.
+
+use super::kmeans::{kmeans, nearest};
+
+/// Centroids per subspace: one byte per code.
+pub const CENTROIDS: usize = 256;
+
+/// How a part of the feature vector is compared with the query's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Sum of products (cosine of unit embeddings, category agreement).
+    Dot,
+    /// Sum of minima (histogram intersection).
+    Intersection,
+}
+
+/// A run of dimensions of the feature vector, split into `subspaces` equal-ish subspaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// First dimension.
+    pub offset: usize,
+    /// Number of dimensions.
+    pub len: usize,
+    /// Subspaces (code bytes) for it.
+    pub subspaces: usize,
+    /// How it is compared.
+    pub measure: Measure,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Subspace {
+    part: usize,
+    offset: usize,
+    len: usize,
+    centroids: Vec<f32>,
+}
+
+/// Trained codebooks for a layout of parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantiser {
+    parts: Vec<Part>,
+    subspaces: Vec<Subspace>,
+}
+
+impl Quantiser {
+    /// Trains the codebooks on `sample` (rows of the full feature length, `dim`).
+    pub fn train(sample: &[f32], dim: usize, parts: &[Part], iterations: usize, seed: u64) -> Self {
+        let rows = sample.len().checked_div(dim).unwrap_or(0);
+        let mut subspaces = Vec::new();
+        for (p, part) in parts.iter().enumerate() {
+            let n = part.subspaces.clamp(1, part.len.max(1));
+            for s in 0..n {
+                let (start, end) = (part.len * s / n, part.len * (s + 1) / n);
+                let (offset, len) = (part.offset + start, end - start);
+                let mut slice = Vec::with_capacity(rows * len);
+                for r in 0..rows {
+                    slice.extend_from_slice(&sample[r * dim + offset..r * dim + offset + len]);
+                }
+                let seed = seed ^ ((subspaces.len() as u64 + 1) << 32);
+                let centroids = kmeans(&slice, len, CENTROIDS, iterations, seed);
+                subspaces.push(Subspace {
+                    part: p,
+                    offset,
+                    len,
+                    centroids,
+                });
+            }
+        }
+        Self {
+            parts: parts.to_vec(),
+            subspaces,
+        }
+    }
+
+    /// Bytes of one code.
+    pub fn code_len(&self) -> usize {
+        self.subspaces.len()
+    }
+
+    /// The code of `v` (a full feature vector).
+    pub fn encode(&self, v: &[f32]) -> Vec<u8> {
+        self.subspaces
+            .iter()
+            .map(|s| nearest(&s.centroids, s.len, &v[s.offset..s.offset + s.len]) as u8)
+            .collect()
+    }
+
+    /// Lookup tables for `query` (a full feature vector) with one weight per part:
+    /// `CENTROIDS` entries per subspace.
+    pub fn tables(&self, query: &[f32], weights: &[f32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.subspaces.len() * CENTROIDS);
+        for (i, s) in self.subspaces.iter().enumerate() {
+            let q = &query[s.offset..s.offset + s.len];
+            let weight = weights.get(s.part).copied().unwrap_or(0.0);
+            let measure = self.parts[s.part].measure;
+            for c in s.centroids.chunks_exact(s.len) {
+                let v: f32 = match measure {
+                    Measure::Dot => c.iter().zip(q).map(|(a, b)| a * b).sum(),
+                    Measure::Intersection => c.iter().zip(q).map(|(a, b)| a.min(*b)).sum(),
+                };
+                out.push(weight * v);
+            }
+            // Subspaces with fewer trained centroids than codes never see the rest.
+            out.resize((i + 1) * CENTROIDS, 0.0);
+        }
+        out
+    }
+
+    /// The approximate score of `code` under `tables`.
+    pub fn score(tables: &[f32], code: &[u8]) -> f32 {
+        code.iter()
+            .enumerate()
+            .map(|(s, c)| tables[s * CENTROIDS + *c as usize])
+            .sum()
+    }
+}

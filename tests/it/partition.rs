@@ -1,0 +1,118 @@
+//! The partitioned index (issue 23, first part): k-means, a query that probes every cell and
+//! ranks every item exactly gives exact search's results, and fewer cells give results from
+//! the nearest cells only.
+
+use deep_shopping::colour::HIST_LEN;
+use deep_shopping::index::ivf::{Layout, Partitioned, Probe, SplitMix, distance2, kmeans, nearest};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank};
+
+#[test]
+fn kmeans_finds_well_separated_clusters_the_same_way_every_time() {
+    let mut rng = SplitMix::new(7);
+    let centres = [[0.0f32, 0.0], [10.0, 0.0], [0.0, 10.0]];
+    let mut data = Vec::new();
+    for i in 0..300 {
+        let c = centres[i % 3];
+        data.extend([c[0] + rng.normal() * 0.3, c[1] + rng.normal() * 0.3]);
+    }
+    let found = kmeans(&data, 2, 3, 10, 1);
+    for c in centres {
+        let n = nearest(&found, 2, &c);
+        assert!(distance2(&found[n * 2..n * 2 + 2], &c) < 0.1, "{found:?}");
+    }
+    assert_eq!(found, kmeans(&data, 2, 3, 10, 1), "not deterministic");
+}
+
+/// `n` items in a few clusters of look, with colours and categories.
+fn catalogue(n: usize) -> CatalogueIndex {
+    let (dim, classes) = (16, 5);
+    let mut rng = SplitMix::new(3);
+    let entries = (0..n)
+        .map(|i| {
+            let cluster = i % 7;
+            let embedding: Vec<f32> = (0..dim)
+                .map(|d| if d % 7 == cluster { 1.0 } else { 0.0 } + 0.4 * rng.normal())
+                .collect();
+            let mut histogram = vec![0.0; HIST_LEN];
+            histogram[(i * 13) % HIST_LEN] = 0.6;
+            histogram[(i * 29 + 5) % HIST_LEN] = 0.4;
+            let mut probabilities = vec![0.05; classes];
+            probabilities[i % classes] = 0.8;
+            IndexEntry {
+                item: Item {
+                    id: format!("item-{i}"),
+                    ..Item::default()
+                },
+                embedding,
+                histogram,
+                probabilities,
+            }
+        })
+        .collect();
+    CatalogueIndex::build(entries).unwrap()
+}
+
+#[test]
+fn probing_every_cell_and_ranking_every_candidate_is_exact_search() {
+    let index = catalogue(600);
+    let layout = Layout {
+        cells: 8,
+        embedding_bytes: 4,
+        colour_bytes: 4,
+        category_bytes: 1,
+        sample: 400,
+        iterations: 8,
+        seed: 1,
+    };
+    let ivf = Partitioned::build(&index, &layout);
+    assert_eq!(ivf.cells.len(), 8);
+    // Every item is in exactly one cell, with one code.
+    let mut rows: Vec<u32> = ivf.cells.iter().flat_map(|c| c.rows.clone()).collect();
+    rows.sort_unstable();
+    assert_eq!(rows, (0..600).collect::<Vec<u32>>());
+    for cell in &ivf.cells {
+        assert_eq!(cell.codes.len(), cell.rows.len() * ivf.quantiser.code_len());
+    }
+    for q in [0, 17, 333] {
+        let d = index.description(q);
+        let exact: Vec<usize> = rank(&index, d.query(), Blend::DEFAULT, 10)
+            .iter()
+            .map(|h| h.index)
+            .collect();
+        let all = Probe {
+            cells: 8,
+            candidates: 600,
+        };
+        let (hits, touched) = ivf.search(&index, d.query(), Blend::DEFAULT, all, 10);
+        assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), exact);
+        assert_eq!(
+            (touched.cells, touched.codes, touched.candidates),
+            (8, 600, 600)
+        );
+        // Two cells: results come only from them, at most the candidates asked for.
+        let few = Probe {
+            cells: 2,
+            candidates: 30,
+        };
+        let (hits, touched) = ivf.search(&index, d.query(), Blend::DEFAULT, few, 10);
+        assert_eq!(touched.cells, 2);
+        assert!(touched.candidates <= 30 && hits.len() == 10);
+        // Every result is in one of the two cells nearest to the query's unit embedding.
+        let norm = d.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let unit: Vec<f32> = d.embedding.iter().map(|v| v / norm).collect();
+        let dim = unit.len();
+        let mut order: Vec<usize> = (0..ivf.cells.len()).collect();
+        order.sort_by(|a, b| {
+            let da = distance2(&ivf.centroids[a * dim..(a + 1) * dim], &unit);
+            let db = distance2(&ivf.centroids[b * dim..(b + 1) * dim], &unit);
+            da.total_cmp(&db)
+        });
+        let probed: Vec<u32> = order[..2]
+            .iter()
+            .flat_map(|c| ivf.cells[*c].rows.clone())
+            .collect();
+        assert!(hits.iter().all(|h| probed.contains(&(h.index as u32))));
+        // The item itself is its best match, and its cell is the nearest one.
+        assert_eq!(hits[0].index, q);
+    }
+}
