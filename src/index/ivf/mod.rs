@@ -1,8 +1,9 @@
 //! A partitioned index for catalogues too large to rank exactly on a phone (issue 23's
 //! design, first part: the layout and the query, in memory). The embeddings are partitioned
-//! into cells by k-means; each item carries a product-quantised code of its features in its
-//! cell's list; a query probes the cells nearest to it, scores their codes by table lookups
-//! and ranks the best candidates exactly with the blended score.
+//! into cells by k-means; each item carries a product-quantised code of its features (its
+//! embedding as the residual from its cell's centroid) in its cell's list; a query probes the
+//! cells nearest to it, scores their codes by table lookups and ranks the best candidates
+//! exactly with the blended score.
 
 mod kmeans;
 mod pq;
@@ -103,6 +104,11 @@ fn features(index: &CatalogueIndex, row: usize, out: &mut Vec<f32>) {
     out.extend(index.probabilities(row));
 }
 
+/// `v - centroid`, in place.
+fn residual(v: &mut [f32], centroid: &[f32]) {
+    v.iter_mut().zip(centroid).for_each(|(x, c)| *x -= c);
+}
+
 impl Partitioned {
     /// Partitions and codes `index` with `layout`.
     pub fn build(index: &CatalogueIndex, layout: &Layout) -> Self {
@@ -152,6 +158,12 @@ impl Partitioned {
                 measure: Measure::Dot,
             },
         ];
+        // The embedding is coded as its residual from its cell's centroid, as IVF-PQ does: the
+        // residuals are smaller than the embeddings, so the same bytes code them more finely.
+        for r in sample.chunks_exact_mut(width) {
+            let c = nearest(&centroids, dim, &r[..dim]);
+            residual(&mut r[..dim], &centroids[c * dim..(c + 1) * dim]);
+        }
         let quantiser = Quantiser::train(&sample, width, &parts, layout.iterations, layout.seed);
         let cells_n = centroids.len() / dim.max(1);
         let mut cells = vec![
@@ -164,6 +176,7 @@ impl Partitioned {
         for r in 0..n {
             features(index, r, &mut row);
             let c = nearest(&centroids, dim, &row[..dim]);
+            residual(&mut row[..dim], &centroids[c * dim..(c + 1) * dim]);
             cells[c].rows.push(r as u32);
             cells[c].codes.extend(quantiser.encode(&row));
         }
@@ -222,11 +235,14 @@ impl Partitioned {
         let mut scored: Vec<(f32, u32)> = Vec::new();
         for &(_, c) in &order {
             let cell = &self.cells[c];
+            // The look's share of the centroid, which the residual codes leave out.
+            let centroid = &self.centroids[c * self.dim..(c + 1) * self.dim];
+            let base = (1.0 - w) * centroid.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>();
             touched.cells += 1;
             touched.codes += cell.rows.len();
             touched.code_bytes += cell.codes.len() + cell.rows.len() * 4;
             for (r, code) in cell.rows.iter().zip(cell.codes.chunks_exact(len)) {
-                scored.push((Quantiser::score(&tables, code), *r));
+                scored.push((base + Quantiser::score(&tables, code), *r));
             }
         }
         let keep = probe.candidates.max(top).min(scored.len());
