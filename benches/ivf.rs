@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{Layout, Partitioned, Probe, SplitMix, kmeans, nearest};
-use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank, unit};
 use deep_shopping::train::config::TrainConfig;
 use deep_shopping::train::data::Splits;
 use rayon::prelude::*;
@@ -33,20 +33,11 @@ struct Mixture {
     members: Vec<Vec<usize>>,
 }
 
-fn unit(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-}
-
 fn fit(real: &CatalogueIndex, rows: &[usize]) -> Mixture {
     let dim = real.dim();
     let mut data = Vec::new();
     for &r in rows {
-        let mut e = real.embedding(r);
-        unit(&mut e);
-        data.extend(e);
+        data.extend(unit(&real.embedding(r)));
     }
     let means = kmeans(&data, dim, COMPONENTS, 20, 11);
     let k = means.len() / dim;
@@ -57,8 +48,7 @@ fn fit(real: &CatalogueIndex, rows: &[usize]) -> Mixture {
     let mut stds = vec![0.0f32; k * dim];
     for c in 0..k {
         for &r in &members[c] {
-            let mut e = real.embedding(r);
-            unit(&mut e);
+            let e = unit(&real.embedding(r));
             for d in 0..dim {
                 stds[c * dim + d] += (e[d] - means[c * dim + d]).powi(2);
             }
@@ -103,10 +93,10 @@ fn sample(mix: &Mixture, real: &CatalogueIndex, n: usize, seed: u64) -> Catalogu
                 c += 1;
             }
             let dim = mix.dim;
-            let mut embedding: Vec<f32> = (0..dim)
+            let drawn: Vec<f32> = (0..dim)
                 .map(|d| mix.means[c * dim + d] + mix.stds[c * dim + d] * rng.normal())
                 .collect();
-            unit(&mut embedding);
+            let embedding = unit(&drawn);
             let member = mix.members[c][rng.below(mix.members[c].len())];
             let mut histogram = real.histogram(member);
             let total = histogram.iter().sum();
@@ -197,13 +187,13 @@ fn main() {
         let t = Instant::now();
         let ivf = Partitioned::build(&catalogue, &layout);
         let built = t.elapsed().as_secs_f64();
-        let sizes: Vec<usize> = ivf.cells.iter().map(|c| c.rows.len()).collect();
+        let cell_sizes: Vec<usize> = ivf.cells.iter().map(|c| c.rows.len()).collect();
         println!(
             "\n{n} items: sampled in {sampled:.1} s; partition built in {built:.1} s ({} cells, \
              {}..{} items a cell, {} code bytes an item); peak memory {:.0} MB",
             ivf.cells.len(),
-            sizes.iter().min().unwrap_or(&0),
-            sizes.iter().max().unwrap_or(&0),
+            cell_sizes.iter().min().unwrap_or(&0),
+            cell_sizes.iter().max().unwrap_or(&0),
             ivf.quantiser.code_len(),
             peak_rss_mb()
         );

@@ -101,7 +101,6 @@ pub fn rank_where(
         .filter(|i| keep(&index.items[*i]))
         .map(|i| scorer.hit(i))
         .collect();
-    let by_score = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
     let grouped = variants == Variants::Best && index.items.iter().any(|i| i.group.is_some());
     if grouped {
         // The best variant of each group: every hit ordered, then the first of each group.
@@ -126,6 +125,11 @@ pub fn rank_where(
     }
     hits.sort_by(by_score);
     hits
+}
+
+/// Best first; equal scores in row order.
+pub(crate) fn by_score(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.index.cmp(&b.index))
 }
 
 /// The blended score of one query against the rows of one index.

@@ -4,7 +4,7 @@
 
 use deep_shopping::colour::HIST_LEN;
 use deep_shopping::index::ivf::{Layout, Partitioned, Probe, SplitMix, distance2, kmeans, nearest};
-use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank, unit};
 
 #[test]
 fn kmeans_finds_well_separated_clusters_the_same_way_every_time() {
@@ -98,8 +98,7 @@ fn probing_every_cell_and_ranking_every_candidate_is_exact_search() {
         assert_eq!(touched.cells, 2);
         assert!(touched.candidates <= 30 && hits.len() == 10);
         // Every result is in one of the two cells nearest to the query's unit embedding.
-        let norm = d.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let unit: Vec<f32> = d.embedding.iter().map(|v| v / norm).collect();
+        let unit = unit(&d.embedding);
         let dim = unit.len();
         let mut order: Vec<usize> = (0..ivf.cells.len()).collect();
         order.sort_by(|a, b| {

@@ -12,8 +12,8 @@ pub use kmeans::{SplitMix, distance2, kmeans, nearest};
 pub use pq::{CENTROIDS, Measure, Part, Quantiser};
 
 use super::catalogue::CatalogueIndex;
-use super::description::Query;
-use super::rank::{Blend, Hit, Scorer};
+use super::description::{Query, unit};
+use super::rank::{Blend, Hit, Scorer, by_score};
 use crate::colour::HIST_LEN;
 
 /// How an index is partitioned and coded.
@@ -97,9 +97,7 @@ pub struct Touched {
 /// An item's features as one vector: unit embedding, histogram, probabilities.
 fn features(index: &CatalogueIndex, row: usize, out: &mut Vec<f32>) {
     out.clear();
-    let e = index.embedding(row);
-    let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt();
-    out.extend(e.iter().map(|v| if norm > 0.0 { v / norm } else { 0.0 }));
+    out.extend(unit(&index.embedding(row)));
     out.extend(index.histogram(row));
     out.extend(index.probabilities(row));
 }
@@ -204,8 +202,7 @@ impl Partitioned {
         let Some(scorer) = Scorer::new(index, query, weights) else {
             return (Vec::new(), touched);
         };
-        let norm = query.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let unit: Vec<f32> = query.embedding.iter().map(|v| v / norm).collect();
+        let unit = unit(query.embedding);
         // The nearest cells by the look.
         let mut order: Vec<(f32, usize)> = self
             .centroids
@@ -213,7 +210,7 @@ impl Partitioned {
             .enumerate()
             .map(|(c, centroid)| (distance2(centroid, &unit), c))
             .collect();
-        let probed = probe.cells.clamp(1, order.len().max(1)).min(order.len());
+        let probed = probe.cells.max(1).min(order.len());
         if probed < order.len() {
             order.select_nth_unstable_by(probed - 1, |a, b| a.0.total_cmp(&b.0));
         }
@@ -258,7 +255,7 @@ impl Partitioned {
             .iter()
             .map(|(_, r)| scorer.hit(*r as usize))
             .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+        hits.sort_by(by_score);
         hits.truncate(top);
         (hits, touched)
     }
