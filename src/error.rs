@@ -111,6 +111,14 @@ pub enum AssetError {
         /// Container error.
         error: safetensors::SafeTensorError,
     },
+    /// A file (or a range of it) could not be read.
+    #[error("cannot read {file}: {detail}")]
+    Read {
+        /// The file, as its manifest names it.
+        file: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The container parsed, but its content is not what the model or index needs.
     #[error("invalid {what}: {detail}")]
     Content {

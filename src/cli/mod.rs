@@ -5,6 +5,7 @@ mod args;
 mod build_index;
 mod classify;
 mod init;
+mod partition;
 mod search;
 mod training;
 
@@ -30,6 +31,8 @@ enum Command {
     /// Build the catalogue index the page and `search` load, from a product feed or a folder
     /// of photos (exit status 2: published, but some items failed).
     Index(build_index::IndexArgs),
+    /// Publish a built index as a partitioned one, which a query reads only in part.
+    Partition(partition::PartitionArgs),
     /// Rank the catalogue for each query photo.
     Search(search::SearchArgs),
     /// Predict the category of each photo.
@@ -58,6 +61,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => done(init::run(args)),
         Command::Index(args) => build_index::run(args),
+        Command::Partition(args) => done(partition::run(args)),
         Command::Search(args) => done(search::run(args)),
         Command::Classify(args) => done(classify::run(args)),
         Command::Train(args) => done(training::train(args)),

@@ -1,22 +1,33 @@
 //! `deep-shopping search`: rank the catalogue for each query photo.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
 use super::args::{ModelArgs, for_each_photo, read_photo};
-use crate::files::{read_index, read_model};
-use crate::index::{Blend, Card, Variants, rank_where, reason};
+use crate::files::{MAX_MANIFEST_BYTES, read_bounded, read_index, read_model};
+use crate::index::ivf::{PARTITIONED_FORMAT_VERSION, Probe, Published, Ranges, search};
+use crate::index::{
+    Blend, Card, CatalogueIndex, Hit, INDEX_MANIFEST_FILE, Item, Variants, rank_where, reason,
+};
+use crate::partitioned::{is_url, manifest_version, open};
 
 #[derive(Debug, Args)]
 pub(super) struct SearchArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Index folder written by `deep-shopping index`.
+    /// Index folder written by `deep-shopping index` or `deep-shopping partition`, or the
+    /// http(s) URL of a partitioned one's folder (read with range requests).
     #[arg(long)]
-    index: PathBuf,
+    index: String,
+    /// With a partitioned index: cells probed.
+    #[arg(long, default_value_t = 16)]
+    cells: usize,
+    /// With a partitioned index: candidates ranked exactly.
+    #[arg(long, default_value_t = 100)]
+    candidates: usize,
     /// Number of results per photo.
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -47,52 +58,114 @@ pub(super) struct SearchArgs {
 struct SearchLine {
     image: String,
     results: Vec<Card>,
+    /// What a partitioned index's query read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read: Option<Read>,
+}
+
+/// What one query on a partitioned index read.
+#[derive(Serialize)]
+struct Read {
+    rounds: usize,
+    requests: usize,
+    bytes: u64,
+    candidates: usize,
+}
+
+/// The catalogue searched: a whole index in memory, or a partitioned one read in part.
+enum Catalogue {
+    Whole(CatalogueIndex),
+    Partitioned(Published, Box<dyn Ranges + Send + Sync>),
 }
 
 pub(super) fn run(args: SearchArgs) -> Result<()> {
     let model = read_model(&args.model.model)?;
-    let index = read_index(&args.index, &model)?;
+    let partitioned = is_url(&args.index)
+        || read_bounded(
+            &Path::new(&args.index).join(INDEX_MANIFEST_FILE),
+            MAX_MANIFEST_BYTES,
+        )
+        .ok()
+        .and_then(|b| manifest_version(&b).ok())
+            == Some(PARTITIONED_FORMAT_VERSION);
+    let catalogue = if partitioned {
+        let (published, source) = open(&args.index)?;
+        published.manifest.check_model(model.model_sha256())?;
+        Catalogue::Partitioned(published, source)
+    } else {
+        Catalogue::Whole(read_index(Path::new(&args.index), &model)?)
+    };
     let blend = Blend {
         colour: args.colour_weight,
         category: args.category_weight,
     };
+    let variants = if args.all_variants {
+        Variants::All
+    } else {
+        Variants::Best
+    };
+    let keep = |item: &Item| args.include_out_of_stock || item.orderable();
     for_each_photo(&args.images, args.json, |path| {
         let description = model.describe_blocking(&read_photo(path)?, None)?;
-        let variants = if args.all_variants {
-            Variants::All
-        } else {
-            Variants::Best
-        };
-        let hits = rank_where(
-            &index,
-            description.query(),
-            blend,
-            args.top,
-            variants,
-            |item| args.include_out_of_stock || item.orderable(),
-        );
         let predicted = model
             .manifest()
             .trained
             .then(|| model.top_labels(&description.probabilities, 1))
             .and_then(|top| top.into_iter().next())
             .map(|(label, _)| label);
-        let results: Vec<Card> = hits
-            .iter()
-            .map(|h| {
-                let item = &index.items[h.index];
-                let why = reason(h, item, predicted.as_deref());
-                Card::new(h, item, item.image.clone(), why, 0)
-            })
-            .collect();
+        let card = |h: &Hit, item: &Item| {
+            let why = reason(h, item, predicted.as_deref());
+            Card::new(h, item, item.image.clone(), why, 0)
+        };
+        let (results, read): (Vec<Card>, _) = match &catalogue {
+            Catalogue::Whole(index) => {
+                let hits = rank_where(index, description.query(), blend, args.top, variants, keep);
+                let cards = hits
+                    .iter()
+                    .map(|h| card(h, &index.items[h.index]))
+                    .collect();
+                (cards, None)
+            }
+            Catalogue::Partitioned(published, source) => {
+                let probe = Probe {
+                    cells: args.cells,
+                    candidates: args.candidates,
+                };
+                let (found, trace) = search(
+                    published,
+                    source.as_ref(),
+                    description.query(),
+                    blend,
+                    probe,
+                    args.top,
+                    variants,
+                    keep,
+                )?;
+                let cards = found.iter().map(|f| card(&f.hit, &f.item)).collect();
+                let read = Read {
+                    rounds: trace.rounds(),
+                    requests: trace.requests(),
+                    bytes: trace.bytes(),
+                    candidates: trace.candidates,
+                };
+                (cards, Some(read))
+            }
+        };
         if args.json {
             let line = SearchLine {
                 image: path.display().to_string(),
                 results,
+                read,
             };
             println!("{}", serde_json::to_string(&line)?);
         } else {
             println!("{}", path.display());
+            if let Some(r) = &read {
+                println!(
+                    "  read {} bytes in {} requests, {} rounds ({} candidates ranked exactly)",
+                    r.bytes, r.requests, r.rounds, r.candidates
+                );
+            }
             for (rank, r) in results.iter().enumerate() {
                 let price = r
                     .sale_price

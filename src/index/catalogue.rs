@@ -39,6 +39,18 @@ pub struct CatalogueIndex {
     centre: Vec<f32>,
 }
 
+/// An index's rows as it stores them, to build one from stored rows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rows {
+    pub items: Vec<Item>,
+    pub dim: usize,
+    pub embeddings: Vec<i8>,
+    pub scales: Vec<f32>,
+    pub histograms: Vec<u8>,
+    pub classes: usize,
+    pub probabilities: Vec<u8>,
+}
+
 /// One item with what the model and the colour analysis computed from its image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexEntry {
@@ -121,6 +133,56 @@ impl CatalogueIndex {
             index.items.push(item);
         }
         Ok(index.with_centre())
+    }
+
+    /// An index of stored rows; fails when their lengths disagree.
+    pub(crate) fn from_rows(rows: Rows) -> Result<Self, AssetError> {
+        let n = rows.items.len();
+        if rows.embeddings.len() != n * rows.dim
+            || rows.scales.len() != n
+            || rows.histograms.len() != n * HIST_LEN
+            || rows.probabilities.len() != n * rows.classes
+        {
+            return Err(content("rows of different lengths"));
+        }
+        let norms = (0..n)
+            .map(|i| {
+                row_norm(
+                    &rows.embeddings[i * rows.dim..(i + 1) * rows.dim],
+                    rows.scales[i],
+                )
+            })
+            .collect();
+        Ok(Self {
+            items: rows.items,
+            dim: rows.dim,
+            embeddings: rows.embeddings,
+            scales: rows.scales,
+            norms,
+            histograms: rows.histograms,
+            classes: rows.classes,
+            probabilities: rows.probabilities,
+            centre: Vec::new(),
+        }
+        .with_centre())
+    }
+
+    /// Row `i`'s int8 embedding and its scale, as stored.
+    pub(crate) fn row_embedding(&self, i: usize) -> (&[i8], f32) {
+        (
+            &self.embeddings[i * self.dim..(i + 1) * self.dim],
+            self.scales[i],
+        )
+    }
+
+    /// Row `i`'s histogram, as stored (0..=255).
+    pub(crate) fn row_histogram(&self, i: usize) -> &[u8] {
+        &self.histograms[i * HIST_LEN..(i + 1) * HIST_LEN]
+    }
+
+    /// Row `i`'s category probabilities, as stored (0..=255).
+    pub(crate) fn row_probabilities(&self, i: usize) -> &[u8] {
+        &self.probabilities[i * self.classes..(i + 1) * self.classes]
     }
 
     fn with_centre(mut self) -> Self {
@@ -263,21 +325,15 @@ impl CatalogueIndex {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let norms = (0..n)
-            .map(|i| row_norm(&embeddings[i * dim..(i + 1) * dim], scales[i]))
-            .collect();
-        Ok(Self {
+        Self::from_rows(Rows {
             items,
             dim,
             embeddings,
             scales,
-            norms,
             histograms: hist.data().to_vec(),
             classes,
             probabilities: probs.data().to_vec(),
-            centre: Vec::new(),
-        }
-        .with_centre())
+        })
     }
 
     /// Checks `data` against `manifest` and the loaded model (whose weights hash to

@@ -6,10 +6,17 @@
 //! exactly with the blended score.
 
 mod kmeans;
+mod lazy;
 mod pq;
+mod published;
 
 pub use kmeans::{SplitMix, distance2, kmeans, nearest};
-pub use pq::{CENTROIDS, Measure, Part, Quantiser};
+pub use lazy::{Found, MERGE_GAP, Ranges, Round, Trace, search};
+pub use pq::{CENTROIDS, Measure, Part, Quantiser, SubspaceShape};
+pub use published::{
+    MAX_ITEMS, PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest, Plan,
+    Publication, Published, Record, publish, records_index,
+};
 
 use super::catalogue::CatalogueIndex;
 use super::description::{Query, unit};
@@ -202,54 +209,21 @@ impl Partitioned {
         let Some(scorer) = Scorer::new(index, query, weights) else {
             return (Vec::new(), touched);
         };
-        let unit = unit(query.embedding);
-        // The nearest cells by the look.
-        let mut order: Vec<(f32, usize)> = self
-            .centroids
-            .chunks_exact(self.dim)
-            .enumerate()
-            .map(|(c, centroid)| (distance2(centroid, &unit), c))
-            .collect();
-        let probed = probe.cells.max(1).min(order.len());
-        if probed < order.len() {
-            order.select_nth_unstable_by(probed - 1, |a, b| a.0.total_cmp(&b.0));
-        }
-        order.truncate(probed);
-        let (w, c) = weights.clamped();
-        let mut q = unit;
-        q.extend(if query.histogram.len() == HIST_LEN {
-            query.histogram.to_vec()
-        } else {
-            vec![0.0; HIST_LEN]
-        });
-        q.extend(if query.probabilities.len() == self.classes {
-            query.probabilities.to_vec()
-        } else {
-            vec![0.0; self.classes]
-        });
-        let tables = self.quantiser.tables(&q, &[1.0 - w, w, (1.0 - w) * c]);
-        let len = self.quantiser.code_len();
+        let prepared = Prepared::new(&self.quantiser, query, weights, self.classes);
         let mut scored: Vec<(f32, u32)> = Vec::new();
-        for &(_, c) in &order {
+        for c in nearest_cells(&self.centroids, self.dim, &prepared.unit, probe.cells) {
             let cell = &self.cells[c];
-            // The look's share of the centroid, which the residual codes leave out.
             let centroid = &self.centroids[c * self.dim..(c + 1) * self.dim];
-            let base = (1.0 - w) * centroid.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>();
             touched.cells += 1;
             touched.codes += cell.rows.len();
             touched.code_bytes += cell.codes.len() + cell.rows.len() * 4;
+            let base = prepared.base(centroid);
+            let len = self.quantiser.code_len();
             for (r, code) in cell.rows.iter().zip(cell.codes.chunks_exact(len)) {
-                scored.push((base + Quantiser::score(&tables, code), *r));
+                scored.push((base + Quantiser::score(&prepared.tables, code), *r));
             }
         }
-        let keep = probe.candidates.max(top).min(scored.len());
-        if keep == 0 {
-            return (Vec::new(), touched);
-        }
-        if keep < scored.len() {
-            scored.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0));
-            scored.truncate(keep);
-        }
+        let scored = best(scored, probe.candidates.max(top));
         touched.candidates = scored.len();
         let mut hits: Vec<Hit> = scored
             .iter()
@@ -259,4 +233,87 @@ impl Partitioned {
         hits.truncate(top);
         (hits, touched)
     }
+}
+
+/// The `n` cells (at least one) whose centroids (rows of `dim`) are nearest to `unit`,
+/// nearest first.
+pub fn nearest_cells(centroids: &[f32], dim: usize, unit: &[f32], n: usize) -> Vec<usize> {
+    let mut order: Vec<(f32, usize)> = centroids
+        .chunks_exact(dim.max(1))
+        .enumerate()
+        .map(|(c, centroid)| (distance2(centroid, unit), c))
+        .collect();
+    let probed = n.max(1).min(order.len());
+    if probed == 0 {
+        return Vec::new();
+    }
+    if probed < order.len() {
+        order.select_nth_unstable_by(probed - 1, |a, b| a.0.total_cmp(&b.0));
+        order.truncate(probed);
+    }
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    order.into_iter().map(|(_, c)| c).collect()
+}
+
+/// A query made ready to score codes: its unit embedding, its whole feature vector and the
+/// lookup tables weighed by the blend.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The unit embedding, which picks the cells.
+    pub unit: Vec<f32>,
+    /// The feature vector (unit embedding, histogram, probabilities).
+    features: Vec<f32>,
+    /// The quantiser's lookup tables for it.
+    pub tables: Vec<f32>,
+    /// The look's weight, `1 - colour`.
+    look: f32,
+}
+
+impl Prepared {
+    /// `query` ready for the codes of `quantiser`, with categories of `classes` labels.
+    pub fn new(quantiser: &Quantiser, query: Query<'_>, weights: Blend, classes: usize) -> Self {
+        let (w, c) = weights.clamped();
+        let unit = unit(query.embedding);
+        let mut features = unit.clone();
+        if query.histogram.len() == HIST_LEN {
+            features.extend_from_slice(query.histogram);
+        } else {
+            features.resize(features.len() + HIST_LEN, 0.0);
+        }
+        if query.probabilities.len() == classes {
+            features.extend_from_slice(query.probabilities);
+        } else {
+            features.resize(features.len() + classes, 0.0);
+        }
+        let tables = quantiser.tables(&features, &[1.0 - w, w, (1.0 - w) * c]);
+        Self {
+            unit,
+            features,
+            tables,
+            look: 1.0 - w,
+        }
+    }
+
+    /// The look's share of a cell's centroid, which the residual codes leave out.
+    pub fn base(&self, centroid: &[f32]) -> f32 {
+        self.look
+            * centroid
+                .iter()
+                .zip(&self.features)
+                .map(|(a, b)| a * b)
+                .sum::<f32>()
+    }
+}
+
+/// The `keep` best of `scored` (approximate score, row), in no particular order.
+pub fn best(mut scored: Vec<(f32, u32)>, keep: usize) -> Vec<(f32, u32)> {
+    let keep = keep.min(scored.len());
+    if keep == 0 {
+        return Vec::new();
+    }
+    if keep < scored.len() {
+        scored.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.truncate(keep);
+    }
+    scored
 }

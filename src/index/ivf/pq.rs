@@ -4,13 +4,16 @@
 //! with the part's own measure (inner product, or histogram intersection, both sums over
 //! dimensions) and weight, so the codes approximate the blended score itself.
 
+use serde::{Deserialize, Serialize};
+
 use super::kmeans::{kmeans, nearest};
 
 /// Centroids per subspace: one byte per code.
 pub const CENTROIDS: usize = 256;
 
 /// How a part of the feature vector is compared with the query's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Measure {
     /// Sum of products (cosine of unit embeddings, category agreement).
     Dot,
@@ -19,7 +22,7 @@ pub enum Measure {
 }
 
 /// A run of dimensions of the feature vector, split into `subspaces` equal-ish subspaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     /// First dimension.
     pub offset: usize,
@@ -37,6 +40,20 @@ struct Subspace {
     offset: usize,
     len: usize,
     centroids: Vec<f32>,
+}
+
+/// Where one subspace lies and how many centroids it has, as a published index stores it
+/// (the centroids themselves travel as one tensor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubspaceShape {
+    /// Index of its part.
+    pub part: usize,
+    /// First dimension of the feature vector.
+    pub offset: usize,
+    /// Number of dimensions.
+    pub len: usize,
+    /// Number of centroids, at most [`CENTROIDS`].
+    pub centroids: usize,
 }
 
 /// Trained codebooks for a layout of parts.
@@ -74,6 +91,65 @@ impl Quantiser {
             parts: parts.to_vec(),
             subspaces,
         }
+    }
+
+    /// The parts, the subspaces' shapes and all centroids concatenated in subspace order.
+    pub fn to_table(&self) -> (Vec<Part>, Vec<SubspaceShape>, Vec<f32>) {
+        let shapes = self
+            .subspaces
+            .iter()
+            .map(|s| SubspaceShape {
+                part: s.part,
+                offset: s.offset,
+                len: s.len,
+                centroids: s.centroids.len() / s.len.max(1),
+            })
+            .collect();
+        let values = self
+            .subspaces
+            .iter()
+            .flat_map(|s| s.centroids.iter().copied())
+            .collect();
+        (self.parts.clone(), shapes, values)
+    }
+
+    /// The quantiser [`Self::to_table`] described, for feature vectors of `width` values;
+    /// `None` when the shapes do not fit together (a part or subspace outside the vector, a
+    /// subspace without centroids or with more than [`CENTROIDS`], centroid values of
+    /// another count, a code longer than 4,096 bytes).
+    pub fn from_table(
+        parts: Vec<Part>,
+        shapes: &[SubspaceShape],
+        values: &[f32],
+        width: usize,
+    ) -> Option<Self> {
+        let fits = |p: &Part| p.offset.checked_add(p.len).is_some_and(|end| end <= width);
+        if shapes.is_empty() || shapes.len() > 4096 || !parts.iter().all(fits) {
+            return None;
+        }
+        let mut subspaces = Vec::with_capacity(shapes.len());
+        let mut at = 0usize;
+        for s in shapes {
+            let part = parts.get(s.part)?;
+            let end = s.offset.checked_add(s.len)?;
+            if s.len == 0
+                || s.offset < part.offset
+                || end > part.offset + part.len
+                || !(1..=CENTROIDS).contains(&s.centroids)
+            {
+                return None;
+            }
+            let n = s.len.checked_mul(s.centroids)?;
+            let centroids = values.get(at..at.checked_add(n)?)?.to_vec();
+            at += n;
+            subspaces.push(Subspace {
+                part: s.part,
+                offset: s.offset,
+                len: s.len,
+                centroids,
+            });
+        }
+        (at == values.len()).then_some(Self { parts, subspaces })
     }
 
     /// Bytes of one code.

@@ -1,0 +1,229 @@
+//! A query on a published partitioned index that reads only what it needs, in three rounds
+//! after the top file: the probed cells' codes (one range each), the best candidates' records
+//! (ranges of adjacent ones merged), and the metadata of the items shown. Reading is the
+//! caller's ([`Ranges`]): files in a folder, or an HTTP server answering range requests.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use super::published::{Published, Record, records_index};
+use super::{Probe, best};
+use crate::error::AssetError;
+use crate::index::description::Query;
+use crate::index::item::Item;
+use crate::index::rank::{Blend, Hit, Variants, rank};
+
+/// Reads ranges of a published index's files.
+pub trait Ranges {
+    /// The bytes of each of `ranges` of `file` (a name the manifest gives), in order; each
+    /// answer must be exactly its range's length.
+    fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError>;
+}
+
+/// Ranges closer than this are read as one (bytes read twice cost less than a request).
+pub const MERGE_GAP: u64 = 1024;
+
+/// One round of reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Round {
+    /// Requests (ranges read).
+    pub requests: usize,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// What one query read, round by round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The probed cells' codes.
+    pub cells: Round,
+    /// The candidates' records.
+    pub records: Round,
+    /// The shown items' metadata (one round, or more when filters leave too few).
+    pub items: Vec<Round>,
+    /// Candidates ranked exactly.
+    pub candidates: usize,
+}
+
+impl Trace {
+    /// Rounds of reads one after another.
+    pub fn rounds(&self) -> usize {
+        usize::from(self.cells.requests > 0)
+            + usize::from(self.records.requests > 0)
+            + self.items.len()
+    }
+
+    /// Requests in all.
+    pub fn requests(&self) -> usize {
+        self.cells.requests
+            + self.records.requests
+            + self.items.iter().map(|r| r.requests).sum::<usize>()
+    }
+
+    /// Bytes in all.
+    pub fn bytes(&self) -> u64 {
+        self.cells.bytes + self.records.bytes + self.items.iter().map(|r| r.bytes).sum::<u64>()
+    }
+}
+
+/// One result: the score (its `index` the item's position in list order) and the item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The exact blended score.
+    pub hit: Hit,
+    /// The item.
+    pub item: Item,
+}
+
+/// `wanted` (sorted by start) merged where they touch or lie within `gap` of each other;
+/// each merged range with the indices of the wanted ranges it covers.
+fn merge(wanted: &[Range<u64>], gap: u64) -> Vec<(Range<u64>, Vec<usize>)> {
+    let mut out: Vec<(Range<u64>, Vec<usize>)> = Vec::new();
+    for (i, r) in wanted.iter().enumerate() {
+        match out.last_mut() {
+            Some((m, members)) if r.start <= m.end.saturating_add(gap) => {
+                m.end = m.end.max(r.end);
+                members.push(i);
+            }
+            _ => out.push((r.clone(), vec![i])),
+        }
+    }
+    out
+}
+
+/// Reads `wanted` of `file` through `source`, merging near ranges; the bytes of each wanted
+/// range, in the order given.
+fn read_merged(
+    source: &dyn Ranges,
+    file: &str,
+    wanted: &[Range<u64>],
+    round: &mut Round,
+) -> Result<Vec<Vec<u8>>, AssetError> {
+    let mut order: Vec<usize> = (0..wanted.len()).collect();
+    order.sort_by_key(|i| wanted[*i].start);
+    let sorted: Vec<Range<u64>> = order.iter().map(|i| wanted[*i].clone()).collect();
+    let merged = merge(&sorted, MERGE_GAP);
+    let ranges: Vec<Range<u64>> = merged.iter().map(|(r, _)| r.clone()).collect();
+    let answers = source.read(file, &ranges)?;
+    if answers.len() != ranges.len() {
+        return Err(AssetError::Read {
+            file: file.into(),
+            detail: format!("{} answers for {} ranges", answers.len(), ranges.len()),
+        });
+    }
+    round.requests += ranges.len();
+    let mut out = vec![Vec::new(); wanted.len()];
+    for ((range, members), bytes) in merged.iter().zip(&answers) {
+        round.bytes += bytes.len() as u64;
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(AssetError::Read {
+                file: file.into(),
+                detail: format!(
+                    "{} bytes for the range {}..{}",
+                    bytes.len(),
+                    range.start,
+                    range.end
+                ),
+            });
+        }
+        for &m in members {
+            let r = &sorted[m];
+            let (a, b) = (
+                (r.start - range.start) as usize,
+                (r.end - range.start) as usize,
+            );
+            out[order[m]] = bytes[a..b].to_vec();
+        }
+    }
+    Ok(out)
+}
+
+/// The best `top` items for `query` by the blended score among those `keep` accepts, with
+/// `variants` of one product: `probe.cells` cells probed, `probe.candidates` of their items
+/// ranked exactly, metadata read for the items shown (and for more when `keep` or
+/// `variants` leave some out).
+#[allow(clippy::too_many_arguments)]
+pub fn search(
+    published: &Published,
+    source: &dyn Ranges,
+    query: Query<'_>,
+    weights: Blend,
+    probe: Probe,
+    top: usize,
+    variants: Variants,
+    keep: impl Fn(&Item) -> bool,
+) -> Result<(Vec<Found>, Trace), AssetError> {
+    let mut trace = Trace::default();
+    let manifest = &published.manifest;
+    let Some(plan) = published.plan(query, weights, probe.cells) else {
+        return Ok((Vec::new(), trace));
+    };
+    if top == 0 {
+        return Ok((Vec::new(), trace));
+    }
+    // Round 1: the cells' codes.
+    let ranges: Vec<Range<u64>> = plan
+        .cells
+        .iter()
+        .map(|c| published.cell_range(*c))
+        .collect();
+    let lists = read_merged(source, &manifest.lists.file, &ranges, &mut trace.cells)?;
+    let mut scored = Vec::new();
+    for (c, codes) in plan.cells.iter().zip(&lists) {
+        published.score_cell(&plan, *c, codes, &mut scored)?;
+    }
+    let mut candidates: Vec<u32> = best(scored, probe.candidates.max(top))
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    candidates.sort_unstable();
+    trace.candidates = candidates.len();
+
+    // Round 2: their records, ranked exactly.
+    let ranges: Vec<Range<u64>> = candidates
+        .iter()
+        .map(|p| published.record_range(*p))
+        .collect();
+    let bytes = read_merged(source, &manifest.records.file, &ranges, &mut trace.records)?;
+    let records: Vec<Record> = candidates
+        .iter()
+        .zip(&bytes)
+        .map(|(p, b)| published.record(*p, b))
+        .collect::<Result<_, _>>()?;
+    let index = records_index(&records, manifest.dim, manifest.classes)?;
+    let ranked = rank(&index, query, weights, records.len());
+
+    // Round 3 (and more only when items are left out): the metadata, best first.
+    let mut found: Vec<Found> = Vec::with_capacity(top);
+    let mut groups = HashSet::new();
+    let mut next = 0;
+    while found.len() < top && next < ranked.len() {
+        let want = ((top - found.len()) * 2).max(top).min(ranked.len() - next);
+        let batch = &ranked[next..next + want];
+        next += want;
+        let ranges: Vec<Range<u64>> = batch
+            .iter()
+            .map(|h| records[h.index].item.clone())
+            .collect();
+        let mut round = Round::default();
+        let bytes = read_merged(source, &manifest.items.file, &ranges, &mut round)?;
+        trace.items.push(round);
+        for (h, b) in batch.iter().zip(&bytes) {
+            let record = &records[h.index];
+            let item = published.item(record, b)?;
+            let shown = keep(&item)
+                && (variants == Variants::All
+                    || item.group.as_ref().is_none_or(|g| groups.insert(g.clone())));
+            if shown && found.len() < top {
+                found.push(Found {
+                    hit: Hit {
+                        index: record.position as usize,
+                        ..*h
+                    },
+                    item,
+                });
+            }
+        }
+    }
+    Ok((found, trace))
+}

@@ -1,0 +1,583 @@
+//! The partitioned index as published files, each immutable and named by its hash, and the
+//! manifest (`index.json`, format version 4) that names them, written last:
+//!
+//! - `top-*.safetensors`: the cells' centroids, where each cell's list begins, a checksum of
+//!   each list, the codebooks and the catalogue's mean embedding. A page loads it whole.
+//! - `lists-*.bin`: every cell's codes, the cells one after another, so one cell is one range.
+//! - `records-*.bin`: what the exact ranking needs of each item (int8 embedding and its scale,
+//!   histogram, category probabilities), fixed-size, in list order, each with where its
+//!   metadata lies and checksums of both.
+//! - `items-*.json`: each item's metadata as one JSON object, in list order; only the items a
+//!   query shows are read.
+//!
+//! Nothing here reads or writes files: [`publish`] gives the files' bytes, and
+//! [`Published`] answers what to read next and checks what was read.
+
+use std::ops::Range;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Part, Partitioned, Prepared, Quantiser, SubspaceShape, nearest_cells};
+use crate::assets::{FileEntry, parse_manifest, plain_name};
+use crate::colour::HIST_LEN;
+use crate::error::AssetError;
+use crate::index::CatalogueIndex;
+use crate::index::description::Query;
+use crate::index::item::Item;
+use crate::index::rank::Blend;
+
+/// Format version of a partitioned index's manifest.
+pub const PARTITIONED_FORMAT_VERSION: u32 = 4;
+/// The one layout version 4 names.
+pub const PARTITIONED_LAYOUT: &str = "partitioned";
+/// Most items a partitioned index may hold.
+pub const MAX_ITEMS: usize = 100_000_000;
+/// Most cells.
+pub const MAX_CELLS: usize = 1 << 20;
+/// Largest top file read.
+pub const MAX_TOP_BYTES: u64 = 256 << 20;
+/// Largest metadata of one item.
+pub const MAX_ITEM_BYTES: u32 = 64 << 10;
+
+const WHAT: &str = "partitioned index";
+/// Bytes of a record after its features: metadata offset (8), length (4), checksum (8), and
+/// the record's own checksum (8).
+const RECORD_TAIL: usize = 28;
+const CHECK: usize = 8;
+
+fn content(detail: impl Into<String>) -> AssetError {
+    AssetError::content(WHAT, detail)
+}
+
+fn st_error(source: safetensors::SafeTensorError) -> AssetError {
+    AssetError::safetensors(WHAT, source)
+}
+
+/// The first 8 bytes of the sha256 of `parts` one after another.
+fn check(parts: &[&[u8]]) -> [u8; CHECK] {
+    let mut hash = Sha256::new();
+    for p in parts {
+        hash.update(p);
+    }
+    let mut out = [0u8; CHECK];
+    out.copy_from_slice(&hash.finalize()[..CHECK]);
+    out
+}
+
+/// `index.json` of a partitioned index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionedManifest {
+    /// [`PARTITIONED_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// [`PARTITIONED_LAYOUT`].
+    pub layout: String,
+    /// sha256 of the weights of the model that computed the embeddings.
+    pub model_sha256: String,
+    /// Number of items.
+    pub count: usize,
+    /// Embedding length.
+    pub dim: usize,
+    /// Number of categories of the probability rows.
+    pub classes: usize,
+    /// Number of cells.
+    pub cells: usize,
+    /// Bytes of one code.
+    pub code_len: usize,
+    /// The centroids, the cell directory and the codebooks.
+    pub top: FileEntry,
+    /// The cells' codes.
+    pub lists: FileEntry,
+    /// The items' records for the exact ranking.
+    pub records: FileEntry,
+    /// The items' metadata.
+    pub items: FileEntry,
+    /// Thumbnails published with the index (paths under its `images/` folder).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+}
+
+impl PartitionedManifest {
+    /// Parses and checks a manifest: its version, its file names and that its sizes agree.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, AssetError> {
+        let m: Self = parse_manifest(
+            bytes,
+            "partitioned index manifest",
+            |m: &Self| m.format_version,
+            PARTITIONED_FORMAT_VERSION,
+        )?;
+        if m.layout != PARTITIONED_LAYOUT {
+            return Err(content(format!("unknown layout {:?}", m.layout)));
+        }
+        for f in [&m.top, &m.lists, &m.records, &m.items] {
+            f.check_name("partitioned index manifest")?;
+        }
+        if let Some(bad) = m
+            .images
+            .iter()
+            .find(|i| !i.strip_prefix("images/").is_some_and(plain_name))
+        {
+            return Err(content(format!(
+                "it names the thumbnail {bad:?}, outside its images/ folder"
+            )));
+        }
+        if m.count == 0 || m.count > MAX_ITEMS {
+            return Err(content(format!(
+                "it counts {} items; 1 to {MAX_ITEMS} are allowed",
+                m.count
+            )));
+        }
+        if !(1..=4096).contains(&m.dim)
+            || m.classes > 4096
+            || !(1..=MAX_CELLS.min(m.count)).contains(&m.cells)
+            || !(1..=4096).contains(&m.code_len)
+        {
+            return Err(content(format!(
+                "dimensions out of range: {} values, {} classes, {} cells, {}-byte codes",
+                m.dim, m.classes, m.cells, m.code_len
+            )));
+        }
+        let expect = |f: &FileEntry, bytes: u64| {
+            if f.bytes == bytes {
+                Ok(())
+            } else {
+                Err(content(format!(
+                    "{} is {} bytes; {} items need {bytes}",
+                    f.file, f.bytes, m.count
+                )))
+            }
+        };
+        expect(&m.lists, (m.count * m.code_len) as u64)?;
+        expect(&m.records, (m.count * m.record_len()) as u64)?;
+        if m.top.bytes > MAX_TOP_BYTES {
+            return Err(content(format!(
+                "{} is {} bytes; the limit is {MAX_TOP_BYTES}",
+                m.top.file, m.top.bytes
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
+        serde_json::to_vec_pretty(self).map_err(|e| AssetError::json(WHAT, e))
+    }
+
+    /// Bytes of one record.
+    pub fn record_len(&self) -> usize {
+        self.dim + 4 + HIST_LEN + self.classes + RECORD_TAIL
+    }
+
+    /// Every file it names, the thumbnails included.
+    pub fn files(&self) -> Vec<&str> {
+        [&self.top, &self.lists, &self.records, &self.items]
+            .into_iter()
+            .map(|f| f.file.as_str())
+            .chain(self.images.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Fails unless the index was made by the model whose weights hash to `model_sha256`.
+    pub fn check_model(&self, model_sha256: &str) -> Result<(), AssetError> {
+        if self.model_sha256 == model_sha256 {
+            Ok(())
+        } else {
+            Err(AssetError::StaleIndex {
+                index_model: self.model_sha256.clone(),
+                model: model_sha256.to_string(),
+            })
+        }
+    }
+}
+
+/// What the top file's metadata says of the codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TopLayout {
+    parts: Vec<Part>,
+    subspaces: Vec<SubspaceShape>,
+}
+
+/// The files of one publication and the manifest that names them.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The manifest, to be written last.
+    pub manifest: PartitionedManifest,
+    /// Each file's name and bytes.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Named by the first 16 hex digits of its sha256.
+fn named(stem: &str, ext: &str, bytes: Vec<u8>) -> (FileEntry, (String, Vec<u8>)) {
+    let entry = FileEntry::of("", &bytes);
+    let file = format!("{stem}-{}.{ext}", &entry.sha256[..16]);
+    (
+        FileEntry {
+            file: file.clone(),
+            ..entry
+        },
+        (file, bytes),
+    )
+}
+
+/// The files of `partitioned` (built from `index`, made by the model whose weights hash to
+/// `model_sha256`), with the thumbnails `images` the items name.
+pub fn publish(
+    index: &CatalogueIndex,
+    partitioned: &Partitioned,
+    model_sha256: &str,
+    images: Vec<String>,
+) -> Result<Publication, AssetError> {
+    let (dim, classes) = (index.dim(), index.classes());
+    let cells = partitioned.cells.len();
+    let code_len = partitioned.quantiser.code_len();
+    let count = index.len();
+    let mut starts: Vec<u32> = Vec::with_capacity(cells + 1);
+    let mut checks: Vec<u8> = Vec::with_capacity(cells * CHECK);
+    let mut lists = Vec::with_capacity(count * code_len);
+    let record_len = dim + 4 + HIST_LEN + classes + RECORD_TAIL;
+    let mut records = Vec::with_capacity(count * record_len);
+    let mut items = Vec::new();
+    let mut position = 0u64;
+    for cell in &partitioned.cells {
+        starts.push(position as u32);
+        checks.extend(check(&[&cell.codes]));
+        lists.extend_from_slice(&cell.codes);
+        for &row in &cell.rows {
+            let row = row as usize;
+            let item = index
+                .items
+                .get(row)
+                .ok_or_else(|| content(format!("a cell names row {row} of {count}")))?;
+            let json = serde_json::to_vec(item).map_err(|e| AssetError::json(WHAT, e))?;
+            if json.len() > MAX_ITEM_BYTES as usize {
+                return Err(content(format!(
+                    "item {} has {} bytes of metadata; the limit is {MAX_ITEM_BYTES}",
+                    item.id,
+                    json.len()
+                )));
+            }
+            let start = records.len();
+            let (embedding, scale) = index.row_embedding(row);
+            records.extend(embedding.iter().map(|v| *v as u8));
+            records.extend(scale.to_le_bytes());
+            records.extend_from_slice(index.row_histogram(row));
+            records.extend_from_slice(index.row_probabilities(row));
+            records.extend((items.len() as u64).to_le_bytes());
+            records.extend((json.len() as u32).to_le_bytes());
+            records.extend(check(&[&json]));
+            let sum = check(&[&position.to_le_bytes(), &records[start..]]);
+            records.extend(sum);
+            items.extend(json);
+            position += 1;
+        }
+    }
+    if position as usize != count {
+        return Err(content(format!(
+            "the cells hold {position} items of {count}"
+        )));
+    }
+    starts.push(position as u32);
+
+    let (parts, subspaces, codebooks) = partitioned.quantiser.to_table();
+    let layout = serde_json::to_string(&TopLayout { parts, subspaces })
+        .map_err(|e| AssetError::json(WHAT, e))?;
+    let f32s = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let centroids = f32s(&partitioned.centroids);
+    let starts_bytes: Vec<u8> = starts.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let codebook_bytes = f32s(&codebooks);
+    let centre = f32s(index.centre());
+    let views = vec![
+        (
+            "centroids",
+            TensorView::new(Dtype::F32, vec![cells, dim], &centroids).map_err(st_error)?,
+        ),
+        (
+            "starts",
+            TensorView::new(Dtype::U32, vec![cells + 1], &starts_bytes).map_err(st_error)?,
+        ),
+        (
+            "checks",
+            TensorView::new(Dtype::U8, vec![cells, CHECK], &checks).map_err(st_error)?,
+        ),
+        (
+            "codebooks",
+            TensorView::new(Dtype::F32, vec![codebooks.len()], &codebook_bytes)
+                .map_err(st_error)?,
+        ),
+        (
+            "centre",
+            TensorView::new(Dtype::F32, vec![dim], &centre).map_err(st_error)?,
+        ),
+    ];
+    let metadata = std::collections::HashMap::from([("layout".to_string(), layout)]);
+    let top = safetensors::serialize(views, Some(metadata)).map_err(st_error)?;
+
+    let (top, top_file) = named("top", "safetensors", top);
+    let (lists, lists_file) = named("lists", "bin", lists);
+    let (records, records_file) = named("records", "bin", records);
+    let (items, items_file) = named("items", "json", items);
+    Ok(Publication {
+        manifest: PartitionedManifest {
+            format_version: PARTITIONED_FORMAT_VERSION,
+            layout: PARTITIONED_LAYOUT.into(),
+            model_sha256: model_sha256.to_string(),
+            count,
+            dim,
+            classes,
+            cells,
+            code_len,
+            top,
+            lists,
+            records,
+            items,
+            images,
+        },
+        files: vec![top_file, lists_file, records_file, items_file],
+    })
+}
+
+/// A loaded partitioned index: its manifest and its top file, which say what a query reads.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The manifest.
+    pub manifest: PartitionedManifest,
+    centroids: Vec<f32>,
+    starts: Vec<u32>,
+    checks: Vec<u8>,
+    quantiser: Quantiser,
+    centre: Vec<f32>,
+}
+
+/// One item's record: its features for the exact ranking, as the index stores them, and
+/// where its metadata lies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Position in list order.
+    pub position: u32,
+    /// The int8 embedding.
+    pub embedding: Vec<i8>,
+    /// Its scale.
+    pub scale: f32,
+    /// The colour histogram, 0..=255 for 0..=1.
+    pub histogram: Vec<u8>,
+    /// The category probabilities, 0..=255 for 0..=1.
+    pub probabilities: Vec<u8>,
+    /// Where its metadata lies in the items file.
+    pub item: Range<u64>,
+    item_check: [u8; CHECK],
+}
+
+/// A query's first step: the cells to read.
+#[derive(Debug)]
+pub struct Plan {
+    /// The cells, nearest first.
+    pub cells: Vec<usize>,
+    prepared: Prepared,
+}
+
+impl Published {
+    /// Checks `top` (the top file's bytes) against `manifest` and parses it.
+    pub fn open(manifest: PartitionedManifest, top: &[u8]) -> Result<Self, AssetError> {
+        manifest.top.verify(top)?;
+        let file = SafeTensors::deserialize(top).map_err(st_error)?;
+        let (_, header) = SafeTensors::read_metadata(top).map_err(st_error)?;
+        let layout: TopLayout = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("layout"))
+            .ok_or_else(|| content("its top file has no layout"))
+            .and_then(|j| serde_json::from_str(j).map_err(|e| AssetError::json(WHAT, e)))?;
+        let (cells, dim) = (manifest.cells, manifest.dim);
+        let get = |name: &str, dtype: Dtype, shape: &[usize]| {
+            let view = file.tensor(name).map_err(st_error)?;
+            if view.dtype() != dtype || (!shape.is_empty() && view.shape() != shape) {
+                return Err(content(format!(
+                    "its {name} are {:?} {:?}, expected {dtype:?} {shape:?}",
+                    view.dtype(),
+                    view.shape()
+                )));
+            }
+            Ok(view.data().to_vec())
+        };
+        let f32s = |b: Vec<u8>| -> Vec<f32> {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let centroids = f32s(get("centroids", Dtype::F32, &[cells, dim])?);
+        let starts: Vec<u32> = get("starts", Dtype::U32, &[cells + 1])?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if starts.first() != Some(&0)
+            || starts.last().map(|s| *s as usize) != Some(manifest.count)
+            || starts.windows(2).any(|w| w[0] > w[1])
+        {
+            return Err(content(
+                "its cell directory does not cover the items in order",
+            ));
+        }
+        let checks = get("checks", Dtype::U8, &[cells, CHECK])?;
+        let codebooks = f32s(get("codebooks", Dtype::F32, &[])?);
+        let centre = f32s(get("centre", Dtype::F32, &[dim])?);
+        let width = dim + HIST_LEN + manifest.classes;
+        let quantiser = Quantiser::from_table(layout.parts, &layout.subspaces, &codebooks, width)
+            .filter(|q| q.code_len() == manifest.code_len)
+            .ok_or_else(|| content("its codebooks do not fit its layout"))?;
+        if centroids.iter().chain(&codebooks).any(|v| !v.is_finite()) {
+            return Err(content(
+                "its centroids or codebooks hold a value that is not finite",
+            ));
+        }
+        Ok(Self {
+            manifest,
+            centroids,
+            starts,
+            checks,
+            quantiser,
+            centre,
+        })
+    }
+
+    /// The catalogue's mean embedding, which feedback moves are measured from.
+    pub fn centre(&self) -> &[f32] {
+        &self.centre
+    }
+
+    /// Number of items in cell `c`.
+    pub fn cell_len(&self, c: usize) -> usize {
+        (self.starts[c + 1] - self.starts[c]) as usize
+    }
+
+    /// The cells to read for `query` with `weights`, `cells` of them; `None` for a query of
+    /// the wrong length or of zero length-scale.
+    pub fn plan(&self, query: Query<'_>, weights: Blend, cells: usize) -> Option<Plan> {
+        let norm = query.embedding.iter().map(|v| v * v).sum::<f32>();
+        if query.embedding.len() != self.manifest.dim || norm == 0.0 || !norm.is_finite() {
+            return None;
+        }
+        let prepared = Prepared::new(&self.quantiser, query, weights, self.manifest.classes);
+        let cells = nearest_cells(&self.centroids, self.manifest.dim, &prepared.unit, cells);
+        Some(Plan { cells, prepared })
+    }
+
+    /// Where cell `c`'s codes lie in the lists file.
+    pub fn cell_range(&self, c: usize) -> Range<u64> {
+        let len = self.manifest.code_len as u64;
+        self.starts[c] as u64 * len..self.starts[c + 1] as u64 * len
+    }
+
+    /// Scores cell `c`'s codes (`codes`, read from [`Self::cell_range`]) for `plan`, adding
+    /// (approximate score, position) to `out`; fails when they are not the published ones.
+    pub fn score_cell(
+        &self,
+        plan: &Plan,
+        c: usize,
+        codes: &[u8],
+        out: &mut Vec<(f32, u32)>,
+    ) -> Result<(), AssetError> {
+        if c >= self.manifest.cells
+            || codes.len() as u64 != self.cell_range(c).end - self.cell_range(c).start
+            || check(&[codes]) != self.checks[c * CHECK..(c + 1) * CHECK]
+        {
+            return Err(AssetError::Checksum {
+                file: format!("{} (cell {c})", self.manifest.lists.file),
+                expected: hex(&self.checks[c * CHECK..(c + 1) * CHECK]),
+                actual: hex(&check(&[codes])),
+            });
+        }
+        let dim = self.manifest.dim;
+        let base = plan.prepared.base(&self.centroids[c * dim..(c + 1) * dim]);
+        let first = self.starts[c];
+        for (i, code) in codes.chunks_exact(self.manifest.code_len).enumerate() {
+            let score = base + Quantiser::score(&plan.prepared.tables, code);
+            out.push((score, first + i as u32));
+        }
+        Ok(())
+    }
+
+    /// Where the record at `position` lies in the records file.
+    pub fn record_range(&self, position: u32) -> Range<u64> {
+        let len = self.manifest.record_len() as u64;
+        position as u64 * len..(position as u64 + 1) * len
+    }
+
+    /// Parses and checks the record at `position` (`bytes`, read from [`Self::record_range`]).
+    pub fn record(&self, position: u32, bytes: &[u8]) -> Result<Record, AssetError> {
+        let (dim, classes) = (self.manifest.dim, self.manifest.classes);
+        let bad = || AssetError::Checksum {
+            file: format!("{} (record {position})", self.manifest.records.file),
+            expected: "its own checksum".into(),
+            actual: "other bytes".into(),
+        };
+        if position as usize >= self.manifest.count || bytes.len() != self.manifest.record_len() {
+            return Err(bad());
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - CHECK);
+        if check(&[&(position as u64).to_le_bytes(), body]) != sum {
+            return Err(bad());
+        }
+        let (embedding, rest) = body.split_at(dim);
+        let (scale, rest) = rest.split_at(4);
+        let (histogram, rest) = rest.split_at(HIST_LEN);
+        let (probabilities, rest) = rest.split_at(classes);
+        let (offset, rest) = rest.split_at(8);
+        let (len, item_check) = rest.split_at(4);
+        let scale = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
+        let offset = u64::from_le_bytes(offset.try_into().map_err(|_| bad())?);
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+        let end = offset.checked_add(len as u64).ok_or_else(bad)?;
+        if !scale.is_finite() || len > MAX_ITEM_BYTES || end > self.manifest.items.bytes {
+            return Err(bad());
+        }
+        Ok(Record {
+            position,
+            embedding: embedding.iter().map(|v| *v as i8).collect(),
+            scale,
+            histogram: histogram.to_vec(),
+            probabilities: probabilities.to_vec(),
+            item: offset..end,
+            item_check: item_check.try_into().map_err(|_| bad())?,
+        })
+    }
+
+    /// Parses and checks `record`'s metadata (`bytes`, read from its `item` range).
+    pub fn item(&self, record: &Record, bytes: &[u8]) -> Result<Item, AssetError> {
+        if check(&[bytes]) != record.item_check {
+            return Err(AssetError::Checksum {
+                file: format!("{} (item {})", self.manifest.items.file, record.position),
+                expected: hex(&record.item_check),
+                actual: hex(&check(&[bytes])),
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| AssetError::json(WHAT, e))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A catalogue of `records` (bare items named by their positions), in their order, to rank
+/// them exactly with the same scorer as a whole index.
+pub fn records_index(
+    records: &[Record],
+    dim: usize,
+    classes: usize,
+) -> Result<CatalogueIndex, AssetError> {
+    let mut rows = crate::index::catalogue::Rows {
+        dim,
+        classes,
+        ..Default::default()
+    };
+    for r in records {
+        rows.items.push(Item::bare(r.position.to_string()));
+        rows.embeddings.extend_from_slice(&r.embedding);
+        rows.scales.push(r.scale);
+        rows.histograms.extend_from_slice(&r.histogram);
+        rows.probabilities.extend_from_slice(&r.probabilities);
+    }
+    CatalogueIndex::from_rows(rows)
+}

@@ -1,0 +1,280 @@
+//! Partitioned indexes on this machine and over HTTP: reading ranges of a published index's
+//! files from a folder or from a host that answers range requests, and publishing one in a
+//! folder (its files first, the manifest last, the previous generation's files kept for the
+//! pages that started with it).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+
+use crate::error::AssetError;
+use crate::files::{MAX_MANIFEST_BYTES, inside, read_bounded, write_atomic};
+use crate::index::INDEX_MANIFEST_FILE;
+use crate::index::ivf::{
+    PARTITIONED_FORMAT_VERSION, PartitionedManifest, Publication, Published, Ranges,
+};
+
+/// Most ranges read at once from an HTTP host.
+const PARALLEL: usize = 8;
+
+/// The `format_version` of an index manifest, whatever its layout.
+pub fn manifest_version(bytes: &[u8]) -> Result<u32> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        format_version: u32,
+    }
+    let v: Version = serde_json::from_slice(bytes).context("reading the index manifest")?;
+    Ok(v.format_version)
+}
+
+/// Whether `location` is an http(s) URL rather than a folder.
+pub fn is_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
+/// A published index's files in a folder.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    dir: PathBuf,
+}
+
+impl Folder {
+    /// The index in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+fn read_error(file: &str, detail: impl std::fmt::Display) -> AssetError {
+    AssetError::Read {
+        file: file.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+impl Ranges for Folder {
+    fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError> {
+        let path = inside(&self.dir, file).map_err(|e| read_error(file, format!("{e:#}")))?;
+        let mut f = std::fs::File::open(&path).map_err(|e| read_error(file, e))?;
+        let meta = f.metadata().map_err(|e| read_error(file, e))?;
+        if !meta.is_file() {
+            return Err(read_error(file, "not a regular file"));
+        }
+        ranges
+            .iter()
+            .map(|r| {
+                if r.start > r.end || r.end > meta.len() {
+                    return Err(read_error(
+                        file,
+                        format!(
+                            "the range {}..{} is past its end ({})",
+                            r.start,
+                            r.end,
+                            meta.len()
+                        ),
+                    ));
+                }
+                let mut bytes = vec![0u8; (r.end - r.start) as usize];
+                f.seek(SeekFrom::Start(r.start))
+                    .and_then(|_| f.read_exact(&mut bytes))
+                    .map_err(|e| read_error(file, e))?;
+                Ok(bytes)
+            })
+            .collect()
+    }
+}
+
+/// A published index on an HTTP host, read with range requests.
+pub struct Http {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Http {
+    /// The index whose manifest is `index.json` under `base` (a folder's URL).
+    pub fn new(base: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(3)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_per_read(Some(Duration::from_secs(30)))
+            .user_agent("deep-shopping (search)")
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    fn url(&self, file: &str) -> String {
+        format!("{}/{file}", self.base)
+    }
+
+    /// The whole of `file`, at most `max` bytes.
+    pub fn whole(&self, file: &str, max: u64) -> Result<Vec<u8>, AssetError> {
+        let mut response = self
+            .agent
+            .get(&self.url(file))
+            .call()
+            .map_err(|e| read_error(file, e))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(read_error(file, format!("the host answered {status}")));
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(max)
+            .read_to_vec()
+            .map_err(|e| read_error(file, e))
+    }
+
+    fn range(&self, file: &str, r: &Range<u64>) -> Result<Vec<u8>, AssetError> {
+        if r.start >= r.end {
+            return Ok(Vec::new());
+        }
+        let len = r.end - r.start;
+        let mut response = self
+            .agent
+            .get(&self.url(file))
+            .header("Range", &format!("bytes={}-{}", r.start, r.end - 1))
+            .call()
+            .map_err(|e| read_error(file, e))?;
+        let status = response.status().as_u16();
+        if status != 206 {
+            return Err(read_error(
+                file,
+                format!(
+                    "the host answered {status} to a range request (bytes {}..{}); it must answer 206 with the range",
+                    r.start, r.end
+                ),
+            ));
+        }
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(len)
+            .read_to_vec()
+            .map_err(|e| read_error(file, e))?;
+        if bytes.len() as u64 != len {
+            return Err(read_error(
+                file,
+                format!("{} bytes for a range of {len}", bytes.len()),
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+impl Ranges for Http {
+    fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(PARALLEL.min(ranges.len()).max(1))
+            .build()
+            .map_err(|e| read_error(file, e))?;
+        pool.install(|| ranges.par_iter().map(|r| self.range(file, r)).collect())
+    }
+}
+
+/// A partitioned index opened at `location` (a folder or an http(s) URL), with its reader.
+pub fn open(location: &str) -> Result<(Published, Box<dyn Ranges + Send + Sync>)> {
+    let (manifest, source): (Vec<u8>, Box<dyn Ranges + Send + Sync>) = if is_url(location) {
+        let http = Http::new(location);
+        let m = http.whole(INDEX_MANIFEST_FILE, MAX_MANIFEST_BYTES as u64)?;
+        (m, Box::new(http))
+    } else {
+        let dir = Path::new(location);
+        let m = read_bounded(&dir.join(INDEX_MANIFEST_FILE), MAX_MANIFEST_BYTES)?;
+        (m, Box::new(Folder::new(dir)))
+    };
+    let manifest = PartitionedManifest::from_json(&manifest)
+        .with_context(|| format!("in the index manifest at {location}"))?;
+    let top_range = 0..manifest.top.bytes;
+    let top = source
+        .read(&manifest.top.file, &[top_range])?
+        .pop()
+        .unwrap_or_default();
+    let published = Published::open(manifest, &top)
+        .with_context(|| format!("opening the partitioned index at {location}"))?;
+    Ok((published, source))
+}
+
+/// Files a partitioned publication names as [`crate::index::ivf::publish`] names them:
+/// `<stem>-<16 hex digits>.<ext>`.
+fn ours(name: &str) -> bool {
+    let hex16 = |s: &str| s.len() == 16 && s.chars().all(|c| c.is_ascii_hexdigit());
+    [
+        ("top-", ".safetensors"),
+        ("lists-", ".bin"),
+        ("records-", ".bin"),
+        ("items-", ".json"),
+    ]
+    .iter()
+    .any(|(p, x)| {
+        name.strip_prefix(p)
+            .and_then(|n| n.strip_suffix(x))
+            .is_some_and(hex16)
+    })
+}
+
+/// Publishes `publication` in `dir`: its files (thumbnails already written), then the
+/// manifest. A page that loaded the replaced manifest may still read its files, so they stay
+/// until the next publication; files of older generations are removed then, and so are any a
+/// killed publication left. Returns the bytes written.
+pub fn publish(dir: &Path, publication: &Publication) -> Result<u64> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let previous = read_bounded(&dir.join(INDEX_MANIFEST_FILE), MAX_MANIFEST_BYTES)
+        .ok()
+        .filter(|b| manifest_version(b).ok() == Some(PARTITIONED_FORMAT_VERSION))
+        .and_then(|b| PartitionedManifest::from_json(&b).ok());
+    let mut written = 0u64;
+    for (name, bytes) in &publication.files {
+        write_atomic(&inside(dir, name)?, bytes)?;
+        written += bytes.len() as u64;
+    }
+    let manifest = publication.manifest.to_json()?;
+    write_atomic(&dir.join(INDEX_MANIFEST_FILE), &manifest)?;
+    let kept: std::collections::HashSet<&str> = publication
+        .manifest
+        .files()
+        .into_iter()
+        .chain(previous.iter().flat_map(|p| p.files()))
+        .collect();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ours(&name) && !kept.contains(name.as_str()) {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(written + manifest.len() as u64)
+}
+
+/// Puts the thumbnails `images` (paths under `from`, each `images/<name>`) under `to`: a hard
+/// link where the two folders share a file system, a copy elsewhere.
+pub fn carry_images(from: &Path, to: &Path, images: &[String]) -> Result<()> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to.join("images"))
+        .with_context(|| format!("creating {}", to.join("images").display()))?;
+    for image in images {
+        let (src, dst) = (inside(from, image)?, inside(to, image)?);
+        if dst.exists() {
+            continue;
+        }
+        if std::fs::hard_link(&src, &dst).is_err() {
+            let bytes = read_bounded(&src, 64 << 20)?;
+            write_atomic(&dst, &bytes)?;
+        }
+    }
+    Ok(())
+}
