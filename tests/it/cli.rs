@@ -110,6 +110,50 @@ fn index_then_search_json_finds_the_photo_itself() {
             assert!((m / s - matches[0] / scores[0]).abs() < 1e-4);
         }
     }
+
+    // The same index partitioned into 3 cells: probing all of them and ranking every item
+    // exactly gives the same results, read in three rounds; probing one cell finds the photo
+    // itself still (its own cell is the nearest).
+    let part = dir.path().join("partitioned");
+    stdout_of(
+        bin()
+            .args(["partition", "--cells", "3", "--index"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&part),
+    );
+    assert_eq!(
+        std::fs::read_dir(part.join("images")).unwrap().count(),
+        photos.len()
+    );
+    let search = |cells: &str| -> Vec<serde_json::Value> {
+        stdout_of(
+            bin()
+                .args(["search", "--top", "4", "--json", "--candidates", "12"])
+                .args(["--cells", cells, "--index"])
+                .arg(&part)
+                .args(&queries),
+        )
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    };
+    for (whole, partitioned) in lines.iter().zip(search("3")) {
+        let ids = |line: &serde_json::Value| -> Vec<String> {
+            line["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids(whole), ids(&partitioned));
+        assert_eq!(partitioned["read"]["rounds"], 3);
+        assert_eq!(partitioned["read"]["candidates"], 12);
+    }
+    for (line, (stem, _)) in search("1").iter().zip(&photos) {
+        assert_eq!(line["results"][0]["id"], stem.as_str());
+    }
 }
 
 #[test]

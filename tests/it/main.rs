@@ -13,6 +13,7 @@ mod fuzzed;
 mod hostile;
 mod partition;
 mod preprocess;
+mod published;
 mod ranking;
 mod shipped;
 mod store;

@@ -1,0 +1,425 @@
+//! The partitioned index as published files (issue 23): a query that reads ranges of them from
+//! a folder or from an HTTP server on loopback finds what the in-memory partition finds and,
+//! probing everything, what exact search finds (filters and variants included); damaged,
+//! missing or cut files and a host without range requests give clear errors; a publication
+//! keeps the previous generation's files and removes older ones.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use deep_shopping::colour::HIST_LEN;
+use deep_shopping::index::ivf::{
+    Layout, Partitioned, PartitionedManifest, Probe, Publication, Published, Ranges, SplitMix,
+    publish, search,
+};
+use deep_shopping::index::{
+    Availability, Blend, CatalogueIndex, IndexEntry, Item, Variants, rank_where,
+};
+use deep_shopping::partitioned::{self, Folder, open};
+use tiny_http::{Header, Response, Server};
+
+const MODEL: &str = "0123456789abcdef";
+
+/// `n` items in clusters of look, with colours, categories, variant groups of three and
+/// every fifth item out of stock.
+fn catalogue(n: usize) -> CatalogueIndex {
+    let (dim, classes) = (16, 5);
+    let mut rng = SplitMix::new(11);
+    let entries = (0..n)
+        .map(|i| {
+            let cluster = i % 7;
+            let embedding: Vec<f32> = (0..dim)
+                .map(|d| if d % 7 == cluster { 1.0 } else { 0.0 } + 0.4 * rng.normal())
+                .collect();
+            let mut histogram = vec![0.0; HIST_LEN];
+            histogram[(i * 13) % HIST_LEN] = 0.6;
+            histogram[(i * 29 + 5) % HIST_LEN] = 0.4;
+            let mut probabilities = vec![0.05; classes];
+            probabilities[i % classes] = 0.8;
+            IndexEntry {
+                item: Item {
+                    id: format!("item-{i}"),
+                    title: format!("Item {i}"),
+                    group: (i % 2 == 0).then(|| format!("group-{}", i / 6)),
+                    availability: (i % 5 == 0).then_some(Availability::OutOfStock),
+                    ..Item::default()
+                },
+                embedding,
+                histogram,
+                probabilities,
+            }
+        })
+        .collect();
+    CatalogueIndex::build(entries).unwrap()
+}
+
+fn layout(cells: usize) -> Layout {
+    Layout {
+        cells,
+        embedding_bytes: 4,
+        colour_bytes: 4,
+        category_bytes: 1,
+        sample: 500,
+        iterations: 8,
+        seed: 1,
+    }
+}
+
+/// A catalogue of `n` items, partitioned into `cells` and published in `dir`.
+fn published(dir: &Path, n: usize, cells: usize) -> (CatalogueIndex, Partitioned, Publication) {
+    let index = catalogue(n);
+    let built = Partitioned::build(&index, &layout(cells));
+    let publication = publish(&index, &built, MODEL, Vec::new()).unwrap();
+    partitioned::publish(dir, &publication).unwrap();
+    (index, built, publication)
+}
+
+/// Serves `dir` on loopback, answering `Range: bytes=a-b` with 206 unless `ranges` is off;
+/// counts the requests.
+struct Host {
+    url: String,
+    requests: Arc<AtomicUsize>,
+    ranges: Arc<AtomicBool>,
+}
+
+fn serve(dir: &Path) -> Host {
+    let server = Arc::new(Server::http("127.0.0.1:0").unwrap());
+    let port = server.server_addr().to_ip().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let ranges = Arc::new(AtomicBool::new(true));
+    let (dir, count, with_ranges) = (dir.to_path_buf(), requests.clone(), ranges.clone());
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            count.fetch_add(1, Ordering::SeqCst);
+            let name = request.url().trim_start_matches('/').to_string();
+            let Ok(bytes) = std::fs::read(dir.join(&name)) else {
+                request.respond(Response::empty(404)).ok();
+                continue;
+            };
+            let range = request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Range"))
+                .and_then(|h| h.value.as_str().strip_prefix("bytes=").map(str::to_string))
+                .and_then(|r| {
+                    let (a, b) = r.split_once('-')?;
+                    Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))
+                });
+            let answer = match range {
+                Some((a, b)) if with_ranges.load(Ordering::SeqCst) && a <= b && b < bytes.len() => {
+                    let header = format!("bytes {a}-{b}/{}", bytes.len())
+                        .parse::<String>()
+                        .unwrap();
+                    Response::from_data(bytes[a..=b].to_vec())
+                        .with_status_code(206)
+                        .with_header(Header::from_bytes("Content-Range", header).unwrap())
+                }
+                _ => Response::from_data(bytes),
+            };
+            request.respond(answer).ok();
+        }
+    });
+    Host {
+        url: format!("http://127.0.0.1:{port}"),
+        requests,
+        ranges,
+    }
+}
+
+fn ids(found: &[deep_shopping::index::ivf::Found]) -> Vec<String> {
+    found.iter().map(|f| f.item.id.clone()).collect()
+}
+
+#[test]
+fn reading_ranges_finds_what_the_partition_and_exact_search_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, built, publication) = published(dir.path(), 900, 9);
+    let (opened, source) = open(dir.path().to_str().unwrap()).unwrap();
+    assert_eq!(opened.manifest, publication.manifest);
+    for q in [0, 41, 517] {
+        let d = index.description(q);
+        // A few cells and candidates: the same items and scores as the in-memory partition.
+        let probe = Probe {
+            cells: 3,
+            candidates: 60,
+        };
+        let (expected, _) = built.search(&index, d.query(), Blend::DEFAULT, probe, 10);
+        let (found, trace) = search(
+            &opened,
+            source.as_ref(),
+            d.query(),
+            Blend::DEFAULT,
+            probe,
+            10,
+            Variants::All,
+            |_| true,
+        )
+        .unwrap();
+        let want: Vec<String> = expected
+            .iter()
+            .map(|h| index.items[h.index].id.clone())
+            .collect();
+        assert_eq!(ids(&found), want);
+        for (f, h) in found.iter().zip(&expected) {
+            assert!((f.hit.score - h.score).abs() < 1e-5, "{f:?} {h:?}");
+        }
+        assert_eq!(found[0].item, index.items[q], "the item finds itself first");
+        // Three rounds: 3 cells, the candidates' records, one batch of metadata.
+        assert_eq!(trace.rounds(), 3);
+        // Cells that lie next to each other in the file are read as one range.
+        assert!((1..=3).contains(&trace.cells.requests));
+        assert_eq!(trace.candidates, 60);
+        assert!(trace.records.requests <= 60 && trace.items[0].requests <= 20);
+
+        // Every cell and every candidate, with filters and one variant per group: exact
+        // search's results.
+        let all = Probe {
+            cells: 9,
+            candidates: 900,
+        };
+        let keep = |item: &Item| item.orderable();
+        let exact = rank_where(&index, d.query(), Blend::DEFAULT, 12, Variants::Best, keep);
+        let (found, trace) = search(
+            &opened,
+            source.as_ref(),
+            d.query(),
+            Blend::DEFAULT,
+            all,
+            12,
+            Variants::Best,
+            keep,
+        )
+        .unwrap();
+        let want: Vec<String> = exact
+            .iter()
+            .map(|h| index.items[h.index].id.clone())
+            .collect();
+        assert_eq!(ids(&found), want);
+        assert!(found.iter().all(|f| f.item.orderable()));
+        // All cells and all records are read; merged, they take few requests.
+        assert_eq!(trace.cells.bytes, publication.manifest.lists.bytes);
+        assert_eq!(trace.records.bytes, publication.manifest.records.bytes);
+    }
+}
+
+#[test]
+fn over_http_a_query_reads_ranges_and_a_host_without_them_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _, publication) = published(dir.path(), 600, 6);
+    let host = serve(dir.path());
+    let (opened, source) = open(&host.url).unwrap();
+    let (local, folder) = open(dir.path().to_str().unwrap()).unwrap();
+    assert_eq!(opened.manifest, local.manifest);
+    // The manifest and the top file.
+    assert_eq!(host.requests.load(Ordering::SeqCst), 2);
+    let d = index.description(77);
+    let probe = Probe {
+        cells: 2,
+        candidates: 40,
+    };
+    let run = |source: &dyn Ranges, published: &Published| {
+        search(
+            published,
+            source,
+            d.query(),
+            Blend::DEFAULT,
+            probe,
+            10,
+            Variants::All,
+            |_| true,
+        )
+        .unwrap()
+    };
+    let (over_http, trace) = run(source.as_ref(), &opened);
+    let (from_folder, _) = run(folder.as_ref(), &local);
+    assert_eq!(over_http, from_folder);
+    assert_eq!(
+        host.requests.load(Ordering::SeqCst),
+        2 + trace.requests(),
+        "one HTTP request per range read"
+    );
+    assert!(trace.bytes() < publication.manifest.lists.bytes + publication.manifest.records.bytes);
+
+    host.ranges.store(false, Ordering::SeqCst);
+    let err = search(
+        &opened,
+        source.as_ref(),
+        d.query(),
+        Blend::DEFAULT,
+        probe,
+        10,
+        Variants::All,
+        |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("answered 200 to a range request"), "{err}");
+}
+
+/// Overwrites byte `at` of `file` in `dir`.
+fn damage(dir: &Path, file: &str, at: u64) {
+    let path = dir.join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at as usize] ^= 0x5a;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// The first error of a query for item `q`'s description probing `cells` cells, on a fresh
+/// publication of 600 items damaged by `spoil` (given the folder, the manifest and the index).
+fn spoiled(
+    q: usize,
+    cells: usize,
+    spoil: impl FnOnce(&Path, &PartitionedManifest, &Published),
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _, publication) = published(dir.path(), 600, 6);
+    let (opened, source) = open(dir.path().to_str().unwrap()).unwrap();
+    spoil(dir.path(), &publication.manifest, &opened);
+    let d = index.description(q);
+    let probe = Probe {
+        cells,
+        candidates: 30,
+    };
+    search(
+        &opened,
+        source.as_ref(),
+        d.query(),
+        Blend::DEFAULT,
+        probe,
+        5,
+        Variants::All,
+        |_| true,
+    )
+    .map(|(found, _)| format!("found {}", found[0].item.id))
+    .unwrap_or_else(|e| e.to_string())
+}
+
+#[test]
+fn damaged_missing_or_cut_files_give_clear_errors_and_other_queries_still_work() {
+    let index = catalogue(600);
+    let nearest = |published: &Published, q: usize| {
+        let d = index.description(q);
+        published.plan(d.query(), Blend::DEFAULT, 1).unwrap().cells[0]
+    };
+    // One damaged cell: a query that reads it fails naming it, one that does not still works.
+    let err = spoiled(5, 1, |dir, m, p| {
+        damage(dir, &m.lists.file, p.cell_range(nearest(p, 5)).start)
+    });
+    assert!(
+        err.contains(" (cell ") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+    let found = spoiled(5, 1, |dir, m, p| {
+        let other = (0..p.manifest.cells).find(|c| *c != nearest(p, 5)).unwrap();
+        damage(dir, &m.lists.file, p.cell_range(other).start)
+    });
+    assert_eq!(found, "found item-5");
+
+    // A damaged record, or damaged metadata of a shown item: checksum errors naming them.
+    let err = spoiled(5, 6, |dir, m, _| {
+        for at in (10..m.records.bytes).step_by(m.record_len()) {
+            damage(dir, &m.records.file, at);
+        }
+    });
+    assert!(
+        err.contains(" (record ") && err.starts_with("checksum mismatch for records-"),
+        "{err}"
+    );
+    let err = spoiled(5, 6, |dir, m, _| {
+        let len = std::fs::metadata(dir.join(&m.items.file)).unwrap().len();
+        for at in (0..len).step_by(7) {
+            damage(dir, &m.items.file, at);
+        }
+    });
+    assert!(
+        err.contains(" (item ") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+
+    // A missing file, and one cut short.
+    let err = spoiled(5, 2, |dir, m, _| {
+        std::fs::remove_file(dir.join(&m.items.file)).unwrap()
+    });
+    assert!(err.starts_with("cannot read items-"), "{err}");
+    let err = spoiled(5, 6, |dir, m, _| {
+        let path = dir.join(&m.records.file);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    });
+    assert!(
+        err.starts_with("cannot read records-") && err.contains("past its end"),
+        "{err}"
+    );
+
+    // A manifest whose sizes disagree or that names a file outside its folder, and a top
+    // file that is not the one named.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, publication) = published(dir.path(), 300, 3);
+    let m = &publication.manifest;
+    let mut bad = m.clone();
+    bad.records.bytes -= 1;
+    let err = PartitionedManifest::from_json(&bad.to_json().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&bad.records.file), "{err}");
+    let mut escaping = m.clone();
+    escaping.lists.file = "../lists.bin".into();
+    assert!(PartitionedManifest::from_json(&escaping.to_json().unwrap()).is_err());
+    let mut top = std::fs::read(dir.path().join(&m.top.file)).unwrap();
+    let last = top.len() - 1;
+    top[last] ^= 1;
+    let err = Published::open(m.clone(), &top).unwrap_err().to_string();
+    assert!(err.contains("checksum mismatch"), "{err}");
+}
+
+#[test]
+fn a_publication_keeps_the_previous_generation_and_removes_older_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let files =
+        |p: &Publication| -> Vec<String> { p.files.iter().map(|(name, _)| name.clone()).collect() };
+    let (_, _, first) = published(dir.path(), 300, 3);
+    // A page that started with the first generation keeps reading it after the second.
+    let (_, _, second) = published(dir.path(), 310, 3);
+    let (old, old_source) = {
+        let top = std::fs::read(dir.path().join(&first.manifest.top.file)).unwrap();
+        (
+            Published::open(first.manifest.clone(), &top).unwrap(),
+            Folder::new(dir.path()),
+        )
+    };
+    let index = catalogue(300);
+    let d = index.description(3);
+    let probe = Probe {
+        cells: 3,
+        candidates: 300,
+    };
+    let (found, _) = search(
+        &old,
+        &old_source,
+        d.query(),
+        Blend::DEFAULT,
+        probe,
+        5,
+        Variants::All,
+        |_| true,
+    )
+    .unwrap();
+    assert_eq!(found[0].item.id, "item-3");
+    for name in files(&first).iter().chain(&files(&second)) {
+        assert!(dir.path().join(name).is_file(), "{name} removed too soon");
+    }
+    let (_, _, third) = published(dir.path(), 320, 3);
+    for name in files(&first) {
+        assert!(
+            !dir.path().join(&name).exists(),
+            "{name} of two generations ago kept"
+        );
+    }
+    for name in files(&second).iter().chain(&files(&third)) {
+        assert!(dir.path().join(name).is_file(), "{name} removed");
+    }
+    // The manifest names the newest.
+    let (now, _) = open(dir.path().to_str().unwrap()).unwrap();
+    assert_eq!(now.manifest, third.manifest);
+}
