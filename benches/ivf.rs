@@ -1,29 +1,47 @@
 //! Partitioned index benchmark (issue 23): synthetic catalogues of 100k and 1M items drawn
 //! from a mixture fitted to the real catalogue (embeddings, colour histograms, category
-//! probabilities), queried with the test split's real photos; prints recall@10 against exact
-//! search with the same blended score, the bytes a query touches and the build time.
+//! probabilities), queried with the test split's real photos; each is partitioned and
+//! published (in memory, as `deep-shopping partition` writes it) and queried by reading ranges
+//! of its files; prints recall@10 against exact search with the same blended score, the bytes,
+//! requests and rounds a query reads, the published files' sizes and the build time.
 //!
 //! Usage: `cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES]`, INDEX_DIR a catalogue
 //! index of the whole clothing dataset (as `scripts/demo.sh` builds it), SIZES a comma list
 //! (default 100000,1000000).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
+use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
-use deep_shopping::index::ivf::{Layout, Partitioned, Probe, SplitMix, kmeans, nearest};
-use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank, unit};
+use deep_shopping::index::ivf::{
+    Layout, Partitioned, Probe, Published, Ranges, SplitMix, kmeans, nearest, publish, search,
+};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, Variants, rank, unit};
 use deep_shopping::train::config::TrainConfig;
 use deep_shopping::train::data::Splits;
 use rayon::prelude::*;
 
 /// Mixture components fitted to the real catalogue.
 const COMPONENTS: usize = 48;
-/// Bytes of one item's exact record fetched for the re-rank: int8 embedding, scale and norm,
-/// histogram, probabilities (the format of today's index data).
-const RECORD_BYTES: usize = 128 + 4 + 4 + 144 + 17;
+/// A publication's files in memory, read by range.
+struct Memory(HashMap<String, Vec<u8>>);
+
+impl Ranges for Memory {
+    fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError> {
+        let bytes = self.0.get(file).ok_or_else(|| AssetError::Read {
+            file: file.into(),
+            detail: "no such file".into(),
+        })?;
+        Ok(ranges
+            .iter()
+            .map(|r| bytes[r.start as usize..r.end as usize].to_vec())
+            .collect())
+    }
+}
 
 struct Mixture {
     dim: usize,
@@ -104,9 +122,10 @@ fn sample(mix: &Mixture, real: &CatalogueIndex, n: usize, seed: u64) -> Catalogu
             histogram.iter_mut().for_each(|h| *h = h.min(1.0));
             let mut probabilities = real.probabilities(member);
             jitter(&mut probabilities, &mut rng, 0.5, 1.0);
+            // The member's metadata under a new id, so the items file is as large as a real one.
             let item = Item {
                 id: format!("s{i}"),
-                ..Item::default()
+                ..real.items[member].clone()
             };
             IndexEntry {
                 item,
@@ -197,43 +216,66 @@ fn main() {
             ivf.quantiser.code_len(),
             peak_rss_mb()
         );
-        let top_level = ivf.centroids.len() * 4;
+        let t = Instant::now();
+        let publication = publish(&catalogue, &ivf, "bench", Vec::new()).expect("publishing");
+        let published = {
+            let top = &publication.files[0].1;
+            Published::open(publication.manifest.clone(), top).expect("opening")
+        };
+        let m = &publication.manifest;
         println!(
-            "  top level (cell centroids, f32): {:.0} KB, fetched while the photo is embedded",
-            top_level as f64 / 1e3
+            "  published in {:.1} s: top {:.0} KB (loaded while the photo is embedded), lists \
+             {:.1} MB, records {:.1} MB ({} bytes an item), items {:.1} MB",
+            t.elapsed().as_secs_f64(),
+            m.top.bytes as f64 / 1e3,
+            m.lists.bytes as f64 / 1e6,
+            m.records.bytes as f64 / 1e6,
+            m.record_len(),
+            m.items.bytes as f64 / 1e6,
         );
+        let ids: Vec<Vec<String>> = truth
+            .iter()
+            .map(|t| t.iter().map(|r| catalogue.items[*r].id.clone()).collect())
+            .collect();
+        let memory = Memory(publication.files.into_iter().collect());
+        drop(catalogue);
         println!(
-            "  | cells probed | candidates | recall@10 | codes scored | bytes a query (codes + records) |"
+            "  | cells probed | candidates | recall@10 | bytes a warm query | requests | rounds |"
         );
         for cells in [4, 8, 16, 32] {
             for candidates in [50, 100, 200] {
-                let results: Vec<(f64, usize, usize)> = query_rows
+                let results: Vec<(f64, u64, usize, usize)> = query_rows
                     .par_iter()
-                    .zip(&truth)
+                    .zip(&ids)
                     .map(|(&q, truth)| {
                         let d = real.description(q);
-                        let (hits, touched) = ivf.search(
-                            &catalogue,
+                        let (found, trace) = search(
+                            &published,
+                            &memory,
                             d.query(),
                             blend,
                             Probe { cells, candidates },
                             top,
-                        );
-                        let found = hits.iter().filter(|h| truth.contains(&h.index)).count();
-                        let bytes = touched.code_bytes + touched.candidates * RECORD_BYTES;
+                            Variants::All,
+                            |_| true,
+                        )
+                        .expect("searching");
+                        let hits = found.iter().filter(|f| truth.contains(&f.item.id)).count();
                         (
-                            found as f64 / truth.len().max(1) as f64,
-                            touched.codes,
-                            bytes,
+                            hits as f64 / truth.len().max(1) as f64,
+                            trace.bytes(),
+                            trace.requests(),
+                            trace.rounds(),
                         )
                     })
                     .collect();
-                let m = results.len().max(1) as f64;
-                let recall = results.iter().map(|r| r.0).sum::<f64>() / m;
-                let codes = results.iter().map(|r| r.1).sum::<usize>() as f64 / m;
-                let bytes = results.iter().map(|r| r.2).sum::<usize>() as f64 / m;
+                let k = results.len().max(1) as f64;
+                let recall = results.iter().map(|r| r.0).sum::<f64>() / k;
+                let bytes = results.iter().map(|r| r.1).sum::<u64>() as f64 / k;
+                let requests = results.iter().map(|r| r.2).sum::<usize>() as f64 / k;
+                let rounds = results.iter().map(|r| r.3).max().unwrap_or(0);
                 println!(
-                    "  | {cells} | {candidates} | {recall:.3} | {codes:.0} | {:.0} KB |",
+                    "  | {cells} | {candidates} | {recall:.3} | {:.0} KB | {requests:.0} | {rounds} |",
                     bytes / 1e3
                 );
             }

@@ -14,22 +14,10 @@ use rayon::prelude::*;
 use crate::error::AssetError;
 use crate::files::{MAX_MANIFEST_BYTES, inside, read_bounded, write_atomic};
 use crate::index::INDEX_MANIFEST_FILE;
-use crate::index::ivf::{
-    PARTITIONED_FORMAT_VERSION, PartitionedManifest, Publication, Published, Ranges,
-};
+use crate::index::ivf::{PartitionedManifest, Publication, Published, Ranges, is_partitioned};
 
 /// Most ranges read at once from an HTTP host.
 const PARALLEL: usize = 8;
-
-/// The `format_version` of an index manifest, whatever its layout.
-pub fn manifest_version(bytes: &[u8]) -> Result<u32> {
-    #[derive(serde::Deserialize)]
-    struct Version {
-        format_version: u32,
-    }
-    let v: Version = serde_json::from_slice(bytes).context("reading the index manifest")?;
-    Ok(v.format_version)
-}
 
 /// Whether `location` is an http(s) URL rather than a folder.
 pub fn is_url(location: &str) -> bool {
@@ -232,7 +220,7 @@ pub fn publish(dir: &Path, publication: &Publication) -> Result<u64> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let previous = read_bounded(&dir.join(INDEX_MANIFEST_FILE), MAX_MANIFEST_BYTES)
         .ok()
-        .filter(|b| manifest_version(b).ok() == Some(PARTITIONED_FORMAT_VERSION))
+        .filter(|b| is_partitioned(b))
         .and_then(|b| PartitionedManifest::from_json(&b).ok());
     let mut written = 0u64;
     for (name, bytes) in &publication.files {

@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use super::args::{ModelArgs, for_each_photo, read_photo};
 use crate::files::{MAX_MANIFEST_BYTES, read_bounded, read_index, read_model};
-use crate::index::ivf::{PARTITIONED_FORMAT_VERSION, Probe, Published, Ranges, search};
+use crate::index::ivf::{Probe, Published, Ranges, is_partitioned, search};
 use crate::index::{
     Blend, Card, CatalogueIndex, Hit, INDEX_MANIFEST_FILE, Item, Variants, rank_where, reason,
 };
-use crate::partitioned::{is_url, manifest_version, open};
+use crate::partitioned::{is_url, open};
 
 #[derive(Debug, Args)]
 pub(super) struct SearchArgs {
@@ -75,7 +75,7 @@ struct Read {
 /// The catalogue searched: a whole index in memory, or a partitioned one read in part.
 enum Catalogue {
     Whole(CatalogueIndex),
-    Partitioned(Published, Box<dyn Ranges + Send + Sync>),
+    Partitioned(Box<Published>, Box<dyn Ranges + Send + Sync>),
 }
 
 pub(super) fn run(args: SearchArgs) -> Result<()> {
@@ -85,13 +85,11 @@ pub(super) fn run(args: SearchArgs) -> Result<()> {
             &Path::new(&args.index).join(INDEX_MANIFEST_FILE),
             MAX_MANIFEST_BYTES,
         )
-        .ok()
-        .and_then(|b| manifest_version(&b).ok())
-            == Some(PARTITIONED_FORMAT_VERSION);
+        .is_ok_and(|b| is_partitioned(&b));
     let catalogue = if partitioned {
         let (published, source) = open(&args.index)?;
         published.manifest.check_model(model.model_sha256())?;
-        Catalogue::Partitioned(published, source)
+        Catalogue::Partitioned(Box::new(published), source)
     } else {
         Catalogue::Whole(read_index(Path::new(&args.index), &model)?)
     };

@@ -185,6 +185,14 @@ impl CatalogueIndex {
         &self.probabilities[i * self.classes..(i + 1) * self.classes]
     }
 
+    /// The same rows measuring feedback from `centre` (a larger catalogue's mean) instead.
+    pub(crate) fn with_given_centre(mut self, centre: Vec<f32>) -> Self {
+        if centre.len() == self.dim {
+            self.centre = centre;
+        }
+        self
+    }
+
     fn with_centre(mut self) -> Self {
         let rows: Vec<Vec<f32>> = (0..self.len()).map(|r| self.embedding(r)).collect();
         self.centre = mean(&rows).unwrap_or_else(|| vec![0.0; self.dim]);

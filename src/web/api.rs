@@ -15,6 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::app::{App, current};
 use super::js::to_value;
+use super::remote::Reads;
 use super::session::{Label, Results, SearchOptions, Timings, Work};
 use crate::index::Description;
 use crate::preprocess::Crop;
@@ -62,14 +63,27 @@ fn blobs_arg(value: JsValue) -> Result<Vec<web_sys::Blob>, JsValue> {
     }
 }
 
+/// The cards of `results`, or the error `none` (`None`: `null`) when there is no query.
+fn cards(results: Option<Results>, none: Option<&str>) -> Result<JsValue, JsValue> {
+    match (results, none) {
+        (Some(results), _) => to_value(&results.cards),
+        (None, Some(none)) => Err(JsError::new(none).into()),
+        (None, None) => Ok(JsValue::NULL),
+    }
+}
+
 /// Ranks the current query with `options`, which shows and announces the results, and
-/// returns the cards to the caller.
-fn ranked(app: &App, options: Option<&SearchOptions>, none: &str) -> Result<JsValue, JsValue> {
-    let results = app
-        .session
-        .rank(options)
-        .ok_or_else(|| JsError::new(none))?;
-    to_value(&results.cards)
+/// returns the cards to the caller: at once for a whole catalogue, as a promise for a
+/// partitioned one (which may read more of it first).
+fn ranked(
+    app: Rc<App>,
+    options: Option<SearchOptions>,
+    none: Option<&'static str>,
+) -> Result<JsValue, JsValue> {
+    if app.remote.is_none() {
+        return cards(app.session.rank(options.as_ref()), none);
+    }
+    Ok(future_to_promise(async move { cards(app.rank(options.as_ref()).await?, none) }).into())
 }
 
 async fn search_photos(blobs: JsValue, options: JsValue, add: bool) -> Result<JsValue, JsValue> {
@@ -78,7 +92,10 @@ async fn search_photos(blobs: JsValue, options: JsValue, add: bool) -> Result<Js
     let app = current()?;
     let crop = options.as_ref().and_then(|o| o.crop);
     app.set_photos(&blobs, crop, add).await?;
-    ranked(&app, options.as_ref(), "no photo to search")
+    cards(
+        app.rank(options.as_ref()).await?,
+        Some("no photo to search"),
+    )
 }
 
 fn more_like_liked_js(options: JsValue) -> Result<JsValue, JsValue> {
@@ -87,13 +104,13 @@ fn more_like_liked_js(options: JsValue) -> Result<JsValue, JsValue> {
     app.session
         .query_from_likes()
         .ok_or_else(|| JsError::new("nothing is liked yet"))?;
-    ranked(&app, options.as_ref(), "nothing is liked yet")
+    ranked(app, options, Some("nothing is liked yet"))
 }
 
 fn rerank_js(options: JsValue) -> Result<JsValue, JsValue> {
     let options = options_arg(options)?;
     let app = current()?;
-    ranked(&app, options.as_ref(), "no photo has been searched yet")
+    ranked(app, options, Some("no photo has been searched yet"))
 }
 
 fn feedback_js(id: JsValue, vote_value: JsValue) -> Result<JsValue, JsValue> {
@@ -108,17 +125,20 @@ fn feedback_js(id: JsValue, vote_value: JsValue) -> Result<JsValue, JsValue> {
     if !app.session.index().items.iter().any(|i| i.id == id) {
         return Err(JsError::new(&format!("no item {id:?} in the catalogue")).into());
     }
-    match app.vote(&id, v as i32, None) {
-        Some(results) => to_value(&results.cards),
-        None => Ok(JsValue::NULL),
-    }
+    app.vote(&id, v as i32);
+    ranked(app, None, None)
 }
 
 fn reset_feedback_js() -> Result<JsValue, JsValue> {
     let app = current()?;
     app.reset_feedback();
-    app.session.rank(None);
-    Ok(JsValue::UNDEFINED)
+    let partitioned = app.remote.is_some();
+    let ranked = ranked(app, None, None)?;
+    Ok(if partitioned {
+        ranked
+    } else {
+        JsValue::UNDEFINED
+    })
 }
 
 fn export_feedback_js() -> Result<JsValue, JsValue> {
@@ -162,6 +182,8 @@ struct Info {
     backend: &'static str,
     fallback_reason: Option<String>,
     items: usize,
+    /// What a partitioned catalogue's queries have read (`null` for a whole catalogue).
+    partitioned: Option<Reads>,
     trained: bool,
     model: crate::model::ResNetConfig,
     model_sha256: String,
@@ -186,7 +208,8 @@ fn info_js() -> Result<JsValue, JsValue> {
     to_value(&Info {
         backend: app.backend,
         fallback_reason: app.fallback_reason.clone(),
-        items: session.index().len(),
+        items: session.count(),
+        partitioned: app.remote.as_ref().map(|r| r.reads()),
         trained: app.manifest.trained,
         model: app.manifest.model.clone(),
         model_sha256: app.manifest.weights.sha256.clone(),

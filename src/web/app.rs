@@ -13,9 +13,11 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::engine::{Client, Engine, OnPage};
 use super::js::{epoch_ms, error_message, to_js};
+use super::remote::Remote;
 use super::session::{Catalogue, Photo, Query, Results, SearchOptions, Session, Work};
 use super::{fetch, widget};
 use crate::assets::ModelManifest;
+use crate::index::ivf::{PartitionedManifest, is_partitioned};
 use crate::index::{CatalogueIndex, Feedback, IndexManifest};
 use crate::preprocess::{Crop, Limits};
 
@@ -33,6 +35,9 @@ pub(crate) struct App {
     pub fallback_reason: Option<String>,
     /// The shopper's session.
     pub session: Session,
+    /// A partitioned catalogue, read in part as queries need it (`None`: the whole
+    /// catalogue is in the session).
+    pub remote: Option<Remote>,
     /// The `target` of product page links, if any.
     pub link_target: Option<String>,
 }
@@ -66,8 +71,16 @@ pub(crate) async fn load(
     let manifest_bytes = fetch::bytes(&config.model_url, None).await?;
     let manifest = ModelManifest::from_json(&manifest_bytes).map_err(to_js)?;
     let index_manifest_bytes = fetch::bytes(&config.index_url, None).await?;
-    let index_manifest = IndexManifest::from_json(&index_manifest_bytes).map_err(to_js)?;
-    let total = manifest.weights.bytes + index_manifest.data.bytes;
+    let index = if is_partitioned(&index_manifest_bytes) {
+        Index::Partitioned(PartitionedManifest::from_json(&index_manifest_bytes).map_err(to_js)?)
+    } else {
+        Index::Whole(IndexManifest::from_json(&index_manifest_bytes).map_err(to_js)?)
+    };
+    let index_bytes = match &index {
+        Index::Whole(m) => m.data.bytes,
+        Index::Partitioned(m) => m.top.bytes,
+    };
+    let total = manifest.weights.bytes + index_bytes;
     let received = Cell::new(0u64);
     progress(0, total);
     let on_bytes = |n: u64| {
@@ -77,16 +90,37 @@ pub(crate) async fn load(
 
     let weights_url = fetch::join(&config.model_url, &manifest.weights.file)?;
     let weights = fetch::cached(&weights_url, &manifest.weights.sha256, Some(&on_bytes)).await?;
-    let data_url = fetch::join(&config.index_url, &index_manifest.data.file)?;
-    let data = fetch::cached(&data_url, &index_manifest.data.sha256, Some(&on_bytes)).await?;
-
-    let index = CatalogueIndex::load(
-        &index_manifest,
-        &data,
-        &manifest.weights.sha256,
-        manifest.model.embedding_dim,
-    )
-    .map_err(to_js)?;
+    let (index, remote, catalogue_sha256) = match index {
+        Index::Whole(index_manifest) => {
+            let data_url = fetch::join(&config.index_url, &index_manifest.data.file)?;
+            let data =
+                fetch::cached(&data_url, &index_manifest.data.sha256, Some(&on_bytes)).await?;
+            let index = CatalogueIndex::load(
+                &index_manifest,
+                &data,
+                &manifest.weights.sha256,
+                manifest.model.embedding_dim,
+            )
+            .map_err(to_js)?;
+            (index, None, index_manifest.data.sha256)
+        }
+        Index::Partitioned(m) => {
+            m.check_model(&manifest.weights.sha256).map_err(to_js)?;
+            if m.dim != manifest.model.embedding_dim {
+                return Err(to_js(format!(
+                    "the catalogue holds {}-value embeddings; the model makes {}",
+                    m.dim, manifest.model.embedding_dim
+                )));
+            }
+            let sha = m.top.sha256.clone();
+            let remote = Remote::open(&config.index_url, m, Some(&on_bytes)).await?;
+            let empty = remote
+                .published
+                .catalogue(std::iter::empty())
+                .map_err(to_js)?;
+            (empty, Some(remote), sha)
+        }
+    };
     let force_cpu = forced_cpu();
     let mut worker_error = None;
     let bundle = widget::bundle_folder();
@@ -113,10 +147,16 @@ pub(crate) async fn load(
             (Engine::Page(page), backend, reason)
         }
     };
-    let feedback = stored_feedback(&index_manifest.data.sha256, &manifest.weights.sha256);
+    let feedback = stored_feedback(&catalogue_sha256, &manifest.weights.sha256);
     let index_url = config.index_url.clone();
+    let count = remote
+        .as_ref()
+        .map_or(index.len(), |r| r.published.manifest.count);
+    let facets = remote.as_ref().map(|r| r.published.manifest.facets.clone());
     let catalogue = Catalogue {
         index,
+        count,
+        facets,
         labels: manifest.labels.clone(),
         trained: manifest.trained,
         image_url: Box::new(move |image| {
@@ -134,8 +174,15 @@ pub(crate) async fn load(
         backend,
         fallback_reason,
         session: Session::new(catalogue, feedback),
+        remote,
         link_target: config.link_target.clone(),
     })
+}
+
+/// The catalogue's manifest: a whole index's or a partitioned one's.
+enum Index {
+    Whole(IndexManifest),
+    Partitioned(PartitionedManifest),
 }
 
 /// Whether the page's address asks for the CPU backend (`?backend=cpu`).
@@ -218,17 +265,38 @@ impl App {
             .ok_or_else(|| JsError::new("no photo to search"))
     }
 
-    /// Records a vote, stores the feedback and ranks the current query again with `options`
-    /// (`None`: the controls').
-    pub(crate) fn vote(
+    /// Ranks the current query with `options` (`None`: the controls'), as
+    /// [`Session::rank`]; on a partitioned catalogue it first reads what the query needs.
+    /// `None` before any query.
+    pub(crate) async fn rank(
         &self,
-        id: &str,
-        vote: i32,
         options: Option<&SearchOptions>,
-    ) -> Option<Results> {
+    ) -> Result<Option<Results>, JsError> {
+        if let Some(remote) = &self.remote {
+            let Some(lookup) = self.session.lookup(options) else {
+                return Ok(None);
+            };
+            let found = remote
+                .search(
+                    lookup.description.query(),
+                    lookup.blend,
+                    lookup.top,
+                    self.session.variants(),
+                    |item| self.session.keeps_for(&lookup.filters, item),
+                )
+                .await
+                .map_err(|e| JsError::new(&format!("cannot search the catalogue: {e}")))?;
+            self.session
+                .add_read(found, &remote.published)
+                .map_err(|e| JsError::new(&e.to_string()))?;
+        }
+        Ok(self.session.rank(options))
+    }
+
+    /// Records a vote and stores the feedback; the caller ranks again.
+    pub(crate) fn vote(&self, id: &str, vote: i32) {
         self.session.vote(id, vote);
         self.save_feedback();
-        self.session.rank(options)
     }
 
     /// Forgets every vote and stores that.

@@ -14,7 +14,7 @@ use web_sys::{Blob, Element, HtmlInputElement, HtmlProgressElement, HtmlSelectEl
 
 use super::app::{App, current};
 use super::js::{self, error_message};
-use super::session::SearchOptions;
+use super::session::{Results, SearchOptions};
 use super::widget::{by_id, element, set_state, set_text, set_visible};
 use super::{camera, crop, view, widget};
 use crate::index::Filters;
@@ -94,13 +94,36 @@ fn fill_select(id: &str, values: &BTreeSet<String>) {
 /// Ranks the current query again with the controls' options, and says what came of it.
 fn rerank(app: &App) {
     app.session.set_options(options());
-    match app.session.rank(None) {
-        Some(results) if results.cards.is_empty() => {
+    refresh(app, true);
+}
+
+/// Ranks the current query again (on a partitioned catalogue once what it needs is read),
+/// and with `say` says what came of it.
+fn refresh(app: &App, say: bool) {
+    let said = move |app: &App, results: Option<Results>| match results {
+        Some(results) if say && results.cards.is_empty() => {
             set_status("No products match these filters.");
         }
-        Some(_) => set_status(&ready_text(app)),
-        None => {}
+        Some(_) if say => set_status(&ready_text(app)),
+        _ => {}
+    };
+    if app.remote.is_none() {
+        said(app, app.session.rank(None));
+        return;
     }
+    let Ok(app) = current() else { return };
+    wasm_bindgen_futures::spawn_local(async move {
+        match app.rank(None).await {
+            Ok(results) => said(&app, results),
+            Err(err) => {
+                let message = error_message(&err.into());
+                view::idle();
+                set_state("error");
+                web_sys::console::warn_1(&format!("Deep Shopping: {message}").into());
+                set_status(&format!("Could not search: {message}."));
+            }
+        }
+    });
 }
 
 /// Calls `handler` on each `event` of the widget element `id`.
@@ -131,19 +154,8 @@ pub(crate) fn loaded(app: &App) {
     set_visible("loading", false);
     set_visible("untrained", !app.manifest.trained);
     // The filters offer what the shopper can find: items out of stock are left out of both.
-    let shown: Vec<&crate::index::Item> = app
-        .session
-        .index()
-        .items
-        .iter()
-        .filter(|i| app.session.shows(i))
-        .collect();
-    let categories = shown.iter().filter_map(|i| i.category.clone()).collect();
+    let (categories, colours) = app.session.facets();
     fill_select("filter-category", &categories);
-    let colours = shown
-        .iter()
-        .flat_map(|i| i.colours.iter().map(|c| c.name.clone()))
-        .collect();
     fill_select("filter-colour", &colours);
     app.session.set_options(options());
 
@@ -279,7 +291,8 @@ fn on_card_click(event: &web_sys::Event) {
             // Pressing a pressed button withdraws the vote.
             let v = if app.session.vote_of(&id) == v { 0 } else { v };
             app.session.set_options(options());
-            app.vote(&id, v, None);
+            app.vote(&id, v);
+            refresh(app, false);
         })
     }
 }
@@ -373,7 +386,7 @@ fn ready_text(app: &App) -> String {
     };
     format!(
         "Ready: the closest matches{combined} among {} products.",
-        app.session.index().len()
+        app.session.count()
     )
 }
 

@@ -9,7 +9,7 @@
 //! controls) <- `entry` (the entry point, wired before loading) <- `page` (the start);
 //! `view` renders what the session publishes; `engine` talks to the model's bundle in
 //! `protocol`'s messages, which `host` answers with `backend`'s device; `widget`, `camera`,
-//! `crop`, `fetch` and `js` are leaves.
+//! `crop`, `fetch` and `js` are leaves; `remote` reads a partitioned catalogue for `app`.
 
 #[cfg(feature = "page")]
 mod api;
@@ -35,6 +35,8 @@ mod js;
 #[cfg(feature = "page")]
 pub mod page;
 mod protocol;
+#[cfg(feature = "page")]
+mod remote;
 #[cfg(feature = "page")]
 mod session;
 #[cfg(feature = "page")]

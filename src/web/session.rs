@@ -4,14 +4,16 @@
 //! the library only; the widget and the JS API change it through its methods, and whoever
 //! [`Session::listen`]s is handed every new set of results.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::index::ivf::{Facets, Found, Published, Record};
 use crate::index::{
-    Blend, Card, CatalogueIndex, Description, Feedback, Filters, Variants, rank_where, reason,
-    top_labels,
+    Blend, Card, CatalogueIndex, Description, Feedback, Filters, Item, Variants, rank_where,
+    reason, top_labels,
 };
 use crate::preprocess::Crop;
 
@@ -105,9 +107,19 @@ pub(crate) struct Results {
     pub filters: Filters,
 }
 
+/// Items of a partitioned catalogue a session keeps once read (those voted on are kept
+/// whatever their number).
+const MAX_READ: usize = 4096;
+
 /// How a session is set up: the catalogue, the model's labels and where item images are.
 pub(crate) struct Catalogue {
+    /// The whole catalogue, or for a partitioned one none of it yet (the items read are
+    /// added as queries read them).
     pub index: CatalogueIndex,
+    /// Items in the whole catalogue.
+    pub count: usize,
+    /// A partitioned catalogue's facets (a whole one's come from its items).
+    pub facets: Option<Facets>,
     /// The model's category labels, in head order.
     pub labels: Vec<String>,
     /// Whether the model is trained (an untrained one names no category).
@@ -142,9 +154,23 @@ struct State {
 
 type Listener = Rc<dyn Fn(&Results)>;
 
+/// What a partitioned catalogue is asked for a query: see [`Session::lookup`].
+pub(crate) struct Lookup {
+    /// The query's description, its embedding moved by the shopper's feedback.
+    pub description: Description,
+    pub blend: Blend,
+    /// Results wanted (one more than shown, to tell whether there are more).
+    pub top: usize,
+    pub filters: Filters,
+}
+
 /// The shopper's session on one catalogue.
 pub(crate) struct Session {
     catalogue: Catalogue,
+    /// What is ranked: the whole catalogue, or the items of a partitioned one read so far.
+    index: RefCell<CatalogueIndex>,
+    /// A partitioned catalogue's items read so far with their records, oldest first.
+    read: RefCell<Vec<(Record, Item)>>,
     state: RefCell<State>,
     listeners: RefCell<Vec<Listener>>,
 }
@@ -154,6 +180,8 @@ impl Session {
     pub(crate) fn new(catalogue: Catalogue, feedback: Feedback) -> Self {
         let shown = catalogue.page_size;
         Self {
+            index: RefCell::new(catalogue.index.clone()),
+            read: RefCell::new(Vec::new()),
             catalogue,
             state: RefCell::new(State {
                 photos: Vec::new(),
@@ -175,9 +203,112 @@ impl Session {
         self.listeners.borrow_mut().push(Rc::new(listener));
     }
 
-    /// The catalogue.
-    pub(crate) fn index(&self) -> &CatalogueIndex {
-        &self.catalogue.index
+    /// What is ranked: the whole catalogue, or what has been read of a partitioned one.
+    pub(crate) fn index(&self) -> Ref<'_, CatalogueIndex> {
+        self.index.borrow()
+    }
+
+    /// Items in the whole catalogue.
+    pub(crate) fn count(&self) -> usize {
+        self.catalogue.count
+    }
+
+    /// The categories and colour names of the items results may show, sorted.
+    pub(crate) fn facets(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        if let Some(f) = &self.catalogue.facets {
+            let (categories, colours) = if self.catalogue.show_out_of_stock {
+                (&f.all_categories, &f.all_colours)
+            } else {
+                (&f.categories, &f.colours)
+            };
+            return (
+                categories.iter().cloned().collect(),
+                colours.iter().cloned().collect(),
+            );
+        }
+        let index = self.index();
+        let shown: Vec<&Item> = index.items.iter().filter(|i| self.shows(i)).collect();
+        (
+            shown.iter().filter_map(|i| i.category.clone()).collect(),
+            shown
+                .iter()
+                .flat_map(|i| i.colours.iter().map(|c| c.name.clone()))
+                .collect(),
+        )
+    }
+
+    /// Whether results with `filters` and `feedback` may show `item`: it passes the
+    /// filters, is not disliked, and is shown at all.
+    fn keeps(&self, feedback: &Feedback, filters: &Filters, item: &Item) -> bool {
+        filters.matches(item) && feedback.vote_of(&item.id) >= 0 && self.shows(item)
+    }
+
+    /// What a partitioned catalogue must be asked so that ranking the current query with
+    /// `options` (`None`: the controls') finds its results among the items read: the query
+    /// as [`Session::rank`] ranks it, the blend, the number of results and the filters;
+    /// with [`Session::keeps_for`] for the rest. `None` before any query.
+    pub(crate) fn lookup(&self, options: Option<&SearchOptions>) -> Option<Lookup> {
+        let s = self.state.borrow();
+        let query = s.query.clone()?;
+        let options = self.resolved(&s, options);
+        let index = self.index();
+        let embedding = s.feedback.adjust(&index, &query.description.embedding);
+        Some(Lookup {
+            description: Description {
+                embedding,
+                ..query.description.clone()
+            },
+            blend: blend_of(&options),
+            top: options.top.unwrap_or(DEFAULT_RESULTS) + 1,
+            filters: options.filters,
+        })
+    }
+
+    /// Whether results with `filters` may show `item` now.
+    pub(crate) fn keeps_for(&self, filters: &Filters, item: &Item) -> bool {
+        self.keeps(&self.state.borrow().feedback, filters, item)
+    }
+
+    /// Which variants of a product are shown.
+    pub(crate) fn variants(&self) -> Variants {
+        self.catalogue.variants
+    }
+
+    /// Adds the items a query read of the partitioned catalogue `published` to what is
+    /// ranked; beyond [`MAX_READ`] the oldest ones not voted on are dropped.
+    pub(crate) fn add_read(
+        &self,
+        found: Vec<Found>,
+        published: &Published,
+    ) -> Result<(), crate::error::AssetError> {
+        let mut read = self.read.borrow_mut();
+        for f in found {
+            read.retain(|(r, _)| r.position != f.record.position);
+            read.push((f.record, f.item));
+        }
+        if read.len() > MAX_READ {
+            let feedback = &self.state.borrow().feedback;
+            let mut excess = read.len() - MAX_READ;
+            read.retain(|(_, item)| {
+                let drop = excess > 0 && feedback.vote_of(&item.id) == 0;
+                excess -= usize::from(drop);
+                !drop
+            });
+        }
+        let index = published.catalogue(read.iter().map(|(r, i)| (r, i)))?;
+        *self.index.borrow_mut() = index;
+        Ok(())
+    }
+
+    /// `options`, or the controls' options with the results shown now.
+    fn resolved(&self, s: &State, options: Option<&SearchOptions>) -> SearchOptions {
+        match options {
+            Some(o) => o.clone(),
+            None => SearchOptions {
+                top: Some(s.shown),
+                ..s.options.clone()
+            },
+        }
     }
 
     /// Whether results may show `item` (out of stock only when the widget asks for it).
@@ -315,11 +446,7 @@ impl Session {
 
     /// Makes the liked items the query ("more like these"); `None` without likes.
     pub(crate) fn query_from_likes(&self) -> Option<Rc<Query>> {
-        let description = self
-            .state
-            .borrow()
-            .feedback
-            .liked_query(&self.catalogue.index)?;
+        let description = self.state.borrow().feedback.liked_query(&self.index())?;
         let query = Rc::new(Query {
             id: self.next_query(),
             description,
@@ -342,18 +469,8 @@ impl Session {
         let results = {
             let s = self.state.borrow();
             let query = s.query.clone()?;
-            let controls;
-            let options = match options {
-                Some(o) => o,
-                None => {
-                    controls = SearchOptions {
-                        top: Some(s.shown),
-                        ..s.options.clone()
-                    };
-                    &controls
-                }
-            };
-            self.ranked(&s.feedback, query, options, started)
+            let options = self.resolved(&s, options);
+            self.ranked(&s.feedback, query, &options, started)
         };
         self.state.borrow_mut().last_timings = Some(results.timings);
         let listeners: Vec<Listener> = self.listeners.borrow().clone();
@@ -370,24 +487,19 @@ impl Session {
         options: &SearchOptions,
         started: f64,
     ) -> Results {
-        let index = &self.catalogue.index;
-        let embedding = feedback.adjust(index, &query.description.embedding);
+        let index = self.index();
+        let embedding = feedback.adjust(&index, &query.description.embedding);
         let top = options.top.unwrap_or(DEFAULT_RESULTS);
         let hits = rank_where(
-            index,
+            &index,
             crate::index::Query {
                 embedding: &embedding,
                 ..query.description.query()
             },
-            Blend {
-                colour: options.colour_weight.unwrap_or(Blend::DEFAULT.colour),
-                category: options.category_weight.unwrap_or(Blend::DEFAULT.category),
-            },
+            blend_of(options),
             top + 1,
             self.catalogue.variants,
-            |item| {
-                options.filters.matches(item) && feedback.vote_of(&item.id) >= 0 && self.shows(item)
-            },
+            |item| self.keeps(feedback, &options.filters, item),
         );
         let more = hits.len() > top;
         let predicted = query.category.first().map(|l| l.label.as_str());
@@ -430,5 +542,13 @@ impl Session {
         let mut s = self.state.borrow_mut();
         let fresh = Feedback::new(&s.feedback.catalogue, &s.feedback.model);
         s.feedback = fresh;
+    }
+}
+
+/// The blend `options` ask for, defaults where they are silent.
+fn blend_of(options: &SearchOptions) -> Blend {
+    Blend {
+        colour: options.colour_weight.unwrap_or(Blend::DEFAULT.colour),
+        category: options.category_weight.unwrap_or(Blend::DEFAULT.category),
     }
 }

@@ -1,10 +1,16 @@
 //! A query on a published partitioned index that reads only what it needs, in three rounds
 //! after the top file: the probed cells' codes (one range each), the best candidates' records
 //! (ranges of adjacent ones merged), and the metadata of the items shown. Reading is the
-//! caller's ([`Ranges`]): files in a folder, or an HTTP server answering range requests.
+//! caller's: [`Ranges`] where it blocks (files in a folder, an HTTP client), [`ReadRanges`]
+//! where it is asynchronous (the browser's `fetch`). Cells read once can be kept in a
+//! bounded [`CellCache`].
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::ops::Range;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use super::published::{Published, Record, records_index};
 use super::{Probe, best};
@@ -18,6 +24,91 @@ pub trait Ranges {
     /// The bytes of each of `ranges` of `file` (a name the manifest gives), in order; each
     /// answer must be exactly its range's length.
     fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError>;
+}
+
+/// Reads ranges of a published index's files asynchronously; every [`Ranges`] is one.
+pub trait ReadRanges {
+    /// The bytes of each of `ranges` of `file`, in order, as [`Ranges::read`].
+    fn read_ranges(
+        &self,
+        file: &str,
+        ranges: &[Range<u64>],
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, AssetError>>;
+}
+
+impl<T: Ranges + ?Sized> ReadRanges for T {
+    fn read_ranges(
+        &self,
+        file: &str,
+        ranges: &[Range<u64>],
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, AssetError>> {
+        std::future::ready(self.read(file, ranges))
+    }
+}
+
+/// The probed cells' codes kept between queries, the least recently used dropped first
+/// once they hold more than their budget. It belongs to one published index (one
+/// generation): cells are known by number.
+#[derive(Debug)]
+pub struct CellCache {
+    budget: usize,
+    state: RefCell<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    /// Each cell's codes and when it was last used.
+    cells: HashMap<usize, (Vec<u8>, u64)>,
+    clock: u64,
+    bytes: usize,
+}
+
+impl CellCache {
+    /// An empty cache holding at most `budget` bytes of codes.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            state: RefCell::new(CacheState::default()),
+        }
+    }
+
+    /// Bytes of codes held.
+    pub fn bytes(&self) -> usize {
+        self.state.borrow().bytes
+    }
+
+    /// Cell `c`'s codes, if held.
+    fn get(&self, c: usize) -> Option<Vec<u8>> {
+        let mut s = self.state.borrow_mut();
+        s.clock += 1;
+        let now = s.clock;
+        s.cells.get_mut(&c).map(|(codes, used)| {
+            *used = now;
+            codes.clone()
+        })
+    }
+
+    /// Keeps cell `c`'s `codes`, dropping the least recently used cells over the budget.
+    fn put(&self, c: usize, codes: &[u8]) {
+        if codes.len() > self.budget {
+            return;
+        }
+        let mut s = self.state.borrow_mut();
+        s.clock += 1;
+        let now = s.clock;
+        if let Some((old, _)) = s.cells.insert(c, (codes.to_vec(), now)) {
+            s.bytes -= old.len();
+        }
+        s.bytes += codes.len();
+        while s.bytes > self.budget {
+            let Some(oldest) = s.cells.iter().min_by_key(|(_, (_, t))| *t).map(|(c, _)| *c) else {
+                break;
+            };
+            if let Some((codes, _)) = s.cells.remove(&oldest) {
+                s.bytes -= codes.len();
+            }
+        }
+    }
 }
 
 /// Ranges closer than this are read as one (bytes read twice cost less than a request).
@@ -35,8 +126,10 @@ pub struct Round {
 /// What one query read, round by round.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
-    /// The probed cells' codes.
+    /// The probed cells' codes (those not in the cache).
     pub cells: Round,
+    /// Probed cells found in the cache.
+    pub cached_cells: usize,
     /// The candidates' records.
     pub records: Round,
     /// The shown items' metadata (one round, or more when filters leave too few).
@@ -66,13 +159,16 @@ impl Trace {
     }
 }
 
-/// One result: the score (its `index` the item's position in list order) and the item.
+/// One result: the score (its `index` the item's position in list order), the item and its
+/// record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     /// The exact blended score.
     pub hit: Hit,
     /// The item.
     pub item: Item,
+    /// Its features, as the index stores them.
+    pub record: Record,
 }
 
 /// `wanted` (sorted by start) merged where they touch or lie within `gap` of each other;
@@ -93,18 +189,21 @@ fn merge(wanted: &[Range<u64>], gap: u64) -> Vec<(Range<u64>, Vec<usize>)> {
 
 /// Reads `wanted` of `file` through `source`, merging near ranges; the bytes of each wanted
 /// range, in the order given.
-fn read_merged(
-    source: &dyn Ranges,
+async fn read_merged(
+    source: &(impl ReadRanges + ?Sized),
     file: &str,
     wanted: &[Range<u64>],
     round: &mut Round,
 ) -> Result<Vec<Vec<u8>>, AssetError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut order: Vec<usize> = (0..wanted.len()).collect();
     order.sort_by_key(|i| wanted[*i].start);
     let sorted: Vec<Range<u64>> = order.iter().map(|i| wanted[*i].clone()).collect();
     let merged = merge(&sorted, MERGE_GAP);
     let ranges: Vec<Range<u64>> = merged.iter().map(|(r, _)| r.clone()).collect();
-    let answers = source.read(file, &ranges)?;
+    let answers = source.read_ranges(file, &ranges).await?;
     if answers.len() != ranges.len() {
         return Err(AssetError::Read {
             file: file.into(),
@@ -141,11 +240,38 @@ fn read_merged(
 /// The best `top` items for `query` by the blended score among those `keep` accepts, with
 /// `variants` of one product: `probe.cells` cells probed, `probe.candidates` of their items
 /// ranked exactly, metadata read for the items shown (and for more when `keep` or
-/// `variants` leave some out).
+/// `variants` leave some out). Reads block: see [`search_async`].
 #[allow(clippy::too_many_arguments)]
 pub fn search(
     published: &Published,
-    source: &dyn Ranges,
+    source: &(dyn Ranges + '_),
+    query: Query<'_>,
+    weights: Blend,
+    probe: Probe,
+    top: usize,
+    variants: Variants,
+    keep: impl Fn(&Item) -> bool,
+) -> Result<(Vec<Found>, Trace), AssetError> {
+    let future = search_async(
+        published, source, None, query, weights, probe, top, variants, keep,
+    );
+    // A blocking reader's futures are ready when first polled.
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// [`search`] through an asynchronous reader, the probed cells taken from `cache` where it
+/// holds them and kept there once read.
+#[allow(clippy::too_many_arguments)]
+pub async fn search_async(
+    published: &Published,
+    source: &(impl ReadRanges + ?Sized),
+    cache: Option<&CellCache>,
     query: Query<'_>,
     weights: Blend,
     probe: Probe,
@@ -161,16 +287,29 @@ pub fn search(
     if top == 0 {
         return Ok((Vec::new(), trace));
     }
-    // Round 1: the cells' codes.
-    let ranges: Vec<Range<u64>> = plan
+    // Round 1: the cells' codes, those the cache lacks.
+    let mut lists: Vec<Option<Vec<u8>>> = plan
         .cells
         .iter()
-        .map(|c| published.cell_range(*c))
+        .map(|c| cache.and_then(|k| k.get(*c)))
         .collect();
-    let lists = read_merged(source, &manifest.lists.file, &ranges, &mut trace.cells)?;
+    trace.cached_cells = lists.iter().filter(|l| l.is_some()).count();
+    let missing: Vec<usize> = (0..lists.len()).filter(|i| lists[*i].is_none()).collect();
+    let ranges: Vec<Range<u64>> = missing
+        .iter()
+        .map(|i| published.cell_range(plan.cells[*i]))
+        .collect();
+    let read = read_merged(source, &manifest.lists.file, &ranges, &mut trace.cells).await?;
+    for (i, codes) in missing.into_iter().zip(read) {
+        lists[i] = Some(codes);
+    }
     let mut scored = Vec::new();
     for (c, codes) in plan.cells.iter().zip(&lists) {
+        let codes = codes.as_deref().unwrap_or_default();
         published.score_cell(&plan, *c, codes, &mut scored)?;
+        if let Some(k) = cache {
+            k.put(*c, codes);
+        }
     }
     let mut candidates: Vec<u32> = best(scored, probe.candidates.max(top))
         .into_iter()
@@ -184,7 +323,7 @@ pub fn search(
         .iter()
         .map(|p| published.record_range(*p))
         .collect();
-    let bytes = read_merged(source, &manifest.records.file, &ranges, &mut trace.records)?;
+    let bytes = read_merged(source, &manifest.records.file, &ranges, &mut trace.records).await?;
     let records: Vec<Record> = candidates
         .iter()
         .zip(&bytes)
@@ -206,7 +345,7 @@ pub fn search(
             .map(|h| records[h.index].item.clone())
             .collect();
         let mut round = Round::default();
-        let bytes = read_merged(source, &manifest.items.file, &ranges, &mut round)?;
+        let bytes = read_merged(source, &manifest.items.file, &ranges, &mut round).await?;
         trace.items.push(round);
         for (h, b) in batch.iter().zip(&bytes) {
             let record = &records[h.index];
@@ -221,6 +360,7 @@ pub fn search(
                         ..*h
                     },
                     item,
+                    record: record.clone(),
                 });
             }
         }

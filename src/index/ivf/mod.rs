@@ -11,11 +11,13 @@ mod pq;
 mod published;
 
 pub use kmeans::{SplitMix, distance2, kmeans, nearest};
-pub use lazy::{Found, MERGE_GAP, Ranges, Round, Trace, search};
+pub use lazy::{
+    CellCache, Found, MERGE_GAP, Ranges, ReadRanges, Round, Trace, search, search_async,
+};
 pub use pq::{CENTROIDS, Measure, Part, Quantiser, SubspaceShape};
 pub use published::{
-    MAX_ITEMS, PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest, Plan,
-    Publication, Published, Record, publish, records_index,
+    Facets, MAX_ITEMS, PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest, Plan,
+    Publication, Published, Record, is_partitioned, publish, records_index,
 };
 
 use super::catalogue::CatalogueIndex;

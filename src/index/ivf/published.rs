@@ -67,6 +67,17 @@ fn check(parts: &[&[u8]]) -> [u8; CHECK] {
     out
 }
 
+/// Whether `manifest` (an `index.json`'s bytes) is a partitioned index's, by its
+/// `format_version`; false for a whole index's and for what is not a manifest.
+pub fn is_partitioned(manifest: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u32,
+    }
+    serde_json::from_slice::<Version>(manifest)
+        .is_ok_and(|v| v.format_version == PARTITIONED_FORMAT_VERSION)
+}
+
 /// `index.json` of a partitioned index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionedManifest {
@@ -97,6 +108,48 @@ pub struct PartitionedManifest {
     /// Thumbnails published with the index (paths under its `images/` folder).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
+    /// What the items offer to filter by, for a page that never holds them all.
+    #[serde(default)]
+    pub facets: Facets,
+}
+
+/// The categories and colour names the items of an index carry (those in stock, and all).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Facets {
+    /// Categories of items that can be ordered, sorted.
+    pub categories: Vec<String>,
+    /// Dominant colour names of items that can be ordered, sorted.
+    pub colours: Vec<String>,
+    /// Categories of every item, sorted.
+    pub all_categories: Vec<String>,
+    /// Dominant colour names of every item, sorted.
+    pub all_colours: Vec<String>,
+}
+
+impl Facets {
+    /// The facets of `items`.
+    pub fn of(items: &[Item]) -> Self {
+        let collect = |orderable_only: bool| {
+            let mut categories = std::collections::BTreeSet::new();
+            let mut colours = std::collections::BTreeSet::new();
+            for item in items.iter().filter(|i| !orderable_only || i.orderable()) {
+                categories.extend(item.category.clone());
+                colours.extend(item.colours.iter().map(|c| c.name.clone()));
+            }
+            (
+                categories.into_iter().collect(),
+                colours.into_iter().collect(),
+            )
+        };
+        let (categories, colours) = collect(true);
+        let (all_categories, all_colours) = collect(false);
+        Self {
+            categories,
+            colours,
+            all_categories,
+            all_colours,
+        }
+    }
 }
 
 impl PartitionedManifest {
@@ -149,8 +202,8 @@ impl PartitionedManifest {
                 )))
             }
         };
-        expect(&m.lists, (m.count * m.code_len) as u64)?;
-        expect(&m.records, (m.count * m.record_len()) as u64)?;
+        expect(&m.lists, m.count as u64 * m.code_len as u64)?;
+        expect(&m.records, m.count as u64 * m.record_len() as u64)?;
         if m.top.bytes > MAX_TOP_BYTES {
             return Err(content(format!(
                 "{} is {} bytes; the limit is {MAX_TOP_BYTES}",
@@ -333,6 +386,7 @@ pub fn publish(
             records,
             items,
             images,
+            facets: Facets::of(&index.items),
         },
         files: vec![top_file, lists_file, records_file, items_file],
     })
@@ -446,9 +500,10 @@ impl Published {
         &self.centre
     }
 
-    /// Number of items in cell `c`.
+    /// Number of items in cell `c` (none for a cell it does not have).
     pub fn cell_len(&self, c: usize) -> usize {
-        (self.starts[c + 1] - self.starts[c]) as usize
+        let r = self.cell_range(c);
+        ((r.end - r.start) / self.manifest.code_len as u64) as usize
     }
 
     /// The cells to read for `query` with `weights`, `cells` of them; `None` for a query of
@@ -463,10 +518,14 @@ impl Published {
         Some(Plan { cells, prepared })
     }
 
-    /// Where cell `c`'s codes lie in the lists file.
+    /// Where cell `c`'s codes lie in the lists file (an empty range for a cell it does not
+    /// have).
     pub fn cell_range(&self, c: usize) -> Range<u64> {
         let len = self.manifest.code_len as u64;
-        self.starts[c] as u64 * len..self.starts[c + 1] as u64 * len
+        match (self.starts.get(c), self.starts.get(c + 1)) {
+            (Some(a), Some(b)) => *a as u64 * len..*b as u64 * len,
+            _ => 0..0,
+        }
     }
 
     /// Scores cell `c`'s codes (`codes`, read from [`Self::cell_range`]) for `plan`, adding
@@ -478,13 +537,14 @@ impl Published {
         codes: &[u8],
         out: &mut Vec<(f32, u32)>,
     ) -> Result<(), AssetError> {
-        if c >= self.manifest.cells
-            || codes.len() as u64 != self.cell_range(c).end - self.cell_range(c).start
-            || check(&[codes]) != self.checks[c * CHECK..(c + 1) * CHECK]
-        {
+        let Some(expected) = self.checks.get(c * CHECK..(c + 1) * CHECK) else {
+            return Err(content(format!("it has no cell {c}")));
+        };
+        let range = self.cell_range(c);
+        if codes.len() as u64 != range.end - range.start || check(&[codes]) != expected {
             return Err(AssetError::Checksum {
                 file: format!("{} (cell {c})", self.manifest.lists.file),
-                expected: hex(&self.checks[c * CHECK..(c + 1) * CHECK]),
+                expected: hex(expected),
                 actual: hex(&check(&[codes])),
             });
         }
@@ -567,17 +627,49 @@ pub fn records_index(
     dim: usize,
     classes: usize,
 ) -> Result<CatalogueIndex, AssetError> {
+    let items = records
+        .iter()
+        .map(|r| Item::bare(r.position.to_string()))
+        .collect();
+    CatalogueIndex::from_rows(rows(records.iter(), items, dim, classes))
+}
+
+fn rows<'a>(
+    records: impl Iterator<Item = &'a Record>,
+    items: Vec<Item>,
+    dim: usize,
+    classes: usize,
+) -> crate::index::catalogue::Rows {
     let mut rows = crate::index::catalogue::Rows {
         dim,
         classes,
+        items,
         ..Default::default()
     };
     for r in records {
-        rows.items.push(Item::bare(r.position.to_string()));
         rows.embeddings.extend_from_slice(&r.embedding);
         rows.scales.push(r.scale);
         rows.histograms.extend_from_slice(&r.histogram);
         rows.probabilities.extend_from_slice(&r.probabilities);
     }
-    CatalogueIndex::from_rows(rows)
+    rows
+}
+
+impl Published {
+    /// A catalogue of the items read so far (each with its record), ranked as a whole index
+    /// ranks and measuring feedback from the whole catalogue's centre: what a page searches
+    /// between reads.
+    pub fn catalogue<'a>(
+        &self,
+        read: impl Iterator<Item = (&'a Record, &'a Item)> + Clone,
+    ) -> Result<CatalogueIndex, AssetError> {
+        let items = read.clone().map(|(_, i)| i.clone()).collect();
+        let rows = rows(
+            read.map(|(r, _)| r),
+            items,
+            self.manifest.dim,
+            self.manifest.classes,
+        );
+        Ok(CatalogueIndex::from_rows(rows)?.with_given_centre(self.centre.clone()))
+    }
 }

@@ -1,0 +1,208 @@
+//! A partitioned catalogue read in part over HTTP (issue 23): its top file loads with the
+//! model; a query then reads only the probed cells' codes, the best candidates' records and
+//! the shown items' metadata, by range requests on the files named by the manifest the page
+//! started with. Those files are immutable and named by their hash, so an index republished
+//! while the page is open never mixes in: the page keeps reading its own generation until it
+//! reloads. Probed cells are kept in a bounded cache.
+
+use std::cell::Cell;
+use std::ops::Range;
+
+use js_sys::Uint8Array;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
+
+use super::fetch::{self, OnBytes};
+use super::js::to_js;
+use crate::error::AssetError;
+use crate::index::ivf::{
+    CellCache, Found, PartitionedManifest, Probe, Published, ReadRanges, Trace, search_async,
+};
+use crate::index::{Blend, Item, Query, Variants};
+
+/// Bytes of cells' codes the page keeps between queries.
+const CELL_CACHE_BYTES: usize = 8 << 20;
+
+/// Cells probed and candidates ranked exactly per query.
+pub(crate) const PROBE: Probe = Probe {
+    cells: 16,
+    candidates: 100,
+};
+
+/// What the page has read of a partitioned index, for `info()`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Reads {
+    /// Queries that read it.
+    pub queries: u64,
+    /// Range requests made.
+    pub requests: u64,
+    /// Bytes received by them.
+    pub bytes: u64,
+    /// The last query's: rounds of requests one after another, requests, bytes, probed
+    /// cells found in the cache.
+    pub last_rounds: usize,
+    pub last_requests: usize,
+    pub last_bytes: u64,
+    pub last_cached_cells: usize,
+    /// Bytes of cells' codes in the cache.
+    pub cached_bytes: usize,
+}
+
+/// A partitioned index being read.
+pub(crate) struct Remote {
+    /// Its manifest's address; file names resolve against it.
+    url: String,
+    /// The manifest and top file the page started with.
+    pub published: Published,
+    cells: CellCache,
+    reads: Cell<Reads>,
+}
+
+/// Reads ranges of the files next to `url` with `fetch` and `Range` headers, every range of
+/// a round at once.
+struct Fetcher<'a> {
+    url: &'a str,
+}
+
+fn read_error(file: &str, detail: impl Into<String>) -> AssetError {
+    AssetError::Read {
+        file: file.into(),
+        detail: detail.into(),
+    }
+}
+
+impl ReadRanges for Fetcher<'_> {
+    async fn read_ranges(
+        &self,
+        file: &str,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Vec<u8>>, AssetError> {
+        let js = |e: JsValue| read_error(file, super::js::error_message(&e));
+        let url = fetch::join(self.url, file).map_err(js)?;
+        let mut pending = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let headers = web_sys::Headers::new().map_err(js)?;
+            headers
+                .set(
+                    "Range",
+                    &format!("bytes={}-{}", r.start, r.end.saturating_sub(1)),
+                )
+                .map_err(js)?;
+            let init = web_sys::RequestInit::new();
+            init.set_headers(&headers);
+            let promise = gloo::utils::window().fetch_with_str_and_init(&url, &init);
+            pending.push((r.clone(), promise));
+        }
+        let mut out = Vec::with_capacity(ranges.len());
+        for (r, promise) in pending {
+            let response: Response = JsFuture::from(promise)
+                .await
+                .map_err(js)?
+                .dyn_into()
+                .map_err(js)?;
+            match response.status() {
+                206 => {}
+                404 | 410 => {
+                    return Err(read_error(
+                        file,
+                        "it is gone (the catalogue was republished since this page loaded; \
+                         reload the page)",
+                    ));
+                }
+                200 => {
+                    return Err(read_error(
+                        file,
+                        "the host sent the whole file for a range request; it must answer \
+                         Range requests (HTTP 206)",
+                    ));
+                }
+                s => return Err(read_error(file, format!("HTTP {s}"))),
+            }
+            let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
+                .await
+                .map_err(js)?;
+            let bytes = Uint8Array::new(&buffer).to_vec();
+            if bytes.len() as u64 != r.end - r.start {
+                return Err(read_error(
+                    file,
+                    format!("{} bytes for the range {}..{}", bytes.len(), r.start, r.end),
+                ));
+            }
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+}
+
+impl Remote {
+    /// Opens the partitioned index whose manifest (`manifest`, read from `url`) names its
+    /// files: downloads and checks its top file (kept in the Cache API), reporting bytes to
+    /// `progress`.
+    pub(crate) async fn open(
+        url: &str,
+        manifest: PartitionedManifest,
+        progress: Option<OnBytes<'_>>,
+    ) -> Result<Self, JsValue> {
+        let top_url = fetch::join(url, &manifest.top.file)?;
+        let top = fetch::cached(&top_url, &manifest.top.sha256, progress).await?;
+        let published = Published::open(manifest, &top).map_err(to_js)?;
+        Ok(Self {
+            url: url.to_string(),
+            published,
+            cells: CellCache::new(CELL_CACHE_BYTES),
+            reads: Cell::new(Reads::default()),
+        })
+    }
+
+    /// What the page has read so far.
+    pub(crate) fn reads(&self) -> Reads {
+        Reads {
+            cached_bytes: self.cells.bytes(),
+            ..self.reads.get()
+        }
+    }
+
+    /// The best `top` items for `query` that `keep` accepts (see
+    /// [`crate::index::ivf::search`]), reading what it needs.
+    pub(crate) async fn search(
+        &self,
+        query: Query<'_>,
+        weights: Blend,
+        top: usize,
+        variants: Variants,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Result<Vec<Found>, AssetError> {
+        let fetcher = Fetcher { url: &self.url };
+        let (found, trace) = search_async(
+            &self.published,
+            &fetcher,
+            Some(&self.cells),
+            query,
+            weights,
+            PROBE,
+            top,
+            variants,
+            keep,
+        )
+        .await?;
+        self.count(&trace);
+        Ok(found)
+    }
+
+    fn count(&self, trace: &Trace) {
+        let r = self.reads.get();
+        self.reads.set(Reads {
+            queries: r.queries + 1,
+            requests: r.requests + trace.requests() as u64,
+            bytes: r.bytes + trace.bytes(),
+            last_rounds: trace.rounds(),
+            last_requests: trace.requests(),
+            last_bytes: trace.bytes(),
+            last_cached_cells: trace.cached_cells,
+            cached_bytes: 0,
+        });
+    }
+}
