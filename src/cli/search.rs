@@ -23,10 +23,10 @@ pub(super) struct SearchArgs {
     #[arg(long)]
     index: String,
     /// With a partitioned index: cells probed.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = Probe::DEFAULT.cells)]
     cells: usize,
     /// With a partitioned index: candidates ranked exactly.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = Probe::DEFAULT.candidates)]
     candidates: usize,
     /// Number of results per photo.
     #[arg(long, default_value_t = 10)]

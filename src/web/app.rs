@@ -113,7 +113,7 @@ pub(crate) async fn load(
                 )));
             }
             let sha = m.top.sha256.clone();
-            let remote = Remote::open(&config.index_url, m, Some(&on_bytes)).await?;
+            let remote = Remote::open(&config.index_url, m, config.probe, Some(&on_bytes)).await?;
             let empty = remote
                 .published
                 .catalogue(std::iter::empty())

@@ -117,10 +117,16 @@ fn refresh(app: &App, say: bool) {
             Ok(results) => said(&app, results),
             Err(err) => {
                 let message = error_message(&err.into());
-                view::idle();
+                view::cleared();
                 set_state("error");
                 web_sys::console::warn_1(&format!("Deep Shopping: {message}").into());
-                set_status(&format!("Could not search: {message}."));
+                set_status(if message.contains("reload the page") {
+                    "Could not search: the catalogue was updated since this page opened. \
+                     Reload the page to search it."
+                } else {
+                    "Could not search: part of the catalogue could not be read. Try again \
+                     later, or another photo."
+                });
             }
         }
     });

@@ -5,7 +5,7 @@
 //! while the page is open never mixes in: the page keeps reading its own generation until it
 //! reloads. Probed cells are kept in a bounded cache.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ops::Range;
 
 use js_sys::Uint8Array;
@@ -25,14 +25,8 @@ use crate::index::{Blend, Item, Query, Variants};
 /// Bytes of cells' codes the page keeps between queries.
 const CELL_CACHE_BYTES: usize = 8 << 20;
 
-/// Cells probed and candidates ranked exactly per query.
-pub(crate) const PROBE: Probe = Probe {
-    cells: 16,
-    candidates: 100,
-};
-
 /// What the page has read of a partitioned index, for `info()`.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Reads {
     /// Queries that read it.
@@ -49,6 +43,8 @@ pub(crate) struct Reads {
     pub last_cached_cells: usize,
     /// Bytes of cells' codes in the cache.
     pub cached_bytes: usize,
+    /// The cells the last query probed, nearest first.
+    pub last_cells: Vec<usize>,
 }
 
 /// A partitioned index being read.
@@ -57,8 +53,9 @@ pub(crate) struct Remote {
     url: String,
     /// The manifest and top file the page started with.
     pub published: Published,
+    probe: Probe,
     cells: CellCache,
-    reads: Cell<Reads>,
+    reads: RefCell<Reads>,
 }
 
 /// Reads ranges of the files next to `url` with `fetch` and `Range` headers, every range of
@@ -140,10 +137,11 @@ impl ReadRanges for Fetcher<'_> {
 impl Remote {
     /// Opens the partitioned index whose manifest (`manifest`, read from `url`) names its
     /// files: downloads and checks its top file (kept in the Cache API), reporting bytes to
-    /// `progress`.
+    /// `progress`. Queries will probe with `probe`.
     pub(crate) async fn open(
         url: &str,
         manifest: PartitionedManifest,
+        probe: Probe,
         progress: Option<OnBytes<'_>>,
     ) -> Result<Self, JsValue> {
         let top_url = fetch::join(url, &manifest.top.file)?;
@@ -152,8 +150,9 @@ impl Remote {
         Ok(Self {
             url: url.to_string(),
             published,
+            probe,
             cells: CellCache::new(CELL_CACHE_BYTES),
-            reads: Cell::new(Reads::default()),
+            reads: RefCell::new(Reads::default()),
         })
     }
 
@@ -161,7 +160,7 @@ impl Remote {
     pub(crate) fn reads(&self) -> Reads {
         Reads {
             cached_bytes: self.cells.bytes(),
-            ..self.reads.get()
+            ..self.reads.borrow().clone()
         }
     }
 
@@ -182,7 +181,7 @@ impl Remote {
             Some(&self.cells),
             query,
             weights,
-            PROBE,
+            self.probe,
             top,
             variants,
             keep,
@@ -193,8 +192,8 @@ impl Remote {
     }
 
     fn count(&self, trace: &Trace) {
-        let r = self.reads.get();
-        self.reads.set(Reads {
+        let mut r = self.reads.borrow_mut();
+        *r = Reads {
             queries: r.queries + 1,
             requests: r.requests + trace.requests() as u64,
             bytes: r.bytes + trace.bytes(),
@@ -203,6 +202,7 @@ impl Remote {
             last_bytes: trace.bytes(),
             last_cached_cells: trace.cached_cells,
             cached_bytes: 0,
-        });
+            last_cells: trace.probed.clone(),
+        };
     }
 }

@@ -439,3 +439,19 @@ pub(crate) fn idle() {
         }
     }
 }
+
+/// Ends a search whose results could not be ranked (part of a partitioned catalogue could not
+/// be read): the results and the refine bar of the query before go, since they do not belong
+/// to the photo now shown.
+pub(crate) fn cleared() {
+    idle();
+    if let Some(results) = by_id("results") {
+        results.set_inner_html("");
+    }
+    set_text("prediction", "");
+    set_visible("refine", false);
+    set_visible("empty", false);
+    if let Some(more) = by_id("more") {
+        more.set_attribute("hidden", "").ok();
+    }
+}

@@ -25,6 +25,7 @@ use web_sys::Element;
 use super::js;
 use super::session::DEFAULT_RESULTS;
 use crate::index::Variants;
+use crate::index::ivf::Probe;
 
 /// The element's tag name.
 pub(crate) const TAG: &str = "deep-shopping-search";
@@ -48,6 +49,8 @@ pub(crate) struct Config {
     pub index_url: String,
     /// Results per page.
     pub results: usize,
+    /// Cells probed and candidates ranked exactly per query of a partitioned catalogue.
+    pub probe: Probe,
     /// Whether the model runs in a Web Worker.
     pub worker: bool,
     /// The `target` of product page links, if any.
@@ -89,21 +92,30 @@ pub(crate) fn config() -> Config {
     let index_url = attr("index-url")
         .map(|u| super::fetch::absolute(&u))
         .unwrap_or_else(|| under_assets("catalogue/index.json"));
-    let results = match attr("results") {
-        None => DEFAULT_RESULTS,
-        Some(text) => match text.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_RESULTS).contains(&n) => n,
+    // A whole number from `attr` in `range`, else `default` (and a warning).
+    let number = |name: &str, range: std::ops::RangeInclusive<usize>, default: usize| {
+        let Some(text) = attr(name) else {
+            return default;
+        };
+        match text.trim().parse::<usize>() {
+            Ok(n) if range.contains(&n) => n,
             _ => {
                 web_sys::console::warn_1(
                     &format!(
-                        "<{TAG}> results={text:?} is not a number from 1 to {MAX_RESULTS}; \
-                         showing {DEFAULT_RESULTS}"
+                        "<{TAG}> {name}={text:?} is not a number from {} to {}; using {default}",
+                        range.start(),
+                        range.end()
                     )
                     .into(),
                 );
-                DEFAULT_RESULTS
+                default
             }
-        },
+        }
+    };
+    let results = number("results", 1..=MAX_RESULTS, DEFAULT_RESULTS);
+    let probe = Probe {
+        cells: number("probe-cells", 1..=4096, Probe::DEFAULT.cells),
+        candidates: number("probe-candidates", 1..=10_000, Probe::DEFAULT.candidates),
     };
     let worker = attr("worker").is_none_or(|w| w.trim() != "off");
     let link_target = attr("link-target")
@@ -117,6 +129,7 @@ pub(crate) fn config() -> Config {
         model_url,
         index_url,
         results,
+        probe,
         worker,
         link_target,
         show_out_of_stock: attr("show-out-of-stock").is_some(),

@@ -21,16 +21,21 @@ const TYPES = {
 /**
  * Serves files on 127.0.0.1: `dir` under `prefix`, plus `pages` (path -> HTML) and `mounts`
  * (further prefix -> folder), with `headers` on every answer; with `cdn`, files are sent
- * gzip-compressed and revalidated by ETag, as a CDN would. A POST is recorded with its
- * body in `posts` and answered 204. Resolves to { url, origin, close, requests, posts }.
+ * gzip-compressed and revalidated by ETag, as a CDN would. A request with a single
+ * `Range: bytes=a-b` is answered 206 with those bytes (416 past the end), as hosts and CDNs
+ * do. A POST is recorded with its body in `posts` and answered 204. Each request's path is
+ * in `requests`, and with its Range header (or null) in `ranges`. Resolves to
+ * { url, origin, close, requests, ranges, posts }.
  */
 export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false } = {}) {
   const requests = [];
+  const ranges = [];
   const posts = [];
   const roots = Object.entries({ ...mounts, [prefix]: dir }).sort((a, b) => b[0].length - a[0].length);
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
+    ranges.push({ path, range: req.headers.range ?? null });
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (req.method === 'POST') {
       const chunks = [];
@@ -51,6 +56,17 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
       const head = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' };
+      const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (range) {
+        const [start, end] = [Number(range[1]), Number(range[2])];
+        if (start > end || end >= body.length) {
+          res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+          return;
+        }
+        res.writeHead(206, { ...head, 'content-range': `bytes ${start}-${end}/${body.length}` });
+        res.end(body.subarray(start, end + 1));
+        return;
+      }
       if (cdn) {
         // As a CDN serves the bundle: gzip, and revalidation by ETag (a 304 sends no body).
         const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;
@@ -74,6 +90,7 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     url: `${origin}${prefix}`,
     origin,
     requests,
+    ranges,
     posts,
     close: () => new Promise((ok) => server.close(ok)),
   };

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use deep_shopping::colour::HIST_LEN;
 use deep_shopping::index::ivf::{
-    Layout, Partitioned, PartitionedManifest, Probe, Publication, Published, Ranges, SplitMix,
-    publish, search,
+    CellCache, Layout, Partitioned, PartitionedManifest, Probe, Publication, Published, Ranges,
+    SplitMix, publish, search, search_async,
 };
 use deep_shopping::index::{
     Availability, Blend, CatalogueIndex, IndexEntry, Item, Variants, rank_where,
@@ -129,6 +129,98 @@ fn serve(dir: &Path) -> Host {
 
 fn ids(found: &[deep_shopping::index::ivf::Found]) -> Vec<String> {
     found.iter().map(|f| f.item.id.clone()).collect()
+}
+
+/// Runs `future` to its end; the folder reader's futures are ready at once.
+fn now<T>(future: impl std::future::Future<Output = T>) -> T {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn cells_read_once_are_kept_within_the_cache_budget_and_what_was_read_ranks_as_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _, _) = published(dir.path(), 900, 9);
+    let (opened, source) = open(dir.path().to_str().unwrap()).unwrap();
+    let probe = Probe {
+        cells: 3,
+        candidates: 60,
+    };
+    let code_len = opened.manifest.code_len;
+    let largest = (0..9).map(|c| opened.cell_len(c)).max().unwrap() * code_len;
+    // Room for about three cells.
+    let cache = CellCache::new(3 * largest);
+    let query = |q: usize| {
+        let d = index.description(q);
+        now(search_async(
+            &opened,
+            source.as_ref(),
+            Some(&cache),
+            d.query(),
+            Blend::DEFAULT,
+            probe,
+            10,
+            Variants::All,
+            |_| true,
+        ))
+        .unwrap()
+    };
+    let (first, cold) = query(41);
+    assert_eq!(cold.cached_cells, 0);
+    assert!(cold.cells.requests >= 1);
+    assert_eq!(cold.probed.len(), 3);
+    let (again, warm) = query(41);
+    // The same cells again: none read, the same results.
+    assert_eq!(warm.cached_cells, 3);
+    assert_eq!(warm.cells, Default::default());
+    assert_eq!(warm.probed, cold.probed);
+    assert_eq!(ids(&again), ids(&first));
+    let (blocking, _) = search(
+        &opened,
+        source.as_ref(),
+        index.description(41).query(),
+        Blend::DEFAULT,
+        probe,
+        10,
+        Variants::All,
+        |_| true,
+    )
+    .unwrap();
+    assert_eq!(ids(&blocking), ids(&first));
+    // Other queries fill it; it never holds more than its budget.
+    for q in (0..900).step_by(37) {
+        query(q);
+        assert!(
+            cache.bytes() <= 3 * largest,
+            "{} > {}",
+            cache.bytes(),
+            3 * largest
+        );
+    }
+    assert!(cache.bytes() > 0);
+
+    // What queries read, as a catalogue: it ranks those items as the whole index does, and
+    // measures feedback from the whole catalogue's centre.
+    let read: Vec<_> = first
+        .iter()
+        .map(|f| (f.record.clone(), f.item.clone()))
+        .collect();
+    let small = opened.catalogue(read.iter().map(|(r, i)| (r, i))).unwrap();
+    assert_eq!(small.len(), first.len());
+    for (a, b) in small.centre().iter().zip(index.centre()) {
+        assert!((a - b).abs() < 0.02, "{a} vs {b}");
+    }
+    let d = index.description(41);
+    let ranked = deep_shopping::index::rank(&small, d.query(), Blend::DEFAULT, 10);
+    for (h, f) in ranked.iter().zip(&first) {
+        assert_eq!(small.items[h.index].id, f.item.id);
+        assert!((h.score - f.hit.score).abs() < 1e-5);
+    }
 }
 
 #[test]

@@ -130,6 +130,8 @@ pub struct Trace {
     pub cells: Round,
     /// Probed cells found in the cache.
     pub cached_cells: usize,
+    /// The cells probed, nearest first.
+    pub probed: Vec<usize>,
     /// The candidates' records.
     pub records: Round,
     /// The shown items' metadata (one round, or more when filters leave too few).
@@ -294,6 +296,7 @@ pub async fn search_async(
         .map(|c| cache.and_then(|k| k.get(*c)))
         .collect();
     trace.cached_cells = lists.iter().filter(|l| l.is_some()).count();
+    trace.probed = plan.cells.clone();
     let missing: Vec<usize> = (0..lists.len()).filter(|i| lists[*i].is_none()).collect();
     let ranges: Vec<Range<u64>> = missing
         .iter()

@@ -90,6 +90,14 @@ pub struct Probe {
     pub candidates: usize,
 }
 
+impl Probe {
+    /// What the CLI and the page probe unless told otherwise.
+    pub const DEFAULT: Probe = Probe {
+        cells: 16,
+        candidates: 100,
+    };
+}
+
 /// What one query touched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Touched {

@@ -1,0 +1,250 @@
+// End-to-end tests of a partitioned catalogue (index.json version 4, issue 23) read by the
+// page in part with Range requests on loopback (CPU backend): results equal the whole index's
+// when every cell is probed; the requests made are the design's (the manifest and top file at
+// load, then per query one merged range for the probed cells, the candidates' records and the
+// shown items' metadata; cells kept once read), counted by the server; a manifest republished
+// mid-session does not mix generations; a damaged or missing file gives a clear message and
+// the rest still works.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ROOT, DIST, DATASET, serve, launch, openPage, photoBase64, callWithPhoto, catalogueRows,
+  cardIds, lastTimings,
+} from './harness.mjs';
+
+const SHOTS = join(ROOT, 'test-output');
+const BIN = process.env.DS_BIN ?? join(homedir(), '.cache/deep-shopping/native/release/deep-shopping');
+let rows;
+let tmp;
+
+/** Publishes dist/catalogue partitioned into `cells` cells in `out` (the CLI's `partition`). */
+function partition(out, cells) {
+  execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', out, '--cells', String(cells)], { stdio: 'pipe' });
+}
+
+/** A storefront page whose widget reads the index at `index` with `attrs`. */
+function storefront(index, attrs = '') {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<link rel="icon" href="data:,"><title>Shop</title></head><body>
+<script type="module" src="/widget.js"></script>
+<deep-shopping-search index-url="${index}" ${attrs}></deep-shopping-search></body></html>`;
+}
+
+/** The manifest of the partitioned index in `dir`. */
+async function manifest(dir) {
+  return JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+}
+
+/** Where each cell's codes begin (in codes), from the top file's `starts` (safetensors). */
+async function cellStarts(dir, m) {
+  const top = await readFile(join(dir, m.top.file));
+  const headerLen = Number(top.readBigUInt64LE(0));
+  const header = JSON.parse(top.subarray(8, 8 + headerLen).toString('utf8'));
+  const [a, b] = header.starts.data_offsets;
+  const data = top.subarray(8 + headerLen + a, 8 + headerLen + b);
+  return Array.from({ length: data.length / 4 }, (_, i) => data.readUInt32LE(i * 4));
+}
+
+/** The requests under `prefix` since `mark` (an index into `server.ranges`). */
+function since(server, mark, prefix) {
+  return server.ranges.slice(mark).filter((r) => r.path.startsWith(prefix));
+}
+
+/** Runs `deepShopping.search` on a dataset photo; resolves to { results } or { error }. */
+function trySearch(page, b64, options) {
+  return page.evaluate(async ([b64, options]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    try {
+      return { results: await window.deepShopping.search(new Blob([bytes], { type: 'image/jpeg' }), options) };
+    } catch (e) {
+      return { error: String(e?.message ?? e) };
+    }
+  }, [b64, options]);
+}
+
+const info = (page) => page.evaluate(() => window.deepShopping.info());
+
+before(async () => {
+  rows = await catalogueRows();
+  tmp = await mkdtemp(join(tmpdir(), 'ds-partitioned-'));
+  await mkdir(SHOTS, { recursive: true });
+});
+after(() => rm(tmp, { recursive: true, force: true }));
+
+test('a partitioned catalogue read by range finds what the whole index finds, with the requests the design says, one generation', { timeout: 600_000 }, async () => {
+  const dir = join(tmp, 'p');
+  partition(dir, 4);
+  const first = await manifest(dir);
+  assert.equal(first.format_version, 4);
+  assert.equal(first.cells, 4);
+  const server = await serve(DIST, '/', {
+    mounts: { '/p/': dir },
+    pages: { '/shop.html': storefront('/p/index.json') },
+  });
+  const browser = await launch({ webgpu: false });
+  try {
+    // The truth: the whole index's results on the bundled page.
+    const whole = (await openPage(browser, server.url)).page;
+    const queries = rows.slice(0, 3);
+    const expected = [];
+    for (const row of queries) expected.push(await callWithPhoto(whole, 'search', await photoBase64(row.id), { top: 8 }));
+    await whole.close();
+
+    const mark = server.ranges.length;
+    const { page, errors } = await openPage(browser, `${server.origin}/shop.html`);
+    let i0 = await info(page);
+    assert.equal(i0.items, rows.length);
+    assert.equal(i0.partitioned.queries, 0);
+    // Loading reads the manifest and the top file, whole, and nothing else of the index.
+    assert.deepEqual(
+      since(server, mark, '/p/').map((r) => [r.path, r.range]),
+      [['/p/index.json', null], [`/p/${first.top.file}`, null]],
+    );
+
+    const data = [first.lists.file, first.records.file, first.items.file].map((f) => `/p/${f}`);
+    for (const [q, row] of queries.entries()) {
+      const before = server.ranges.length;
+      const results = await callWithPhoto(page, 'search', await photoBase64(row.id), { top: 8 });
+      // Every cell probed (16 > 4) and every item a candidate (100 > 60): exact search.
+      assert.deepEqual(results.map((r) => r.id), expected[q].map((r) => r.id));
+      for (const [k, r] of results.entries()) {
+        assert.ok(Math.abs(r.score - expected[q][k].score) < 1e-4, `${r.id}: ${r.score} vs ${expected[q][k].score}`);
+        assert.match(r.image, /\/p\/images\//);
+      }
+      const read = since(server, before, '/p/').filter((r) => data.includes(r.path));
+      const i = await info(page);
+      // Three rounds after the embedding (cells, records, metadata); two once the cells are kept.
+      assert.equal(i.partitioned.lastRounds, q === 0 ? 3 : 2, JSON.stringify(i.partitioned));
+      // The server saw what the page says it read, every request a range.
+      assert.equal(read.length, i.partitioned.lastRequests);
+      assert.ok(read.every((r) => /^bytes=\d+-\d+$/.test(r.range)), JSON.stringify(read));
+      const lists = read.filter((r) => r.path === data[0]).length;
+      if (q === 0) {
+        // The four cells lie next to each other: one range.
+        assert.equal(lists, 1);
+        assert.equal(i.partitioned.lastCachedCells, 0);
+      } else {
+        // Cells read once are kept.
+        assert.equal(lists, 0);
+        assert.equal(i.partitioned.lastCachedCells, 4);
+      }
+      assert.ok(read.filter((r) => r.path === data[1]).length >= 1);
+      assert.ok(read.filter((r) => r.path === data[2]).length >= 1);
+      // Nothing else of the index is read during a query (thumbnails aside).
+      assert.deepEqual(
+        since(server, before, '/p/').filter((r) => !data.includes(r.path) && !r.path.startsWith('/p/images/')),
+        [],
+      );
+    }
+
+    // The widget shows the results of an uploaded photo.
+    await page.setInputFiles('#photo', join(DATASET, 'images', `${rows[0].id}.jpg`));
+    await page.waitForFunction(() => /^Ready: the closest matches/.test(
+      document.querySelector('deep-shopping-search').shadowRoot.querySelector('#status').textContent), null, { timeout: 120_000 });
+    assert.equal((await cardIds(page))[0], rows[0].id);
+    assert.match(await page.textContent('#status'), new RegExp(`among ${rows.length} products`));
+    await page.screenshot({ path: join(SHOTS, 'partitioned-results.png'), fullPage: true });
+
+    // The index is republished (3 cells now) while the page is open: the page keeps reading
+    // the generation it started with, whose files the publication keeps.
+    partition(dir, 3);
+    const second = await manifest(dir);
+    assert.notEqual(second.lists.file, first.lists.file);
+    const before = server.ranges.length;
+    const again = await callWithPhoto(page, 'search', await photoBase64(queries[1].id), { top: 8 });
+    assert.deepEqual(again.map((r) => r.id), expected[1].map((r) => r.id));
+    const named = since(server, before, '/p/').map((r) => r.path).filter((p) => !p.startsWith('/p/images/'));
+    assert.ok(named.length > 0);
+    const newFiles = [second.top.file, second.lists.file, second.records.file, second.items.file, 'index.json'].map((f) => `/p/${f}`);
+    assert.deepEqual(named.filter((p) => newFiles.includes(p)), [], 'no file of the new generation');
+    assert.deepEqual(errors, []);
+
+    // A reload starts on the new generation.
+    const reloaded = server.ranges.length;
+    await page.reload();
+    await page.waitForFunction(() => window.deepShopping?.info, null, { timeout: 120_000 });
+    await page.evaluate(() => window.deepShopping.ready());
+    const fresh = await callWithPhoto(page, 'search', await photoBase64(queries[1].id), { top: 8 });
+    assert.deepEqual(fresh.map((r) => r.id), expected[1].map((r) => r.id));
+    const paths = since(server, reloaded, '/p/').map((r) => r.path);
+    assert.ok(paths.includes(`/p/${second.top.file}`) && paths.includes(`/p/${second.lists.file}`), JSON.stringify(paths));
+    assert.ok(!paths.includes(`/p/${first.lists.file}`));
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+test('a damaged cell or a missing file gives a clear message and the rest still works', { timeout: 600_000 }, async () => {
+  const good = join(tmp, 'good');
+  partition(good, 4);
+  const m = await manifest(good);
+  const bad = join(tmp, 'bad');
+  const gone = join(tmp, 'gone');
+  await cp(good, bad, { recursive: true });
+  await cp(good, gone, { recursive: true });
+  await rm(join(gone, m.records.file));
+  const server = await serve(DIST, '/', {
+    mounts: { '/good/': good, '/bad/': bad, '/gone/': gone },
+    pages: {
+      '/good.html': storefront('/good/index.json', 'probe-cells="1"'),
+      '/bad.html': storefront('/bad/index.json', 'probe-cells="1"'),
+      '/gone.html': storefront('/gone/index.json'),
+    },
+  });
+  const browser = await launch({ webgpu: false });
+  try {
+    // Probing one cell, find two photos whose nearest cells differ.
+    const { page } = await openPage(browser, `${server.origin}/good.html`);
+    const cellOf = new Map();
+    for (const row of rows.slice(0, 20)) {
+      await callWithPhoto(page, 'search', await photoBase64(row.id), { top: 3 });
+      const cells = (await info(page)).partitioned.lastCells;
+      assert.equal(cells.length, 1);
+      cellOf.set(row.id, cells[0]);
+    }
+    const a = rows.find((r) => cellOf.has(r.id));
+    const b = rows.find((r) => cellOf.has(r.id) && cellOf.get(r.id) !== cellOf.get(a.id));
+    assert.ok(b, `20 photos all nearest to cell ${cellOf.get(a.id)}`);
+    const goodA = await callWithPhoto(page, 'search', await photoBase64(a.id), { top: 5 });
+    await page.close();
+
+    // Damage one byte of b's cell.
+    const starts = await cellStarts(bad, m);
+    const cell = cellOf.get(b.id);
+    const lists = await readFile(join(bad, m.lists.file));
+    lists[starts[cell] * m.code_len] ^= 0xff;
+    await writeFile(join(bad, m.lists.file), lists);
+
+    const damaged = (await openPage(browser, `${server.origin}/bad.html`)).page;
+    const okA = await trySearch(damaged, await photoBase64(a.id), { top: 5 });
+    assert.deepEqual(okA.results?.map((r) => r.id), goodA.map((r) => r.id), JSON.stringify(okA));
+    const failed = await trySearch(damaged, await photoBase64(b.id), { top: 5 });
+    assert.match(failed.error ?? '', new RegExp(`checksum mismatch for ${m.lists.file} \\(cell ${cell}\\)`));
+    // The rest still works, and the damaged cell was not kept.
+    const stillA = await trySearch(damaged, await photoBase64(a.id), { top: 5 });
+    assert.deepEqual(stillA.results?.map((r) => r.id), goodA.map((r) => r.id));
+    assert.match((await trySearch(damaged, await photoBase64(b.id), { top: 5 })).error ?? '', /checksum mismatch/);
+    // In the widget, the shopper is told in plain words.
+    const timings = await lastTimings(damaged);
+    await damaged.setInputFiles('#photo', join(DATASET, 'images', `${b.id}.jpg`));
+    await damaged.waitForFunction(() => /Could not search/.test(
+      document.querySelector('deep-shopping-search').shadowRoot.querySelector('#status').textContent), null, { timeout: 120_000 });
+    assert.deepEqual(await lastTimings(damaged), timings);
+    // The results of the photo before go: they are not this photo's.
+    assert.deepEqual(await cardIds(damaged), []);
+    await damaged.screenshot({ path: join(SHOTS, 'partitioned-damaged.png'), fullPage: true });
+
+    // A file gone from the host (a page older than two publications) says to reload.
+    const old = (await openPage(browser, `${server.origin}/gone.html`)).page;
+    const missing = await trySearch(old, await photoBase64(a.id), { top: 5 });
+    assert.match(missing.error ?? '', new RegExp(`cannot read ${m.records.file}: it is gone .*reload the page`));
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
