@@ -18,9 +18,9 @@ use std::time::Instant;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
-    Layout, Partitioned, Probe, Published, Ranges, SplitMix, kmeans, nearest, publish, search,
+    Layout, Mixture, Partitioned, Probe, Published, Ranges, publish, search,
 };
-use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, Variants, rank, unit};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Variants, rank};
 use deep_shopping::train::config::TrainConfig;
 use deep_shopping::train::data::Splits;
 use rayon::prelude::*;
@@ -43,97 +43,11 @@ impl Ranges for Memory {
     }
 }
 
-struct Mixture {
-    dim: usize,
-    means: Vec<f32>,
-    stds: Vec<f32>,
-    weights: Vec<f32>,
-    members: Vec<Vec<usize>>,
-}
-
-fn fit(real: &CatalogueIndex, rows: &[usize]) -> Mixture {
-    let dim = real.dim();
-    let mut data = Vec::new();
-    for &r in rows {
-        data.extend(unit(&real.embedding(r)));
-    }
-    let means = kmeans(&data, dim, COMPONENTS, 20, 11);
-    let k = means.len() / dim;
-    let mut members = vec![Vec::new(); k];
-    for (i, &r) in rows.iter().enumerate() {
-        members[nearest(&means, dim, &data[i * dim..(i + 1) * dim])].push(r);
-    }
-    let mut stds = vec![0.0f32; k * dim];
-    for c in 0..k {
-        for &r in &members[c] {
-            let e = unit(&real.embedding(r));
-            for d in 0..dim {
-                stds[c * dim + d] += (e[d] - means[c * dim + d]).powi(2);
-            }
-        }
-        let n = members[c].len().max(1) as f32;
-        stds[c * dim..(c + 1) * dim]
-            .iter_mut()
-            .for_each(|s| *s = (*s / n).sqrt());
-    }
-    let weights = members
-        .iter()
-        .map(|m| m.len() as f32 / rows.len() as f32)
-        .collect();
-    Mixture {
-        dim,
-        means,
-        stds,
-        weights,
-        members,
-    }
-}
-
-/// Perturbs a distribution multiplicatively and renormalises it to `total`.
-fn jitter(v: &mut [f32], rng: &mut SplitMix, sigma: f32, total: f32) {
-    v.iter_mut()
-        .for_each(|x| *x *= (sigma * rng.normal()).exp());
-    let s: f32 = v.iter().sum();
-    if s > 0.0 {
-        v.iter_mut().for_each(|x| *x *= total / s);
-    }
-}
-
+/// `n` items drawn from `mix` (fitted to `real`).
 fn sample(mix: &Mixture, real: &CatalogueIndex, n: usize, seed: u64) -> CatalogueIndex {
     let entries: Vec<IndexEntry> = (0..n)
         .into_par_iter()
-        .map(|i| {
-            let mut rng = SplitMix::new(seed ^ (i as u64).wrapping_mul(0x9e37_79b9));
-            let mut pick = rng.unit() as f32;
-            let mut c = 0;
-            while c + 1 < mix.weights.len() && pick > mix.weights[c] {
-                pick -= mix.weights[c];
-                c += 1;
-            }
-            let dim = mix.dim;
-            let drawn: Vec<f32> = (0..dim)
-                .map(|d| mix.means[c * dim + d] + mix.stds[c * dim + d] * rng.normal())
-                .collect();
-            let embedding = unit(&drawn);
-            let member = mix.members[c][rng.below(mix.members[c].len())];
-            let mut histogram = real.histogram(member);
-            let total = histogram.iter().sum();
-            jitter(&mut histogram, &mut rng, 0.3, total);
-            histogram.iter_mut().for_each(|h| *h = h.min(1.0));
-            let mut probabilities = real.probabilities(member);
-            jitter(&mut probabilities, &mut rng, 0.5, 1.0);
-            // The member's metadata under a new id, so the items file is as large as a real one.
-            let item = Item {
-                id: format!("s{i}"),
-                ..real.items[member].clone()
-            };
-            IndexEntry {
-                item,
-                embedding,
-                histogram,
-                probabilities,
-            }
-        })
+        .map(|i| mix.draw(real, i, seed))
         .collect();
     CatalogueIndex::build(entries).expect("synthetic entries have one shape")
 }
@@ -185,7 +99,7 @@ fn main() {
         fit_rows.len(),
         query_rows.len()
     );
-    let mix = fit(&real, &fit_rows);
+    let mix = Mixture::fit(&real, &fit_rows, COMPONENTS).expect("rows to fit");
     let blend = Blend::DEFAULT;
     let top = 10;
     for &n in &sizes {

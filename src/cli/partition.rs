@@ -8,8 +8,9 @@ use clap::Args;
 
 use crate::files::read_index_files;
 use crate::index::CatalogueIndex;
-use crate::index::ivf::{Layout, Partitioned, publish};
+use crate::index::ivf::{Layout, MAX_ITEMS, Mixture, Partitioned, publish};
 use crate::partitioned::{self, carry_images};
+use rayon::prelude::*;
 
 #[derive(Debug, Args)]
 pub(super) struct PartitionArgs {
@@ -25,7 +26,16 @@ pub(super) struct PartitionArgs {
     /// Items sampled to fit the partition and the codebooks.
     #[arg(long, default_value_t = Layout::for_items(0).sample)]
     sample: usize,
+    /// Publish instead a synthetic catalogue of this many items that looks like the index's
+    /// (drawn from a mixture fitted to its embeddings; each item has a real item's colours,
+    /// categories and metadata under the id `s<number>`): for load tests and benchmarks of a
+    /// store's page and host at sizes its catalogue has not reached.
+    #[arg(long, value_name = "ITEMS")]
+    synthetic: Option<usize>,
 }
+
+/// Mixture components fitted for `--synthetic` (fewer for small indexes: eight items each).
+const SYNTHETIC_COMPONENTS: usize = 48;
 
 pub(super) fn run(args: PartitionArgs) -> Result<()> {
     anyhow::ensure!(
@@ -34,8 +44,21 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
     );
     let (manifest, data) = read_index_files(&args.index)?;
     manifest.data.verify(&data)?;
-    let index = CatalogueIndex::from_bytes(&data)
+    let mut index = CatalogueIndex::from_bytes(&data)
         .with_context(|| format!("loading the index in {}", args.index.display()))?;
+    if let Some(n) = args.synthetic {
+        anyhow::ensure!(
+            (1..=MAX_ITEMS).contains(&n),
+            "--synthetic must be 1 to {MAX_ITEMS} items"
+        );
+        let components = (index.len() / 8).clamp(1, SYNTHETIC_COMPONENTS);
+        let mix = Mixture::fit(&index, &[], components).context("the index has no items")?;
+        let entries: Vec<_> = (0..n)
+            .into_par_iter()
+            .map(|i| mix.draw(&index, i, 2026))
+            .collect();
+        index = CatalogueIndex::build(entries).context("drawing the synthetic catalogue")?;
+    }
     let mut layout = Layout::for_items(index.len());
     if let Some(cells) = args.cells {
         anyhow::ensure!(

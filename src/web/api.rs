@@ -184,6 +184,9 @@ struct Info {
     items: usize,
     /// What a partitioned catalogue's queries have read (`null` for a whole catalogue).
     partitioned: Option<Reads>,
+    /// Bytes of the page bundle's wasm memory (the catalogue, what was read of it, the
+    /// session), the model's aside.
+    page_memory_bytes: f64,
     trained: bool,
     model: crate::model::ResNetConfig,
     model_sha256: String,
@@ -210,6 +213,7 @@ fn info_js() -> Result<JsValue, JsValue> {
         fallback_reason: app.fallback_reason.clone(),
         items: session.count(),
         partitioned: app.remote.as_ref().map(|r| r.reads()),
+        page_memory_bytes: super::js::memory_bytes(),
         trained: app.manifest.trained,
         model: app.manifest.model.clone(),
         model_sha256: app.manifest.weights.sha256.clone(),

@@ -272,10 +272,12 @@ impl App {
         &self,
         options: Option<&SearchOptions>,
     ) -> Result<Option<Results>, JsError> {
+        let mut read_ms = 0.0;
         if let Some(remote) = &self.remote {
             let Some(lookup) = self.session.lookup(options) else {
                 return Ok(None);
             };
+            let started = epoch_ms();
             let found = remote
                 .search(
                     lookup.description.query(),
@@ -289,8 +291,9 @@ impl App {
             self.session
                 .add_read(found, &remote.published)
                 .map_err(|e| JsError::new(&e.to_string()))?;
+            read_ms = epoch_ms() - started;
         }
-        Ok(self.session.rank(options))
+        Ok(self.session.rank_after_read(options, read_ms))
     }
 
     /// Records a vote and stores the feedback; the caller ranks again.

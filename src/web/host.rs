@@ -49,16 +49,8 @@ async fn describe(
         embed_ms: t2 - t1,
         started_at: t0,
         ended_at: t2,
-        memory_bytes: memory_bytes(),
+        memory_bytes: js::memory_bytes(),
     })
-}
-
-/// Bytes of this bundle's wasm memory.
-fn memory_bytes() -> f64 {
-    js::get(&wasm_bindgen::memory(), "buffer")
-        .ok()
-        .and_then(|buffer| js::number(&buffer, "byteLength"))
-        .unwrap_or(0.0)
 }
 
 /// Posts `message` to the page, transferring its byte buffers.

@@ -91,3 +91,11 @@ pub(crate) fn epoch_ms() -> f64 {
         _ => js_sys::Date::now(),
     }
 }
+
+/// Bytes of this bundle's wasm memory.
+pub(crate) fn memory_bytes() -> f64 {
+    get(&wasm_bindgen::memory(), "buffer")
+        .ok()
+        .and_then(|buffer| number(&buffer, "byteLength"))
+        .unwrap_or(0.0)
+}

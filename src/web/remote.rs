@@ -90,6 +90,9 @@ impl ReadRanges for Fetcher<'_> {
                 .map_err(js)?;
             let init = web_sys::RequestInit::new();
             init.set_headers(&headers);
+            // Past the browser's HTTP cache, which lets one request at a time at a URL (ranges
+            // of one file would wait on each other); read cells are kept in `CellCache`.
+            js_sys::Reflect::set(&init, &"cache".into(), &"no-store".into()).map_err(js)?;
             let promise = gloo::utils::window().fetch_with_str_and_init(&url, &init);
             pending.push((r.clone(), promise));
         }

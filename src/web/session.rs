@@ -77,6 +77,8 @@ pub(crate) struct Query {
 pub(crate) struct Timings {
     pub prepare_ms: f64,
     pub embed_ms: f64,
+    /// Reading a partitioned catalogue's parts for the ranking (0 for a whole one).
+    pub read_ms: f64,
     pub rank_ms: f64,
     pub total_ms: f64,
 }
@@ -465,12 +467,21 @@ impl Session {
     /// shown now), with the shopper's feedback; disliked items are left out. Hands the results
     /// to the listeners and returns them; `None` before any query.
     pub(crate) fn rank(&self, options: Option<&SearchOptions>) -> Option<Results> {
+        self.rank_after_read(options, 0.0)
+    }
+
+    /// [`Session::rank`] after `read_ms` milliseconds spent reading what it ranks.
+    pub(crate) fn rank_after_read(
+        &self,
+        options: Option<&SearchOptions>,
+        read_ms: f64,
+    ) -> Option<Results> {
         let started = (self.catalogue.clock)();
         let results = {
             let s = self.state.borrow();
             let query = s.query.clone()?;
             let options = self.resolved(&s, options);
-            self.ranked(&s.feedback, query, &options, started)
+            self.ranked(&s.feedback, query, &options, started, read_ms)
         };
         self.state.borrow_mut().last_timings = Some(results.timings);
         let listeners: Vec<Listener> = self.listeners.borrow().clone();
@@ -486,6 +497,7 @@ impl Session {
         query: Rc<Query>,
         options: &SearchOptions,
         started: f64,
+        read_ms: f64,
     ) -> Results {
         let index = self.index();
         let embedding = feedback.adjust(&index, &query.description.embedding);
@@ -523,8 +535,9 @@ impl Session {
             timings: Timings {
                 prepare_ms: query.prepare_ms,
                 embed_ms: query.embed_ms,
+                read_ms,
                 rank_ms,
-                total_ms: query.prepare_ms + query.embed_ms + rank_ms,
+                total_ms: query.prepare_ms + query.embed_ms + read_ms + rank_ms,
             },
             query,
             more,

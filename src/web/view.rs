@@ -270,8 +270,16 @@ pub(crate) fn show(outcome: &Results, link_target: Option<&str>) {
     set_text(
         "timings",
         &format!(
-            "prepare {:.0} ms · embed {:.0} ms · rank {:.1} ms · total {:.0} ms",
-            t.prepare_ms, t.embed_ms, t.rank_ms, t.total_ms
+            "prepare {:.0} ms · embed {:.0} ms{} · rank {:.1} ms · total {:.0} ms",
+            t.prepare_ms,
+            t.embed_ms,
+            if t.read_ms > 0.0 {
+                format!(" · read {:.0} ms", t.read_ms)
+            } else {
+                String::new()
+            },
+            t.rank_ms,
+            t.total_ms
         ),
     );
 }

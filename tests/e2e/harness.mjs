@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -23,11 +23,11 @@ const TYPES = {
  * (further prefix -> folder), with `headers` on every answer; with `cdn`, files are sent
  * gzip-compressed and revalidated by ETag, as a CDN would. A request with a single
  * `Range: bytes=a-b` is answered 206 with those bytes (416 past the end), as hosts and CDNs
- * do. A POST is recorded with its body in `posts` and answered 204. Each request's path is
+ * do; with `delay`, every answer waits that many milliseconds (a far host). A POST is recorded with its body in `posts` and answered 204. Each request's path is
  * in `requests`, and with its Range header (or null) in `ranges`. Resolves to
  * { url, origin, close, requests, ranges, posts }.
  */
-export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false } = {}) {
+export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0 } = {}) {
   const requests = [];
   const ranges = [];
   const posts = [];
@@ -36,6 +36,7 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
     ranges.push({ path, range: req.headers.range ?? null });
+    if (delay > 0) await new Promise((ok) => setTimeout(ok, delay));
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (req.method === 'POST') {
       const chunks = [];
@@ -54,19 +55,28 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     if (!file.startsWith(root[1])) { res.writeHead(403).end(); return; }
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
-      const body = await readFile(file);
       const head = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' };
       const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
       if (range) {
+        // Only the range is read: a range of a large file costs what a CDN's would.
         const [start, end] = [Number(range[1]), Number(range[2])];
-        if (start > end || end >= body.length) {
-          res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+        const { size } = await stat(file);
+        if (start > end || end >= size) {
+          res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
           return;
         }
-        res.writeHead(206, { ...head, 'content-range': `bytes ${start}-${end}/${body.length}` });
-        res.end(body.subarray(start, end + 1));
+        const handle = await open(file);
+        try {
+          const part = Buffer.alloc(end + 1 - start);
+          await handle.read(part, 0, part.length, start);
+          res.writeHead(206, { ...head, 'content-range': `bytes ${start}-${end}/${size}` });
+          res.end(part);
+        } finally {
+          await handle.close();
+        }
         return;
       }
+      const body = await readFile(file);
       if (cdn) {
         // As a CDN serves the bundle: gzip, and revalidation by ETag (a 304 sends no body).
         const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;

@@ -9,6 +9,7 @@ mod kmeans;
 mod lazy;
 mod pq;
 mod published;
+mod synthetic;
 
 pub use kmeans::{SplitMix, distance2, kmeans, nearest};
 pub use lazy::{
@@ -19,6 +20,7 @@ pub use published::{
     Facets, MAX_ITEMS, PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest, Plan,
     Publication, Published, Record, is_partitioned, publish, records_index,
 };
+pub use synthetic::Mixture;
 
 use super::catalogue::CatalogueIndex;
 use super::description::{Query, unit};

@@ -1,0 +1,71 @@
+// Partitioned catalogue benchmark in headless Chromium (CPU backend): a synthetic catalogue of
+// ITEMS items drawn from dist/catalogue (`deep-shopping partition --synthetic`), served on
+// loopback with no added latency and with 50 ms added to every answer, against the whole
+// dist/catalogue index. Prints, per setting: load time, the first photo's wall time to
+// results, and over RUNS further photos the median wall time, the time reading the index,
+// bytes, requests and rounds a query read, and the page bundle's wasm memory.
+// Usage: node benches/partitioned.mjs [ITEMS] [RUNS]   (after scripts/test.sh built dist/ and the CLI)
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DIST, serve, launch, openPage, photoBase64, callWithPhoto, catalogueRows } from '../tests/e2e/harness.mjs';
+
+const items = Number(process.argv[2] ?? 100_000);
+const runs = Number(process.argv[3] ?? 8);
+const BIN = process.env.DS_BIN ?? join(homedir(), '.cache/deep-shopping/native/release/deep-shopping');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const dir = await mkdtemp(join(tmpdir(), 'ds-bench-partitioned-'));
+const t0 = Date.now();
+console.log(execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', String(items)]).toString().trim()
+  + ` (${((Date.now() - t0) / 1e3).toFixed(0)} s with sampling)`);
+const rows = await catalogueRows();
+const photos = await Promise.all(rows.slice(0, runs + 1).map((r) => photoBase64(r.id)));
+const page = (index) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head><body>
+<script type="module" src="/widget.js"></script><deep-shopping-search index-url="${index}"></deep-shopping-search></body></html>`;
+
+async function measure(url, label) {
+  const browser = await launch({ webgpu: false });
+  try {
+    const t = Date.now();
+    const { page: p } = await openPage(browser, url);
+    const loadMs = Date.now() - t;
+    const w0 = Date.now();
+    await callWithPhoto(p, 'search', photos[0], { top: 12 });
+    const firstMs = Date.now() - w0;
+    const walls = []; const reads = []; const bytes = []; const requests = []; const rounds = [];
+    for (const photo of photos.slice(1)) {
+      const w = Date.now();
+      await callWithPhoto(p, 'search', photo, { top: 12 });
+      walls.push(Date.now() - w);
+      const info = await p.evaluate(() => window.deepShopping.info());
+      reads.push(info.lastTimings.readMs);
+      if (info.partitioned) {
+        bytes.push(info.partitioned.lastBytes); requests.push(info.partitioned.lastRequests); rounds.push(info.partitioned.lastRounds);
+      }
+    }
+    const info = await p.evaluate(() => window.deepShopping.info());
+    const read = info.partitioned
+      ? `; a query read ${(median(bytes) / 1e3).toFixed(0)} KB in ${median(requests)} requests, ${median(rounds)} rounds (medians; at most ${Math.max(...rounds)})`
+      : '';
+    console.log(`${label}: ${info.items} items; load ${loadMs} ms; first photo ${firstMs} ms; then median ${median(walls)} ms `
+      + `(reading ${median(reads).toFixed(0)} ms)${read}; page wasm memory ${(info.pageMemoryBytes / 1e6).toFixed(1)} MB`);
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  for (const delay of [0, 50]) {
+    const server = await serve(DIST, '/', { delay, mounts: { '/big/': dir }, pages: { '/big.html': page('/big/index.json') } });
+    try {
+      await measure(server.url, `whole index, +${delay} ms a request`);
+      await measure(`${server.origin}/big.html`, `partitioned, +${delay} ms a request`);
+    } finally {
+      await server.close();
+    }
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
