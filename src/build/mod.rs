@@ -8,6 +8,7 @@
 mod batch;
 mod cache;
 mod fetch;
+mod shards;
 mod summary;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use batch::{Batch, Done, Pending, thumbnail_name};
 use cache::DescriptionCache;
 pub use fetch::Source;
 use fetch::{Fetch, fetch, read_source};
+pub use shards::{MAX_SHARDS, Marker, Merged, Shard, Unfinished, finished, from_env, merge};
 pub use summary::{Failed, MaxFailures, Summary};
 
 /// Photos described per forward pass.
@@ -50,6 +52,20 @@ pub struct Request {
     /// Write a thumbnail of every photo beside the index, for the page to show instead of
     /// the image host's URL (the image host then never learns which results a shopper saw).
     pub local_images: bool,
+    /// Build only this shard's slice of the products, into its part file in `out` (a parts
+    /// folder shared by the shards) instead of publishing an index.
+    pub shard: Option<Shard>,
+}
+
+/// What a build did: published an index, wrote a shard's part, or found its shard done.
+#[derive(Debug, Clone)]
+pub enum Built {
+    /// An index was published.
+    Index(Summary),
+    /// A shard's part and marker were written.
+    Part(Summary, Marker),
+    /// The shard had finished before; nothing was done.
+    AlreadyDone(Marker),
 }
 
 fn bar(len: usize, what: &str) -> ProgressBar {
@@ -80,14 +96,28 @@ fn remove_leftovers(dir: &Path) {
 }
 
 /// Runs one build with `model`.
-pub fn build(request: &Request, model: &Embedder) -> Result<Summary> {
+pub fn build(request: &Request, model: &Embedder) -> Result<Built> {
     let settings = request.download.clone();
     let downloader = Downloader::new(&request.cache.join("downloads"), settings.clone())
         .with_context(|| format!("creating the cache in {}", request.cache.display()))?;
     let descriptions = DescriptionCache::new(&request.cache, model.model_sha256())?;
+    if let Some(shard) = request.shard
+        && let Some(marker) = finished(&request.out, shard, model.model_sha256())
+    {
+        return Ok(Built::AlreadyDone(marker));
+    }
     let mut feed = read_source(&request.source, &downloader)?;
     if let Some(limit) = request.limit {
         feed.products.truncate(limit);
+    }
+    if let Some(shard) = request.shard {
+        // Every shard reads the whole feed and keeps its slice; rows the feed refused are
+        // reported by the first shard only.
+        let slice = shard.slice(feed.products.len());
+        feed.products = feed.products.drain(slice).collect();
+        if shard.index > 0 {
+            feed.rejected.clear();
+        }
     }
     let mut summary = Summary {
         failed: feed
@@ -103,7 +133,7 @@ pub fn build(request: &Request, model: &Embedder) -> Result<Summary> {
         ..Summary::default()
     };
     let products = feed.products;
-    if products.is_empty() {
+    if products.is_empty() && request.shard.is_none() {
         bail!(
             "the feed holds no product that could be read ({} rows refused)",
             summary.failed.len()
@@ -111,7 +141,10 @@ pub fn build(request: &Request, model: &Embedder) -> Result<Summary> {
     }
     std::fs::create_dir_all(request.out.join("images"))
         .with_context(|| format!("creating {}", request.out.display()))?;
-    remove_leftovers(&request.out);
+    if request.shard.is_none() {
+        // Shards share their folder: one's temporary files are another's work in progress.
+        remove_leftovers(&request.out);
+    }
     let previous: HashMap<String, Item> = read_index(&request.out, model)
         .map(|index| index.items.into_iter().map(|i| (i.id.clone(), i)).collect())
         .unwrap_or_default();
@@ -197,7 +230,7 @@ pub fn build(request: &Request, model: &Embedder) -> Result<Summary> {
             summary.text()
         );
     }
-    if entries.is_empty() {
+    if entries.is_empty() && request.shard.is_none() {
         bail!(
             "none of the {total} catalogue items could be read; nothing was published\n{}",
             summary.text()
@@ -224,9 +257,28 @@ pub fn build(request: &Request, model: &Embedder) -> Result<Summary> {
     images.dedup();
     let index = CatalogueIndex::build(entries)?;
     summary.items = index.len();
+    if let Some(shard) = request.shard {
+        let marker = Marker {
+            format: String::new(),
+            shard: shard.index,
+            shards: shard.count,
+            model_sha256: model.model_sha256().to_string(),
+            products: products.len(),
+            items: 0,
+            part: crate::assets::FileEntry::of("", &[]),
+            images,
+            failed: summary.failed.clone(),
+        };
+        let marker =
+            shards::write_part(&request.out, shard, &index, marker).with_context(|| {
+                format!("writing the part of shard {}/{}", shard.index, shard.count)
+            })?;
+        summary.index_bytes = marker.part.bytes as usize;
+        return Ok(Built::Part(summary, marker));
+    }
     summary.index_bytes = publish_index(&request.out, &index, model.model_sha256(), images)
         .context("publishing the index")?;
-    Ok(summary)
+    Ok(Built::Index(summary))
 }
 
 /// Whether two items say the same, their computed colours aside.

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use super::args::ModelArgs;
-use crate::build::{MaxFailures, Request, Source, build};
+use crate::build::{Built, MaxFailures, Request, Shard, Source, build, from_env};
 use crate::download::Settings;
 use crate::feed::{self, Format};
 use crate::files::read_model;
@@ -78,6 +78,15 @@ pub(super) struct IndexArgs {
     /// Print the summary as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Build shard I of N (0-based) on a cluster: its slice of the products goes into its part
+    /// file in --out, a parts folder the shards share; `deep-shopping merge` publishes the
+    /// index once all have finished. A shard that finished before does nothing.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    shard: Option<Shard>,
+    /// Build one of N shards, the one `JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job) or
+    /// `SLURM_ARRAY_TASK_ID` (a Slurm array) names.
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
 }
 
 fn seconds(s: f64, what: &str) -> Result<Duration> {
@@ -98,8 +107,14 @@ fn default_cache() -> PathBuf {
 }
 
 /// Builds the index; exits 0 when every item was indexed, 2 when some failed (the index is
-/// published without them), 1 (an error) when nothing was published.
+/// published without them), 1 (an error) when nothing was published. A shard exits the
+/// same way for its slice.
 pub(super) fn run(args: IndexArgs) -> Result<ExitCode> {
+    let shard = match (args.shard, args.shards) {
+        (Some(s), _) => Some(s),
+        (None, Some(n)) => Some(from_env(n)?),
+        (None, None) => None,
+    };
     let model = read_model(&args.model.model)?;
     let source = match (args.feed, args.images) {
         (Some(location), None) => Source::Feed {
@@ -133,8 +148,33 @@ pub(super) fn run(args: IndexArgs) -> Result<ExitCode> {
         max_failures: args.max_failures,
         limit: args.limit,
         local_images: args.local_images,
+        shard,
     };
-    let summary = build(&request, &model)?;
+    let summary = match build(&request, &model)? {
+        Built::Index(summary) => summary,
+        Built::Part(summary, marker) => {
+            println!(
+                "shard {}/{}: {} of its {} products into {} ({} bytes)",
+                marker.shard,
+                marker.shards,
+                marker.items,
+                marker.products,
+                request.out.join(&marker.part.file).display(),
+                marker.part.bytes
+            );
+            summary
+        }
+        Built::AlreadyDone(marker) => {
+            println!(
+                "shard {}/{} had finished: {} items in {}; nothing to do",
+                marker.shard,
+                marker.shards,
+                marker.items,
+                request.out.join(&marker.part.file).display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     for f in &summary.failed {
         let place = match (&f.id, f.row) {
             (Some(id), Some(row)) => format!("item {id:?} (row {row})"),
@@ -146,6 +186,8 @@ pub(super) fn run(args: IndexArgs) -> Result<ExitCode> {
     }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
+    } else if shard.is_some() {
+        println!("{}", summary.text());
     } else {
         println!(
             "indexed {} items into {} ({} bytes)\n{}",

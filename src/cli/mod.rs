@@ -1,10 +1,11 @@
-//! The native command line: make model files, build a catalogue index, search, classify,
+//! The native command line: make model files, build a catalogue index (in shards too), search, classify,
 //! train and evaluate. Each command lives in its own file; this one parses and dispatches.
 
 mod args;
 mod build_index;
 mod classify;
 mod init;
+mod merge;
 mod partition;
 mod search;
 mod training;
@@ -31,6 +32,9 @@ enum Command {
     /// Build the catalogue index the page and `search` load, from a product feed or a folder
     /// of photos (exit status 2: published, but some items failed).
     Index(build_index::IndexArgs),
+    /// Publish the index a sharded build (`index --shard`) wrote in parts (exit status 75:
+    /// shards unfinished, retry later).
+    Merge(merge::MergeArgs),
     /// Publish a built index as a partitioned one, which a query reads only in part.
     Partition(partition::PartitionArgs),
     /// Rank the catalogue for each query photo.
@@ -51,8 +55,40 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            exit_code(&err)
         }
+    }
+}
+
+/// Exit status of a failed command: 75 (EX_TEMPFAIL) when running it again may succeed
+/// (shards unfinished, a disk or network failure, a host's 5xx or 429), 1 when it cannot
+/// without a change (bad arguments or input, a missing file, a 4xx).
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    use std::io::ErrorKind;
+    let retryable = err.chain().any(|e| {
+        if e.is::<crate::build::Unfinished>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return !matches!(
+                io.kind(),
+                ErrorKind::NotFound
+                    | ErrorKind::PermissionDenied
+                    | ErrorKind::InvalidInput
+                    | ErrorKind::InvalidData
+                    | ErrorKind::AlreadyExists
+            );
+        }
+        match e.downcast_ref::<ureq::Error>() {
+            Some(ureq::Error::StatusCode(code)) => *code >= 500 || *code == 429,
+            Some(_) => true,
+            None => false,
+        }
+    });
+    if retryable {
+        ExitCode::from(75)
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -61,6 +97,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => done(init::run(args)),
         Command::Index(args) => build_index::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Partition(args) => done(partition::run(args)),
         Command::Search(args) => done(search::run(args)),
         Command::Classify(args) => done(classify::run(args)),

@@ -167,6 +167,32 @@ impl CatalogueIndex {
         .with_centre())
     }
 
+    /// The rows of `parts` one after another, as stored (nothing quantised again): an index
+    /// built in parts is the index built at once. Fails when the parts' shapes differ.
+    pub fn concat(parts: Vec<CatalogueIndex>) -> Result<Self, AssetError> {
+        // An empty part (a shard with no products) has no shape to agree with.
+        let parts: Vec<CatalogueIndex> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+        let mut rows = Rows {
+            dim: parts.first().map_or(0, |p| p.dim),
+            classes: parts.first().map_or(0, |p| p.classes),
+            ..Rows::default()
+        };
+        for p in parts {
+            if p.dim != rows.dim || p.classes != rows.classes {
+                return Err(content(format!(
+                    "parts of different shapes: {}x{} and {}x{}",
+                    rows.dim, rows.classes, p.dim, p.classes
+                )));
+            }
+            rows.items.extend(p.items);
+            rows.embeddings.extend(p.embeddings);
+            rows.scales.extend(p.scales);
+            rows.histograms.extend(p.histograms);
+            rows.probabilities.extend(p.probabilities);
+        }
+        Self::from_rows(rows)
+    }
+
     /// Row `i`'s int8 embedding and its scale, as stored.
     pub(crate) fn row_embedding(&self, i: usize) -> (&[i8], f32) {
         (

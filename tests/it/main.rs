@@ -15,6 +15,7 @@ mod partition;
 mod preprocess;
 mod published;
 mod ranking;
+mod shards;
 mod shipped;
 mod store;
 mod structure;
