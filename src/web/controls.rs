@@ -101,34 +101,29 @@ fn rerank(app: &App) {
 /// and with `say` says what came of it.
 fn refresh(app: &App, say: bool) {
     let said = move |app: &App, results: Option<Results>| match results {
-        Some(results) if say && results.cards.is_empty() => {
-            set_status("No products match these filters.");
-        }
-        Some(_) if say => set_status(&ready_text(app)),
+        Some(r) if say => set_status(&if r.cards.is_empty() {
+            "No products match these filters.".to_string()
+        } else {
+            ready_text(app)
+        }),
         _ => {}
     };
-    if app.remote.is_none() {
-        said(app, app.session.rank(None));
-        return;
-    }
-    let Ok(app) = current() else { return };
+    let Some(app) = current().ok().filter(|a| a.remote.is_some()) else {
+        return said(app, app.session.rank(None));
+    };
     wasm_bindgen_futures::spawn_local(async move {
-        match app.rank(None).await {
-            Ok(results) => said(&app, results),
-            Err(err) => {
-                let message = error_message(&err.into());
-                view::cleared();
-                set_state("error");
-                web_sys::console::warn_1(&format!("Deep Shopping: {message}").into());
-                set_status(if message.contains("reload the page") {
-                    "Could not search: the catalogue was updated since this page opened. \
-                     Reload the page to search it."
-                } else {
-                    "Could not search: part of the catalogue could not be read. Try again \
-                     later, or another photo."
-                });
-            }
-        }
+        let err = match app.rank(None).await {
+            Ok(results) => return said(&app, results),
+            Err(err) => error_message(&err.into()),
+        };
+        view::cleared();
+        set_state("error");
+        web_sys::console::warn_1(&format!("Deep Shopping: {err}").into());
+        set_status(if err.contains("reload the page") {
+            "Could not search: the catalogue changed since this page opened. Reload the page."
+        } else {
+            "Could not search: part of the catalogue could not be read. Try again later."
+        });
     });
 }
 
@@ -478,23 +473,7 @@ async fn search_cropped(photo: &Blob, crop: Option<Crop>) {
 
 fn export_feedback(app: &App) {
     let json = serde_json::to_string_pretty(&app.session.feedback()).unwrap_or_default();
-    let parts = js_sys::Array::of1(&json.into());
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type("application/json");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
-        return;
-    };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-        return;
-    };
-    if let Some(a) =
-        element("a", "", None).and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok())
-    {
-        a.set_href(&url);
-        a.set_download("deep-shopping-feedback.json");
-        a.click();
-    }
-    web_sys::Url::revoke_object_url(&url).ok();
+    widget::download(&json, "application/json", "deep-shopping-feedback.json");
 }
 
 /// Shows a loading failure.

@@ -284,3 +284,24 @@ pub(crate) fn focus(id: &str) {
         el.focus().ok();
     }
 }
+
+/// Offers `text` (of MIME type `kind`) to the shopper as a download named `name`.
+pub(crate) fn download(text: &str, kind: &str, name: &str) {
+    let parts = js_sys::Array::of1(&text.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(kind);
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Some(a) =
+        element("a", "", None).and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    {
+        a.set_href(&url);
+        a.set_download(name);
+        a.click();
+    }
+    web_sys::Url::revoke_object_url(&url).ok();
+}

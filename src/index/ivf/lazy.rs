@@ -12,8 +12,8 @@ use std::ops::Range;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use super::partition::{Probe, best};
 use super::published::{Published, Record, records_index};
-use super::{Probe, best};
 use crate::error::AssetError;
 use crate::index::description::Query;
 use crate::index::item::Item;

@@ -1,0 +1,210 @@
+//! `index.json` of a partitioned index (format version 4): the files it names with their
+//! sizes and hashes, the shape of its codes and records, and the facets a page's filters
+//! offer; checked when read, before anything it names is fetched.
+
+use serde::{Deserialize, Serialize};
+
+use crate::assets::{FileEntry, parse_manifest, plain_name};
+use crate::colour::HIST_LEN;
+use crate::error::AssetError;
+use crate::index::item::Item;
+
+/// Format version of a partitioned index's manifest.
+pub const PARTITIONED_FORMAT_VERSION: u32 = 4;
+/// The one layout version 4 names.
+pub const PARTITIONED_LAYOUT: &str = "partitioned";
+/// Most items a partitioned index may hold.
+pub const MAX_ITEMS: usize = 100_000_000;
+/// Most cells.
+pub const MAX_CELLS: usize = 1 << 20;
+/// Largest top file read.
+pub const MAX_TOP_BYTES: u64 = 256 << 20;
+/// Largest metadata of one item.
+pub const MAX_ITEM_BYTES: u32 = 64 << 10;
+
+const WHAT: &str = "partitioned index";
+/// Bytes of a record after its features: metadata offset (8), length (4), checksum (8), and
+/// the record's own checksum (8).
+pub(super) const RECORD_TAIL: usize = 28;
+
+fn content(detail: impl Into<String>) -> AssetError {
+    AssetError::content(WHAT, detail)
+}
+
+/// Whether `manifest` (an `index.json`'s bytes) is a partitioned index's, by its
+/// `format_version`; false for a whole index's and for what is not a manifest.
+pub fn is_partitioned(manifest: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u32,
+    }
+    serde_json::from_slice::<Version>(manifest)
+        .is_ok_and(|v| v.format_version == PARTITIONED_FORMAT_VERSION)
+}
+
+/// `index.json` of a partitioned index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionedManifest {
+    /// [`PARTITIONED_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// [`PARTITIONED_LAYOUT`].
+    pub layout: String,
+    /// sha256 of the weights of the model that computed the embeddings.
+    pub model_sha256: String,
+    /// Number of items.
+    pub count: usize,
+    /// Embedding length.
+    pub dim: usize,
+    /// Number of categories of the probability rows.
+    pub classes: usize,
+    /// Number of cells.
+    pub cells: usize,
+    /// Bytes of one code.
+    pub code_len: usize,
+    /// The centroids, the cell directory and the codebooks.
+    pub top: FileEntry,
+    /// The cells' codes.
+    pub lists: FileEntry,
+    /// The items' records for the exact ranking.
+    pub records: FileEntry,
+    /// The items' metadata.
+    pub items: FileEntry,
+    /// Thumbnails published with the index (paths under its `images/` folder).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// What the items offer to filter by, for a page that never holds them all.
+    #[serde(default)]
+    pub facets: Facets,
+}
+
+/// The categories and colour names the items of an index carry (those in stock, and all).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Facets {
+    /// Categories of items that can be ordered, sorted.
+    pub categories: Vec<String>,
+    /// Dominant colour names of items that can be ordered, sorted.
+    pub colours: Vec<String>,
+    /// Categories of every item, sorted.
+    pub all_categories: Vec<String>,
+    /// Dominant colour names of every item, sorted.
+    pub all_colours: Vec<String>,
+}
+
+impl Facets {
+    /// The facets of `items`.
+    pub fn of(items: &[Item]) -> Self {
+        let collect = |orderable_only: bool| {
+            let mut categories = std::collections::BTreeSet::new();
+            let mut colours = std::collections::BTreeSet::new();
+            for item in items.iter().filter(|i| !orderable_only || i.orderable()) {
+                categories.extend(item.category.clone());
+                colours.extend(item.colours.iter().map(|c| c.name.clone()));
+            }
+            (
+                categories.into_iter().collect(),
+                colours.into_iter().collect(),
+            )
+        };
+        let (categories, colours) = collect(true);
+        let (all_categories, all_colours) = collect(false);
+        Self {
+            categories,
+            colours,
+            all_categories,
+            all_colours,
+        }
+    }
+}
+
+impl PartitionedManifest {
+    /// Parses and checks a manifest: its version, its file names and that its sizes agree.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, AssetError> {
+        let m: Self = parse_manifest(
+            bytes,
+            "partitioned index manifest",
+            |m: &Self| m.format_version,
+            PARTITIONED_FORMAT_VERSION,
+        )?;
+        if m.layout != PARTITIONED_LAYOUT {
+            return Err(content(format!("unknown layout {:?}", m.layout)));
+        }
+        for f in [&m.top, &m.lists, &m.records, &m.items] {
+            f.check_name("partitioned index manifest")?;
+        }
+        if let Some(bad) = m
+            .images
+            .iter()
+            .find(|i| !i.strip_prefix("images/").is_some_and(plain_name))
+        {
+            return Err(content(format!(
+                "it names the thumbnail {bad:?}, outside its images/ folder"
+            )));
+        }
+        if m.count == 0 || m.count > MAX_ITEMS {
+            return Err(content(format!(
+                "it counts {} items; 1 to {MAX_ITEMS} are allowed",
+                m.count
+            )));
+        }
+        if !(1..=4096).contains(&m.dim)
+            || m.classes > 4096
+            || !(1..=MAX_CELLS.min(m.count)).contains(&m.cells)
+            || !(1..=4096).contains(&m.code_len)
+        {
+            return Err(content(format!(
+                "dimensions out of range: {} values, {} classes, {} cells, {}-byte codes",
+                m.dim, m.classes, m.cells, m.code_len
+            )));
+        }
+        let expect = |f: &FileEntry, bytes: u64| {
+            if f.bytes == bytes {
+                Ok(())
+            } else {
+                Err(content(format!(
+                    "{} is {} bytes; {} items need {bytes}",
+                    f.file, f.bytes, m.count
+                )))
+            }
+        };
+        expect(&m.lists, m.count as u64 * m.code_len as u64)?;
+        expect(&m.records, m.count as u64 * m.record_len() as u64)?;
+        if m.top.bytes > MAX_TOP_BYTES {
+            return Err(content(format!(
+                "{} is {} bytes; the limit is {MAX_TOP_BYTES}",
+                m.top.file, m.top.bytes
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
+        serde_json::to_vec_pretty(self).map_err(|e| AssetError::json(WHAT, e))
+    }
+
+    /// Bytes of one record.
+    pub fn record_len(&self) -> usize {
+        self.dim + 4 + HIST_LEN + self.classes + RECORD_TAIL
+    }
+
+    /// Every file it names, the thumbnails included.
+    pub fn files(&self) -> Vec<&str> {
+        [&self.top, &self.lists, &self.records, &self.items]
+            .into_iter()
+            .map(|f| f.file.as_str())
+            .chain(self.images.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Fails unless the index was made by the model whose weights hash to `model_sha256`.
+    pub fn check_model(&self, model_sha256: &str) -> Result<(), AssetError> {
+        if self.model_sha256 == model_sha256 {
+            Ok(())
+        } else {
+            Err(AssetError::StaleIndex {
+                index_model: self.model_sha256.clone(),
+                model: model_sha256.to_string(),
+            })
+        }
+    }
+}

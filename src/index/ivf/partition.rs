@@ -1,0 +1,313 @@
+//! The partition in memory: the layout, the cells and their codes, and the query's shared
+//! steps (the nearest cells, the prepared code tables, the best candidates), which the
+//! published index reads the same way.
+
+use super::kmeans::{SplitMix, distance2, kmeans, nearest};
+use super::pq::{Measure, Part, Quantiser};
+use crate::colour::HIST_LEN;
+use crate::index::catalogue::CatalogueIndex;
+use crate::index::description::{Query, unit};
+use crate::index::rank::{Blend, Hit, Scorer, by_score};
+
+/// How an index is partitioned and coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Cells of the coarse partition.
+    pub cells: usize,
+    /// Code bytes for the embedding.
+    pub embedding_bytes: usize,
+    /// Code bytes for the colour histogram.
+    pub colour_bytes: usize,
+    /// Code bytes for the category probabilities.
+    pub category_bytes: usize,
+    /// Rows sampled to train the partition and the codebooks.
+    pub sample: usize,
+    /// Rounds of k-means.
+    pub iterations: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl Layout {
+    /// A layout for `items` items: about 1,000 items a cell, 16 + 8 + 2 code bytes.
+    pub fn for_items(items: usize) -> Self {
+        Self {
+            cells: (items / 1000).clamp(1, 65_536),
+            embedding_bytes: 16,
+            colour_bytes: 8,
+            category_bytes: 2,
+            sample: 50_000,
+            iterations: 12,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// One cell: its rows of the catalogue and their codes, in list order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// Catalogue rows.
+    pub rows: Vec<u32>,
+    /// `rows.len() * code_len` bytes.
+    pub codes: Vec<u8>,
+}
+
+/// The partition, the codebooks and the cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partitioned {
+    dim: usize,
+    classes: usize,
+    /// Cell centroids, `cells * dim`.
+    pub centroids: Vec<f32>,
+    /// The codebooks.
+    pub quantiser: Quantiser,
+    /// The cells.
+    pub cells: Vec<Cell>,
+}
+
+/// Knobs of one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Cells probed.
+    pub cells: usize,
+    /// Candidates ranked exactly.
+    pub candidates: usize,
+}
+
+impl Probe {
+    /// What the CLI and the page probe unless told otherwise.
+    pub const DEFAULT: Probe = Probe {
+        cells: 16,
+        candidates: 100,
+    };
+}
+
+/// What one query touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Cells probed.
+    pub cells: usize,
+    /// Codes scored.
+    pub codes: usize,
+    /// Bytes of the codes and row numbers of the probed cells.
+    pub code_bytes: usize,
+    /// Candidates ranked exactly.
+    pub candidates: usize,
+}
+
+/// An item's features as one vector: unit embedding, histogram, probabilities.
+fn features(index: &CatalogueIndex, row: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(unit(&index.embedding(row)));
+    out.extend(index.histogram(row));
+    out.extend(index.probabilities(row));
+}
+
+/// `v - centroid`, in place.
+fn residual(v: &mut [f32], centroid: &[f32]) {
+    v.iter_mut().zip(centroid).for_each(|(x, c)| *x -= c);
+}
+
+impl Partitioned {
+    /// Partitions and codes `index` with `layout`.
+    pub fn build(index: &CatalogueIndex, layout: &Layout) -> Self {
+        let (dim, classes) = (index.dim(), index.classes());
+        let width = dim + HIST_LEN + classes;
+        let n = index.len();
+        let mut rng = SplitMix::new(layout.seed);
+        let sample_rows: Vec<usize> = if n <= layout.sample {
+            (0..n).collect()
+        } else {
+            (0..layout.sample).map(|_| rng.below(n)).collect()
+        };
+        let mut row = Vec::with_capacity(width);
+        let mut sample = Vec::with_capacity(sample_rows.len() * width);
+        for &r in &sample_rows {
+            features(index, r, &mut row);
+            sample.extend_from_slice(&row);
+        }
+        let embeddings: Vec<f32> = sample
+            .chunks_exact(width)
+            .flat_map(|r| r[..dim].iter().copied())
+            .collect();
+        let centroids = kmeans(
+            &embeddings,
+            dim,
+            layout.cells,
+            layout.iterations,
+            layout.seed,
+        );
+        let parts = [
+            Part {
+                offset: 0,
+                len: dim,
+                subspaces: layout.embedding_bytes,
+                measure: Measure::Dot,
+            },
+            Part {
+                offset: dim,
+                len: HIST_LEN,
+                subspaces: layout.colour_bytes,
+                measure: Measure::Intersection,
+            },
+            Part {
+                offset: dim + HIST_LEN,
+                len: classes,
+                subspaces: layout.category_bytes,
+                measure: Measure::Dot,
+            },
+        ];
+        // The embedding is coded as its residual from its cell's centroid, as IVF-PQ does: the
+        // residuals are smaller than the embeddings, so the same bytes code them more finely.
+        for r in sample.chunks_exact_mut(width) {
+            let c = nearest(&centroids, dim, &r[..dim]);
+            residual(&mut r[..dim], &centroids[c * dim..(c + 1) * dim]);
+        }
+        let quantiser = Quantiser::train(&sample, width, &parts, layout.iterations, layout.seed);
+        let cells_n = centroids.len() / dim.max(1);
+        let mut cells = vec![
+            Cell {
+                rows: Vec::new(),
+                codes: Vec::new(),
+            };
+            cells_n
+        ];
+        for r in 0..n {
+            features(index, r, &mut row);
+            let c = nearest(&centroids, dim, &row[..dim]);
+            residual(&mut row[..dim], &centroids[c * dim..(c + 1) * dim]);
+            cells[c].rows.push(r as u32);
+            cells[c].codes.extend(quantiser.encode(&row));
+        }
+        Self {
+            dim,
+            classes,
+            centroids,
+            quantiser,
+            cells,
+        }
+    }
+
+    /// The best `top` items for `query` by the blended score, probing `probe.cells` cells and
+    /// ranking `probe.candidates` of their items exactly against `index` (the catalogue the
+    /// partition was built from).
+    pub fn search(
+        &self,
+        index: &CatalogueIndex,
+        query: Query<'_>,
+        weights: Blend,
+        probe: Probe,
+        top: usize,
+    ) -> (Vec<Hit>, Touched) {
+        let mut touched = Touched::default();
+        let Some(scorer) = Scorer::new(index, query, weights) else {
+            return (Vec::new(), touched);
+        };
+        let prepared = Prepared::new(&self.quantiser, query, weights, self.classes);
+        let mut scored: Vec<(f32, u32)> = Vec::new();
+        for c in nearest_cells(&self.centroids, self.dim, &prepared.unit, probe.cells) {
+            let cell = &self.cells[c];
+            let centroid = &self.centroids[c * self.dim..(c + 1) * self.dim];
+            touched.cells += 1;
+            touched.codes += cell.rows.len();
+            touched.code_bytes += cell.codes.len() + cell.rows.len() * 4;
+            let base = prepared.base(centroid);
+            let len = self.quantiser.code_len();
+            for (r, code) in cell.rows.iter().zip(cell.codes.chunks_exact(len)) {
+                scored.push((base + Quantiser::score(&prepared.tables, code), *r));
+            }
+        }
+        let scored = best(scored, probe.candidates.max(top));
+        touched.candidates = scored.len();
+        let mut hits: Vec<Hit> = scored
+            .iter()
+            .map(|(_, r)| scorer.hit(*r as usize))
+            .collect();
+        hits.sort_by(by_score);
+        hits.truncate(top);
+        (hits, touched)
+    }
+}
+
+/// The `n` cells (at least one) whose centroids (rows of `dim`) are nearest to `unit`,
+/// nearest first.
+pub fn nearest_cells(centroids: &[f32], dim: usize, unit: &[f32], n: usize) -> Vec<usize> {
+    let mut order: Vec<(f32, usize)> = centroids
+        .chunks_exact(dim.max(1))
+        .enumerate()
+        .map(|(c, centroid)| (distance2(centroid, unit), c))
+        .collect();
+    let probed = n.max(1).min(order.len());
+    if probed == 0 {
+        return Vec::new();
+    }
+    if probed < order.len() {
+        order.select_nth_unstable_by(probed - 1, |a, b| a.0.total_cmp(&b.0));
+        order.truncate(probed);
+    }
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    order.into_iter().map(|(_, c)| c).collect()
+}
+
+/// A query made ready to score codes: its unit embedding, its whole feature vector and the
+/// lookup tables weighed by the blend.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The unit embedding, which picks the cells.
+    pub unit: Vec<f32>,
+    /// The feature vector (unit embedding, histogram, probabilities).
+    features: Vec<f32>,
+    /// The quantiser's lookup tables for it.
+    pub tables: Vec<f32>,
+    /// The look's weight, `1 - colour`.
+    look: f32,
+}
+
+impl Prepared {
+    /// `query` ready for the codes of `quantiser`, with categories of `classes` labels.
+    pub fn new(quantiser: &Quantiser, query: Query<'_>, weights: Blend, classes: usize) -> Self {
+        let (w, c) = weights.clamped();
+        let unit = unit(query.embedding);
+        let mut features = unit.clone();
+        if query.histogram.len() == HIST_LEN {
+            features.extend_from_slice(query.histogram);
+        } else {
+            features.resize(features.len() + HIST_LEN, 0.0);
+        }
+        if query.probabilities.len() == classes {
+            features.extend_from_slice(query.probabilities);
+        } else {
+            features.resize(features.len() + classes, 0.0);
+        }
+        let tables = quantiser.tables(&features, &[1.0 - w, w, (1.0 - w) * c]);
+        Self {
+            unit,
+            features,
+            tables,
+            look: 1.0 - w,
+        }
+    }
+
+    /// The look's share of a cell's centroid, which the residual codes leave out.
+    pub fn base(&self, centroid: &[f32]) -> f32 {
+        self.look
+            * centroid
+                .iter()
+                .zip(&self.features)
+                .map(|(a, b)| a * b)
+                .sum::<f32>()
+    }
+}
+
+/// The `keep` best of `scored` (approximate score, row), in no particular order.
+pub fn best(mut scored: Vec<(f32, u32)>, keep: usize) -> Vec<(f32, u32)> {
+    let keep = keep.min(scored.len());
+    if keep == 0 {
+        return Vec::new();
+    }
+    if keep < scored.len() {
+        scored.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.truncate(keep);
+    }
+    scored
+}
