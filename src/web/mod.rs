@@ -9,7 +9,7 @@
 //! controls) <- `entry` (the entry point, wired before loading) <- `page` (the start);
 //! `view` renders what the session publishes; `engine` talks to the model's bundle in
 //! `protocol`'s messages, which `host` answers with `backend`'s device; `widget`, `camera`,
-//! `crop`, `fetch` and `js` are leaves; `remote` reads a partitioned catalogue for `app`.
+//! `crop`, `fetch` and `js` are leaves; `remote` reads a partitioned catalogue for `app`; `results` is `session`'s plain data.
 
 #[cfg(feature = "page")]
 mod api;
@@ -37,6 +37,8 @@ pub mod page;
 mod protocol;
 #[cfg(feature = "page")]
 mod remote;
+#[cfg(feature = "page")]
+mod results;
 #[cfg(feature = "page")]
 mod session;
 #[cfg(feature = "page")]
