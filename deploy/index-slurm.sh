@@ -6,7 +6,7 @@
 #
 # Each task builds the shard SLURM_ARRAY_TASK_ID names into its part file and done-marker in
 # $PARTS (a shared file system). A task requeued after its shard finished does nothing.
-# Exit status 75 (the image host or the disk failing for now) requeues the task, up to
+# Exit status 75 (the image host or the file system failing for now) requeues the task, up to
 # $RETRIES times; any other failure (1: bad arguments, a bad feed, the wrong model) fails it.
 #SBATCH --job-name=deep-shopping-index
 #SBATCH --cpus-per-task=2

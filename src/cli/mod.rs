@@ -60,9 +60,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Exit status of a failed command: 75 (EX_TEMPFAIL) when running it again may succeed
-/// (shards unfinished, a disk or network failure, a host's 5xx or 429), 1 when it cannot
-/// without a change (bad arguments or input, a missing file, a 4xx).
+/// Exit status of a failed command: 75 (EX_TEMPFAIL) when running it again as it is may
+/// succeed (shards unfinished, a network failure or a host's 5xx or 429, a file system that
+/// timed out or was busy), 1 when it cannot without a change (bad arguments or input, a
+/// missing or unwritable file, a full disk, a 4xx).
 fn exit_code(err: &anyhow::Error) -> ExitCode {
     use std::io::ErrorKind;
     let retryable = err.chain().any(|e| {
@@ -70,13 +71,18 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
             return true;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return !matches!(
+            return matches!(
                 io.kind(),
-                ErrorKind::NotFound
-                    | ErrorKind::PermissionDenied
-                    | ErrorKind::InvalidInput
-                    | ErrorKind::InvalidData
-                    | ErrorKind::AlreadyExists
+                ErrorKind::Interrupted
+                    | ErrorKind::TimedOut
+                    | ErrorKind::WouldBlock
+                    | ErrorKind::ResourceBusy
+                    | ErrorKind::StaleNetworkFileHandle
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::ConnectionRefused
+                    | ErrorKind::NotConnected
+                    | ErrorKind::BrokenPipe
             );
         }
         match e.downcast_ref::<ureq::Error>() {

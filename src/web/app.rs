@@ -154,7 +154,6 @@ pub(crate) async fn load(
         .map_or(index.len(), |r| r.published.manifest.count);
     let facets = remote.as_ref().map(|r| r.published.manifest.facets.clone());
     let catalogue = Catalogue {
-        index,
         count,
         facets,
         labels: manifest.labels.clone(),
@@ -173,7 +172,7 @@ pub(crate) async fn load(
         worker_error,
         backend,
         fallback_reason,
-        session: Session::new(catalogue, feedback),
+        session: Session::new(catalogue, index, feedback),
         remote,
         link_target: config.link_target.clone(),
     })

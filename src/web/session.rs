@@ -24,9 +24,6 @@ const MAX_READ: usize = 4096;
 
 /// How a session is set up: the catalogue, the model's labels and where item images are.
 pub(crate) struct Catalogue {
-    /// The whole catalogue, or for a partitioned one none of it yet (the items read are
-    /// added as queries read them).
-    pub index: CatalogueIndex,
     /// Items in the whole catalogue.
     pub count: usize,
     /// A partitioned catalogue's facets (a whole one's come from its items).
@@ -87,11 +84,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A new session with the shopper's stored `feedback`.
-    pub(crate) fn new(catalogue: Catalogue, feedback: Feedback) -> Self {
+    /// A new session on `index` (the whole catalogue, or for a partitioned one none of it
+    /// yet: the items read are added as queries read them) with the shopper's stored
+    /// `feedback`.
+    pub(crate) fn new(catalogue: Catalogue, index: CatalogueIndex, feedback: Feedback) -> Self {
         let shown = catalogue.page_size;
         Self {
-            index: RefCell::new(catalogue.index.clone()),
+            index: RefCell::new(index),
             read: RefCell::new(Vec::new()),
             catalogue,
             state: RefCell::new(State {
