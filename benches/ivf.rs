@@ -171,6 +171,7 @@ fn main() {
                             Probe { cells, candidates },
                             top,
                             Variants::All,
+                            false,
                             |_| true,
                         )
                         .expect("searching");

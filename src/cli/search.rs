@@ -137,6 +137,7 @@ pub(super) fn run(args: SearchArgs) -> Result<()> {
                     probe,
                     args.top,
                     variants,
+                    !args.include_out_of_stock,
                     keep,
                 )?;
                 let cards = found.iter().map(|f| card(&f.hit, &f.item)).collect();

@@ -283,6 +283,7 @@ impl App {
                     lookup.blend,
                     lookup.top,
                     self.session.variants(),
+                    self.session.orderable_only(),
                     |item| self.session.keeps_for(&lookup.filters, item),
                 )
                 .await

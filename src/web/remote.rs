@@ -175,6 +175,7 @@ impl Remote {
         weights: Blend,
         top: usize,
         variants: Variants,
+        orderable_only: bool,
         keep: impl Fn(&Item) -> bool,
     ) -> Result<Vec<Found>, AssetError> {
         let fetcher = Fetcher { url: &self.url };
@@ -187,6 +188,7 @@ impl Remote {
             self.probe,
             top,
             variants,
+            orderable_only,
             keep,
         )
         .await?;

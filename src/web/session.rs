@@ -179,6 +179,11 @@ impl Session {
         self.keeps(&self.state.borrow().feedback, filters, item)
     }
 
+    /// Whether results show only items that can be ordered.
+    pub(crate) fn orderable_only(&self) -> bool {
+        !self.catalogue.show_out_of_stock
+    }
+
     /// Which variants of a product are shown.
     pub(crate) fn variants(&self) -> Variants {
         self.catalogue.variants

@@ -166,6 +166,7 @@ fn cells_read_once_are_kept_within_the_cache_budget_and_what_was_read_ranks_as_t
             probe,
             10,
             Variants::All,
+            false,
             |_| true,
         ))
         .unwrap()
@@ -188,6 +189,7 @@ fn cells_read_once_are_kept_within_the_cache_budget_and_what_was_read_ranks_as_t
         probe,
         10,
         Variants::All,
+        false,
         |_| true,
     )
     .unwrap();
@@ -245,6 +247,7 @@ fn reading_ranges_finds_what_the_partition_and_exact_search_find() {
             probe,
             10,
             Variants::All,
+            false,
             |_| true,
         )
         .unwrap();
@@ -280,6 +283,7 @@ fn reading_ranges_finds_what_the_partition_and_exact_search_find() {
             all,
             12,
             Variants::Best,
+            true,
             keep,
         )
         .unwrap();
@@ -319,6 +323,7 @@ fn over_http_a_query_reads_ranges_and_a_host_without_them_is_refused() {
             probe,
             10,
             Variants::All,
+            false,
             |_| true,
         )
         .unwrap()
@@ -342,6 +347,7 @@ fn over_http_a_query_reads_ranges_and_a_host_without_them_is_refused() {
         probe,
         10,
         Variants::All,
+        false,
         |_| true,
     )
     .unwrap_err()
@@ -381,6 +387,7 @@ fn spoiled(
         probe,
         5,
         Variants::All,
+        false,
         |_| true,
     )
     .map(|(found, _)| format!("found {}", found[0].item.id))
@@ -494,6 +501,7 @@ fn a_publication_keeps_the_previous_generation_and_removes_older_ones() {
         probe,
         5,
         Variants::All,
+        false,
         |_| true,
     )
     .unwrap();

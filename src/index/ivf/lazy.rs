@@ -242,7 +242,9 @@ async fn read_merged(
 /// The best `top` items for `query` by the blended score among those `keep` accepts, with
 /// `variants` of one product: `probe.cells` cells probed, `probe.candidates` of their items
 /// ranked exactly, metadata read for the items shown (and for more when `keep` or
-/// `variants` leave some out). Reads block: see [`search_async`].
+/// `variants` leave some out); with `orderable_only`, candidates that cannot be ordered are
+/// left out before their metadata is read (their records say so). Reads block: see
+/// [`search_async`].
 #[allow(clippy::too_many_arguments)]
 pub fn search(
     published: &Published,
@@ -252,10 +254,20 @@ pub fn search(
     probe: Probe,
     top: usize,
     variants: Variants,
+    orderable_only: bool,
     keep: impl Fn(&Item) -> bool,
 ) -> Result<(Vec<Found>, Trace), AssetError> {
     let future = search_async(
-        published, source, None, query, weights, probe, top, variants, keep,
+        published,
+        source,
+        None,
+        query,
+        weights,
+        probe,
+        top,
+        variants,
+        orderable_only,
+        keep,
     );
     // A blocking reader's futures are ready when first polled.
     let mut future = pin!(future);
@@ -279,6 +291,7 @@ pub async fn search_async(
     probe: Probe,
     top: usize,
     variants: Variants,
+    orderable_only: bool,
     keep: impl Fn(&Item) -> bool,
 ) -> Result<(Vec<Found>, Trace), AssetError> {
     let mut trace = Trace::default();
@@ -331,7 +344,10 @@ pub async fn search_async(
         .iter()
         .zip(&bytes)
         .map(|(p, b)| published.record(*p, b))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<Record>, _>>()?
+        .into_iter()
+        .filter(|r| r.orderable || !orderable_only)
+        .collect();
     let index = records_index(&records, manifest.dim, manifest.classes)?;
     let ranked = rank(&index, query, weights, records.len());
 

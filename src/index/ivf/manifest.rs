@@ -23,9 +23,9 @@ pub const MAX_TOP_BYTES: u64 = 256 << 20;
 pub const MAX_ITEM_BYTES: u32 = 64 << 10;
 
 const WHAT: &str = "partitioned index";
-/// Bytes of a record after its features: metadata offset (8), length (4), checksum (8), and
-/// the record's own checksum (8).
-pub(super) const RECORD_TAIL: usize = 28;
+/// Bytes of a record after its features: metadata offset (8), length (4), flags (1: bit 0,
+/// the item can be ordered), the metadata's checksum (8), and the record's own checksum (8).
+pub(super) const RECORD_TAIL: usize = 29;
 
 fn content(detail: impl Into<String>) -> AssetError {
     AssetError::content(WHAT, detail)

@@ -6,7 +6,7 @@
 //! - `lists-*.bin`: every cell's codes, the cells one after another, so one cell is one range.
 //! - `records-*.bin`: what the exact ranking needs of each item (int8 embedding and its scale,
 //!   histogram, category probabilities), fixed-size, in list order, each with where its
-//!   metadata lies and checksums of both.
+//!   metadata lies, whether the item can be ordered, and checksums of both.
 //! - `items-*.json`: each item's metadata as one JSON object, in list order; only the items a
 //!   query shows are read.
 //!
@@ -130,6 +130,7 @@ pub fn publish(
             records.extend_from_slice(index.row_probabilities(row));
             records.extend((items.len() as u64).to_le_bytes());
             records.extend((json.len() as u32).to_le_bytes());
+            records.push(u8::from(item.orderable()));
             records.extend(check(&[&json]));
             let sum = check(&[&position.to_le_bytes(), &records[start..]]);
             records.extend(sum);
@@ -231,6 +232,9 @@ pub struct Record {
     pub probabilities: Vec<u8>,
     /// Where its metadata lies in the items file.
     pub item: Range<u64>,
+    /// Whether the item can be ordered (in stock, on backorder or preorder), known before
+    /// its metadata is read.
+    pub orderable: bool,
     item_check: [u8; CHECK],
 }
 
@@ -395,12 +399,17 @@ impl Published {
         let (histogram, rest) = rest.split_at(HIST_LEN);
         let (probabilities, rest) = rest.split_at(classes);
         let (offset, rest) = rest.split_at(8);
-        let (len, item_check) = rest.split_at(4);
+        let (len, rest) = rest.split_at(4);
+        let (flags, item_check) = rest.split_at(1);
         let scale = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
         let offset = u64::from_le_bytes(offset.try_into().map_err(|_| bad())?);
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
         let end = offset.checked_add(len as u64).ok_or_else(bad)?;
-        if !scale.is_finite() || len > MAX_ITEM_BYTES || end > self.manifest.items.bytes {
+        if !scale.is_finite()
+            || len > MAX_ITEM_BYTES
+            || end > self.manifest.items.bytes
+            || flags[0] > 1
+        {
             return Err(bad());
         }
         Ok(Record {
@@ -410,6 +419,7 @@ impl Published {
             histogram: histogram.to_vec(),
             probabilities: probabilities.to_vec(),
             item: offset..end,
+            orderable: flags[0] == 1,
             item_check: item_check.try_into().map_err(|_| bad())?,
         })
     }
