@@ -63,18 +63,24 @@ impl IndexManifest {
 
     /// Fails unless the index was made by the model whose weights hash to `model_sha256`.
     pub fn check_model(&self, model_sha256: &str) -> Result<(), AssetError> {
-        if self.model_sha256 == model_sha256 {
-            Ok(())
-        } else {
-            Err(AssetError::StaleIndex {
-                index_model: self.model_sha256.clone(),
-                model: model_sha256.to_string(),
-            })
-        }
+        same_model(&self.model_sha256, model_sha256)
     }
 
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
         serde_json::to_vec_pretty(self).map_err(|e| AssetError::json("index manifest", e))
+    }
+}
+
+/// Fails unless an index made by the model whose weights hash to `index_model` is searched
+/// with that model (`model`); any index format's manifest checks with it.
+pub(crate) fn same_model(index_model: &str, model: &str) -> Result<(), AssetError> {
+    if index_model == model {
+        Ok(())
+    } else {
+        Err(AssetError::StaleIndex {
+            index_model: index_model.to_string(),
+            model: model.to_string(),
+        })
     }
 }

@@ -198,13 +198,6 @@ impl PartitionedManifest {
 
     /// Fails unless the index was made by the model whose weights hash to `model_sha256`.
     pub fn check_model(&self, model_sha256: &str) -> Result<(), AssetError> {
-        if self.model_sha256 == model_sha256 {
-            Ok(())
-        } else {
-            Err(AssetError::StaleIndex {
-                index_model: self.model_sha256.clone(),
-                model: model_sha256.to_string(),
-            })
-        }
+        crate::index::manifest::same_model(&self.model_sha256, model_sha256)
     }
 }
