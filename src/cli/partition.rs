@@ -1,5 +1,8 @@
 //! `deep-shopping partition`: publish a built index as a partitioned one, which a query reads
 //! only in part (the cells nearest to it, its best candidates' records, the shown items).
+//! Where the output folder already holds a partitioned index of the same model, it is updated
+//! with a delta (new and changed items, a removed set, rewritten cells) unless the update
+//! measures that a full re-partition is due.
 
 use std::path::PathBuf;
 
@@ -8,7 +11,10 @@ use clap::Args;
 
 use crate::files::read_index_files;
 use crate::index::CatalogueIndex;
-use crate::index::ivf::{Layout, MAX_ITEMS, Mixture, Partitioned, publish};
+use crate::index::INDEX_MANIFEST_FILE;
+use crate::index::ivf::{
+    Layout, MAX_ITEMS, Mixture, Partitioned, Update, UpdatePolicy, held, publish, update,
+};
 use crate::partitioned::{self, carry_images};
 use rayon::prelude::*;
 
@@ -32,6 +38,9 @@ pub(super) struct PartitionArgs {
     /// store's page and host at sizes its catalogue has not reached.
     #[arg(long, value_name = "ITEMS")]
     synthetic: Option<usize>,
+    /// Partition again even where `--out` holds an index this one could update.
+    #[arg(long)]
+    full: bool,
 }
 
 /// Mixture components fitted for `--synthetic` (fewer for small indexes: eight items each).
@@ -59,6 +68,13 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
             .collect();
         index = CatalogueIndex::build(entries).context("drawing the synthetic catalogue")?;
     }
+    let started = std::time::Instant::now();
+    if args.synthetic.is_none() && args.cells.is_none() && !args.full {
+        match try_update(&args, &index, &manifest.model_sha256, &manifest.images)? {
+            Outcome::Done => return Ok(()),
+            Outcome::Full(why) => println!("partitioning again: {why}"),
+        }
+    }
     let mut layout = Layout::for_items(index.len());
     if let Some(cells) = args.cells {
         anyhow::ensure!(
@@ -69,7 +85,6 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
         layout.cells = cells;
     }
     layout.sample = args.sample.max(1);
-    let started = std::time::Instant::now();
     let built = Partitioned::build(&index, &layout);
     let publication = publish(
         &index,
@@ -87,4 +102,80 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// What an attempted update did.
+enum Outcome {
+    /// Published a delta, or found nothing to publish.
+    Done,
+    /// A full partition is needed, for this reason.
+    Full(String),
+}
+
+/// Updates the partitioned index in `--out` to `index` where there is one it can update.
+fn try_update(
+    args: &PartitionArgs,
+    index: &CatalogueIndex,
+    model_sha256: &str,
+    images: &[String],
+) -> Result<Outcome> {
+    if !args.out.join(INDEX_MANIFEST_FILE).exists() {
+        return Ok(Outcome::Full("no index to update".into()));
+    }
+    let location = args.out.to_string_lossy();
+    let (previous, source) = match partitioned::open(&location) {
+        Ok(opened) => opened,
+        Err(e) => {
+            return Ok(Outcome::Full(format!(
+                "the index there cannot be updated: {e:#}"
+            )));
+        }
+    };
+    if previous.manifest.model_sha256 != model_sha256 {
+        return Ok(Outcome::Full("it was made by another model".into()));
+    }
+    let started = std::time::Instant::now();
+    let held = held(&previous, source.as_ref())
+        .with_context(|| format!("reading the index in {}", args.out.display()))?;
+    let (publication, changes) = match update(
+        &previous,
+        &held,
+        index,
+        images.to_vec(),
+        &UpdatePolicy::DEFAULT,
+    )? {
+        Update::Unchanged => {
+            println!(
+                "{} is up to date ({} items)",
+                args.out.display(),
+                held.len()
+            );
+            return Ok(Outcome::Done);
+        }
+        Update::Repartition(why) => return Ok(Outcome::Full(why)),
+        Update::Delta {
+            publication,
+            changes,
+        } => (publication, changes),
+    };
+    carry_images(&args.index, &args.out, images)?;
+    let bytes = partitioned::publish(&args.out, &publication).context("publishing")?;
+    let total = publication.manifest.bytes();
+    println!(
+        "updated {}: {} added, {} changed, {} removed; {} cells rewritten{}; {} delta segments; wrote {bytes} bytes, {:.2}% of the index's {total} ({:.1} s)",
+        args.out.display(),
+        changes.added,
+        changes.changed,
+        changes.removed,
+        changes.rewritten.len(),
+        if changes.merged {
+            ", deltas merged"
+        } else {
+            ""
+        },
+        publication.manifest.deltas.len(),
+        100.0 * publication.new_bytes() as f64 / total.max(1) as f64,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Outcome::Done)
 }

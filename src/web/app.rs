@@ -151,7 +151,7 @@ pub(crate) async fn load(
     let index_url = config.index_url.clone();
     let count = remote
         .as_ref()
-        .map_or(index.len(), |r| r.published.manifest.count);
+        .map_or(index.len(), |r| r.published.live_items());
     let facets = remote.as_ref().map(|r| r.published.manifest.facets.clone());
     let catalogue = Catalogue {
         count,

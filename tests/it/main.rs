@@ -7,6 +7,7 @@
 mod common;
 
 mod cli;
+mod delta;
 mod feeds;
 mod formats;
 mod fuzzed;

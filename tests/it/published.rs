@@ -19,14 +19,19 @@ use deep_shopping::index::{
 use deep_shopping::partitioned::{self, Folder, open};
 use tiny_http::{Header, Response, Server};
 
-const MODEL: &str = "0123456789abcdef";
+pub(crate) const MODEL: &str = "0123456789abcdef";
 
 /// `n` items in clusters of look, with colours, categories, variant groups of three and
 /// every fifth item out of stock.
-fn catalogue(n: usize) -> CatalogueIndex {
+pub(crate) fn catalogue(n: usize) -> CatalogueIndex {
+    CatalogueIndex::build(entries(n)).unwrap()
+}
+
+/// The entries of [`catalogue`].
+pub(crate) fn entries(n: usize) -> Vec<IndexEntry> {
     let (dim, classes) = (16, 5);
     let mut rng = SplitMix::new(11);
-    let entries = (0..n)
+    (0..n)
         .map(|i| {
             let cluster = i % 7;
             let embedding: Vec<f32> = (0..dim)
@@ -50,11 +55,10 @@ fn catalogue(n: usize) -> CatalogueIndex {
                 probabilities,
             }
         })
-        .collect();
-    CatalogueIndex::build(entries).unwrap()
+        .collect()
 }
 
-fn layout(cells: usize) -> Layout {
+pub(crate) fn layout(cells: usize) -> Layout {
     Layout {
         cells,
         embedding_bytes: 4,
@@ -127,7 +131,7 @@ fn serve(dir: &Path) -> Host {
     }
 }
 
-fn ids(found: &[deep_shopping::index::ivf::Found]) -> Vec<String> {
+pub(crate) fn ids(found: &[deep_shopping::index::ivf::Found]) -> Vec<String> {
     found.iter().map(|f| f.item.id.clone()).collect()
 }
 
@@ -152,7 +156,11 @@ fn cells_read_once_are_kept_within_the_cache_budget_and_what_was_read_ranks_as_t
         candidates: 60,
     };
     let code_len = opened.manifest.code_len;
-    let largest = (0..9).map(|c| opened.cell_len(c)).max().unwrap() * code_len;
+    let largest = (0..9)
+        .map(|c| opened.cell_positions(0, c).len())
+        .max()
+        .unwrap()
+        * code_len;
     // Room for about three cells.
     let cache = CellCache::new(3 * largest);
     let query = |q: usize| {
@@ -403,7 +411,7 @@ fn damaged_missing_or_cut_files_give_clear_errors_and_other_queries_still_work()
     };
     // One damaged cell: a query that reads it fails naming it, one that does not still works.
     let err = spoiled(5, 1, |dir, m, p| {
-        damage(dir, &m.lists.file, p.cell_range(nearest(p, 5)).start)
+        damage(dir, &m.lists.file, p.cell_range(0, nearest(p, 5)).start)
     });
     assert!(
         err.contains(" (cell ") && err.contains("checksum mismatch"),
@@ -411,7 +419,7 @@ fn damaged_missing_or_cut_files_give_clear_errors_and_other_queries_still_work()
     );
     let found = spoiled(5, 1, |dir, m, p| {
         let other = (0..p.manifest.cells).find(|c| *c != nearest(p, 5)).unwrap();
-        damage(dir, &m.lists.file, p.cell_range(other).start)
+        damage(dir, &m.lists.file, p.cell_range(0, other).start)
     });
     assert_eq!(found, "found item-5");
 

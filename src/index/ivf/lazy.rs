@@ -1,16 +1,19 @@
 //! A query on a published partitioned index that reads only what it needs, in three rounds
-//! after the top file: the probed cells' codes (one range each), the best candidates' records
-//! (ranges of adjacent ones merged), and the metadata of the items shown. Reading is the
+//! after the top file: the probed cells' codes (one range each in each segment holding them),
+//! the best candidates' records (ranges of adjacent ones merged), and the metadata of the
+//! items shown. The files of one round are read at once. Reading is the
 //! caller's: [`Ranges`] where it blocks (files in a folder, an HTTP client), [`ReadRanges`]
 //! where it is asynchronous (the browser's `fetch`). Cells read once can be kept in a
 //! bounded [`CellCache`].
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::ops::Range;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+
+use futures_util::future::join_all;
 
 use super::partition::{Probe, best};
 use super::published::{Published, Record, records_index};
@@ -48,7 +51,7 @@ impl<T: Ranges + ?Sized> ReadRanges for T {
 
 /// The probed cells' codes kept between queries, the least recently used dropped first
 /// once they hold more than their budget. It belongs to one published index (one
-/// generation): cells are known by number.
+/// generation): cells are known by segment and number.
 #[derive(Debug)]
 pub struct CellCache {
     budget: usize,
@@ -58,7 +61,7 @@ pub struct CellCache {
 #[derive(Debug, Default)]
 struct CacheState {
     /// Each cell's codes and when it was last used.
-    cells: HashMap<usize, (Vec<u8>, u64)>,
+    cells: HashMap<(usize, usize), (Vec<u8>, u64)>,
     clock: u64,
     bytes: usize,
 }
@@ -77,8 +80,8 @@ impl CellCache {
         self.state.borrow().bytes
     }
 
-    /// Cell `c`'s codes, if held.
-    fn get(&self, c: usize) -> Option<Vec<u8>> {
+    /// Cell `c`'s codes (of segment `c.0`), if held.
+    fn get(&self, c: (usize, usize)) -> Option<Vec<u8>> {
         let mut s = self.state.borrow_mut();
         s.clock += 1;
         let now = s.clock;
@@ -89,7 +92,7 @@ impl CellCache {
     }
 
     /// Keeps cell `c`'s `codes`, dropping the least recently used cells over the budget.
-    fn put(&self, c: usize, codes: &[u8]) {
+    fn put(&self, c: (usize, usize), codes: &[u8]) {
         if codes.len() > self.budget {
             return;
         }
@@ -128,7 +131,7 @@ pub struct Round {
 pub struct Trace {
     /// The probed cells' codes (those not in the cache).
     pub cells: Round,
-    /// Probed cells found in the cache.
+    /// Probed cells found in the cache (a cell counted once for each segment holding it).
     pub cached_cells: usize,
     /// The cells probed, nearest first.
     pub probed: Vec<usize>,
@@ -239,6 +242,35 @@ async fn read_merged(
     Ok(out)
 }
 
+/// Reads `wanted` (file and range) through `source`, each file's ranges merged and the files
+/// read at once; the bytes of each wanted range, in the order given.
+async fn read_files(
+    source: &(impl ReadRanges + ?Sized),
+    wanted: &[(&str, Range<u64>)],
+    round: &mut Round,
+) -> Result<Vec<Vec<u8>>, AssetError> {
+    let mut by_file: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (file, _)) in wanted.iter().enumerate() {
+        by_file.entry(file).or_default().push(i);
+    }
+    let reads = by_file.iter().map(|(file, members)| async move {
+        let ranges: Vec<Range<u64>> = members.iter().map(|i| wanted[*i].1.clone()).collect();
+        let mut round = Round::default();
+        let bytes = read_merged(source, file, &ranges, &mut round).await;
+        (round, bytes)
+    });
+    let answers = join_all(reads).await;
+    let mut out = vec![Vec::new(); wanted.len()];
+    for ((_, members), (r, bytes)) in by_file.iter().zip(answers) {
+        round.requests += r.requests;
+        round.bytes += r.bytes;
+        for (i, b) in members.iter().zip(bytes?) {
+            out[*i] = b;
+        }
+    }
+    Ok(out)
+}
+
 /// The best `top` items for `query` by the blended score among those `keep` accepts, with
 /// `variants` of one product: `probe.cells` cells probed, `probe.candidates` of their items
 /// ranked exactly, metadata read for the items shown (and for more when `keep` or
@@ -302,29 +334,37 @@ pub async fn search_async(
     if top == 0 {
         return Ok((Vec::new(), trace));
     }
-    // Round 1: the cells' codes, those the cache lacks.
-    let mut lists: Vec<Option<Vec<u8>>> = plan
+    // Round 1: the cells' codes in every segment, those the cache lacks.
+    let wanted: Vec<(usize, usize)> = plan
         .cells
+        .iter()
+        .flat_map(|c| (0..published.segments()).map(move |s| (s, *c)))
+        .filter(|(s, c)| !published.cell_range(*s, *c).is_empty())
+        .collect();
+    let mut lists: Vec<Option<Vec<u8>>> = wanted
         .iter()
         .map(|c| cache.and_then(|k| k.get(*c)))
         .collect();
     trace.cached_cells = lists.iter().filter(|l| l.is_some()).count();
     trace.probed = plan.cells.clone();
     let missing: Vec<usize> = (0..lists.len()).filter(|i| lists[*i].is_none()).collect();
-    let ranges: Vec<Range<u64>> = missing
+    let ranges: Vec<(&str, Range<u64>)> = missing
         .iter()
-        .map(|i| published.cell_range(plan.cells[*i]))
+        .map(|i| {
+            let (s, c) = wanted[*i];
+            (published.lists_file(s), published.cell_range(s, c))
+        })
         .collect();
-    let read = read_merged(source, &manifest.lists.file, &ranges, &mut trace.cells).await?;
+    let read = read_files(source, &ranges, &mut trace.cells).await?;
     for (i, codes) in missing.into_iter().zip(read) {
         lists[i] = Some(codes);
     }
     let mut scored = Vec::new();
-    for (c, codes) in plan.cells.iter().zip(&lists) {
+    for ((s, c), codes) in wanted.iter().zip(&lists) {
         let codes = codes.as_deref().unwrap_or_default();
-        published.score_cell(&plan, *c, codes, &mut scored)?;
+        published.score_cell(&plan, *s, *c, codes, &mut scored)?;
         if let Some(k) = cache {
-            k.put(*c, codes);
+            k.put((*s, *c), codes);
         }
     }
     let mut candidates: Vec<u32> = best(scored, probe.candidates.max(top))
@@ -335,11 +375,18 @@ pub async fn search_async(
     trace.candidates = candidates.len();
 
     // Round 2: their records, ranked exactly.
-    let ranges: Vec<Range<u64>> = candidates
+    let ranges = candidates
         .iter()
-        .map(|p| published.record_range(*p))
-        .collect();
-    let bytes = read_merged(source, &manifest.records.file, &ranges, &mut trace.records).await?;
+        .map(|p| {
+            published
+                .record_range(*p)
+                .ok_or_else(|| AssetError::Content {
+                    what: "partitioned index",
+                    detail: format!("it holds no item {p}"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = read_files(source, &ranges, &mut trace.records).await?;
     let records: Vec<Record> = candidates
         .iter()
         .zip(&bytes)
@@ -359,12 +406,15 @@ pub async fn search_async(
         let want = ((top - found.len()) * 2).max(top).min(ranked.len() - next);
         let batch = &ranked[next..next + want];
         next += want;
-        let ranges: Vec<Range<u64>> = batch
+        let ranges: Vec<(&str, Range<u64>)> = batch
             .iter()
-            .map(|h| records[h.index].item.clone())
+            .map(|h| {
+                let r = &records[h.index];
+                (published.item_file(r), r.item.clone())
+            })
             .collect();
         let mut round = Round::default();
-        let bytes = read_merged(source, &manifest.items.file, &ranges, &mut round).await?;
+        let bytes = read_files(source, &ranges, &mut round).await?;
         trace.items.push(round);
         for (h, b) in batch.iter().zip(&bytes) {
             let record = &records[h.index];

@@ -21,6 +21,8 @@ pub const MAX_CELLS: usize = 1 << 20;
 pub const MAX_TOP_BYTES: u64 = 256 << 20;
 /// Largest metadata of one item.
 pub const MAX_ITEM_BYTES: u32 = 64 << 10;
+/// Most delta segments an index may hold (an update merges them before there are more).
+pub const MAX_DELTAS: usize = 8;
 
 const WHAT: &str = "partitioned index";
 /// Bytes of a record after its features: metadata offset (8), length (4), flags (1: bit 0,
@@ -51,7 +53,7 @@ pub struct PartitionedManifest {
     pub layout: String,
     /// sha256 of the weights of the model that computed the embeddings.
     pub model_sha256: String,
-    /// Number of items.
+    /// Number of items in the base segment (`lists`, `records`, `items`).
     pub count: usize,
     /// Embedding length.
     pub dim: usize,
@@ -63,18 +65,43 @@ pub struct PartitionedManifest {
     pub code_len: usize,
     /// The centroids, the cell directory and the codebooks.
     pub top: FileEntry,
-    /// The cells' codes.
+    /// The base segment's codes, cell after cell.
     pub lists: FileEntry,
-    /// The items' records for the exact ranking.
+    /// The base segment's records for the exact ranking.
     pub records: FileEntry,
-    /// The items' metadata.
+    /// The base segment's metadata.
     pub items: FileEntry,
+    /// Segments published by updates since the base, oldest first: new and changed items and
+    /// rewritten cells, numbered after the base's items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deltas: Vec<Segment>,
+    /// Items of earlier segments removed or replaced since (the top file lists them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub removed: usize,
     /// Thumbnails published with the index (paths under its `images/` folder).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
     /// What the items offer to filter by, for a page that never holds them all.
     #[serde(default)]
     pub facets: Facets,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One segment's files: its cells' codes, its items' records and their metadata, each in
+/// list order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Number of items.
+    pub count: usize,
+    /// The codes, cell after cell.
+    pub lists: FileEntry,
+    /// The records.
+    pub records: FileEntry,
+    /// The metadata.
+    pub items: FileEntry,
 }
 
 /// The categories and colour names the items of an index carry (those in stock, and all).
@@ -128,7 +155,7 @@ impl PartitionedManifest {
         if m.layout != PARTITIONED_LAYOUT {
             return Err(content(format!("unknown layout {:?}", m.layout)));
         }
-        for f in [&m.top, &m.lists, &m.records, &m.items] {
+        for f in m.files_named() {
             f.check_name("partitioned index manifest")?;
         }
         if let Some(bad) = m
@@ -140,10 +167,19 @@ impl PartitionedManifest {
                 "it names the thumbnail {bad:?}, outside its images/ folder"
             )));
         }
-        if m.count == 0 || m.count > MAX_ITEMS {
+        if m.deltas.len() > MAX_DELTAS {
             return Err(content(format!(
-                "it counts {} items; 1 to {MAX_ITEMS} are allowed",
-                m.count
+                "it has {} delta segments; at most {MAX_DELTAS} are allowed",
+                m.deltas.len()
+            )));
+        }
+        let positions = m.positions();
+        if m.count == 0 || positions > MAX_ITEMS || m.removed > positions {
+            return Err(content(format!(
+                "it counts {} items in {} segments, {} removed; 1 to {MAX_ITEMS} are allowed",
+                positions,
+                m.deltas.len() + 1,
+                m.removed
             )));
         }
         if !(1..=4096).contains(&m.dim)
@@ -156,18 +192,23 @@ impl PartitionedManifest {
                 m.dim, m.classes, m.cells, m.code_len
             )));
         }
-        let expect = |f: &FileEntry, bytes: u64| {
-            if f.bytes == bytes {
-                Ok(())
-            } else {
-                Err(content(format!(
-                    "{} is {} bytes; {} items need {bytes}",
-                    f.file, f.bytes, m.count
-                )))
-            }
-        };
-        expect(&m.lists, m.count as u64 * m.code_len as u64)?;
-        expect(&m.records, m.count as u64 * m.record_len() as u64)?;
+        for segment in m.segments() {
+            let expect = |f: &FileEntry, bytes: u64| {
+                if f.bytes == bytes {
+                    Ok(())
+                } else {
+                    Err(content(format!(
+                        "{} is {} bytes; {} items need {bytes}",
+                        f.file, f.bytes, segment.count
+                    )))
+                }
+            };
+            expect(&segment.lists, segment.count as u64 * m.code_len as u64)?;
+            expect(
+                &segment.records,
+                segment.count as u64 * m.record_len() as u64,
+            )?;
+        }
         if m.top.bytes > MAX_TOP_BYTES {
             return Err(content(format!(
                 "{} is {} bytes; the limit is {MAX_TOP_BYTES}",
@@ -187,13 +228,47 @@ impl PartitionedManifest {
         self.dim + 4 + HIST_LEN + self.classes + RECORD_TAIL
     }
 
-    /// Every file it names, the thumbnails included.
-    pub fn files(&self) -> Vec<&str> {
+    /// Every segment, the base first.
+    pub fn segments(&self) -> Vec<Segment> {
+        let base = Segment {
+            count: self.count,
+            lists: self.lists.clone(),
+            records: self.records.clone(),
+            items: self.items.clone(),
+        };
+        std::iter::once(base)
+            .chain(self.deltas.iter().cloned())
+            .collect()
+    }
+
+    /// Items in every segment, those removed since included: the positions there are.
+    pub fn positions(&self) -> usize {
+        self.deltas
+            .iter()
+            .fold(self.count, |n, d| n.saturating_add(d.count))
+    }
+
+    fn files_named(&self) -> impl Iterator<Item = &FileEntry> {
         [&self.top, &self.lists, &self.records, &self.items]
             .into_iter()
+            .chain(
+                self.deltas
+                    .iter()
+                    .flat_map(|d| [&d.lists, &d.records, &d.items]),
+            )
+    }
+
+    /// Every file it names, the thumbnails included.
+    pub fn files(&self) -> Vec<&str> {
+        self.files_named()
             .map(|f| f.file.as_str())
             .chain(self.images.iter().map(String::as_str))
             .collect()
+    }
+
+    /// Bytes of every file it names but the thumbnails.
+    pub fn bytes(&self) -> u64 {
+        self.files_named().map(|f| f.bytes).sum()
     }
 
     /// Fails unless the index was made by the model whose weights hash to `model_sha256`.

@@ -6,6 +6,7 @@
 //! centroid) in its cell's list; a query probes the cells nearest to it, scores their codes
 //! by table lookups and ranks the best candidates exactly with the blended score.
 
+mod delta;
 mod kmeans;
 mod lazy;
 mod manifest;
@@ -13,16 +14,19 @@ mod partition;
 mod pq;
 mod published;
 mod synthetic;
+mod write;
 
+pub use delta::{Changes, Held, Update, UpdatePolicy, held, update};
 pub use kmeans::{SplitMix, distance2, kmeans, nearest};
 pub use lazy::{
     CellCache, Found, MERGE_GAP, Ranges, ReadRanges, Round, Trace, search, search_async,
 };
 pub use manifest::{
-    Facets, MAX_CELLS, MAX_ITEM_BYTES, MAX_ITEMS, MAX_TOP_BYTES, PARTITIONED_FORMAT_VERSION,
-    PARTITIONED_LAYOUT, PartitionedManifest, is_partitioned,
+    Facets, MAX_CELLS, MAX_DELTAS, MAX_ITEM_BYTES, MAX_ITEMS, MAX_TOP_BYTES,
+    PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest, Segment, is_partitioned,
 };
 pub use partition::{Cell, Layout, Partitioned, Probe, Touched};
 pub use pq::{CENTROIDS, Measure, Part, Quantiser, SubspaceShape};
-pub use published::{Plan, Publication, Published, Record, publish, records_index};
+pub use published::{Plan, Published, Record, records_index};
 pub use synthetic::Mixture;
+pub use write::{Publication, publish};

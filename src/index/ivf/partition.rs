@@ -63,6 +63,9 @@ pub struct Partitioned {
     pub quantiser: Quantiser,
     /// The cells.
     pub cells: Vec<Cell>,
+    /// Mean squared distance of the items' unit embeddings to their cells' centroids: how
+    /// well the partition fits them, which an update compares new items against.
+    pub spread: f32,
 }
 
 /// Knobs of one query.
@@ -164,27 +167,19 @@ impl Partitioned {
             residual(&mut r[..dim], &centroids[c * dim..(c + 1) * dim]);
         }
         let quantiser = Quantiser::train(&sample, width, &parts, layout.iterations, layout.seed);
-        let cells_n = centroids.len() / dim.max(1);
-        let mut cells = vec![
-            Cell {
-                rows: Vec::new(),
-                codes: Vec::new(),
-            };
-            cells_n
-        ];
-        for r in 0..n {
-            features(index, r, &mut row);
-            let c = nearest(&centroids, dim, &row[..dim]);
-            residual(&mut row[..dim], &centroids[c * dim..(c + 1) * dim]);
-            cells[c].rows.push(r as u32);
-            cells[c].codes.extend(quantiser.encode(&row));
-        }
+        let coder = Coder {
+            centroids: &centroids,
+            dim,
+            quantiser: &quantiser,
+        };
+        let (cells, spread) = coder.assign(index, 0..n as u32);
         Self {
             dim,
             classes,
             centroids,
             quantiser,
             cells,
+            spread,
         }
     }
 
@@ -226,6 +221,76 @@ impl Partitioned {
         hits.sort_by(by_score);
         hits.truncate(top);
         (hits, touched)
+    }
+}
+
+/// Puts items in cells and codes them, for a partition already trained.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Coder<'a> {
+    /// Cell centroids, `cells * dim`.
+    pub centroids: &'a [f32],
+    /// Embedding length.
+    pub dim: usize,
+    /// The codebooks.
+    pub quantiser: &'a Quantiser,
+}
+
+impl Coder<'_> {
+    /// Number of cells.
+    pub fn cells(&self) -> usize {
+        self.centroids.len() / self.dim.max(1)
+    }
+
+    /// The cell nearest to `index`'s `row` and its squared distance from it.
+    pub fn nearest(&self, index: &CatalogueIndex, row: usize) -> (usize, f32) {
+        let unit = unit(&index.embedding(row));
+        let c = nearest(self.centroids, self.dim, &unit);
+        let d = distance2(&unit, &self.centroids[c * self.dim..(c + 1) * self.dim]);
+        (c, d)
+    }
+
+    /// The code of `index`'s `row` in cell `c`.
+    pub fn encode(
+        &self,
+        index: &CatalogueIndex,
+        row: usize,
+        c: usize,
+        buf: &mut Vec<f32>,
+    ) -> Vec<u8> {
+        features(index, row, buf);
+        residual(
+            &mut buf[..self.dim],
+            &self.centroids[c * self.dim..(c + 1) * self.dim],
+        );
+        self.quantiser.encode(buf)
+    }
+
+    /// `rows` of `index` in their nearest cells, in the order given, and their mean squared
+    /// distance from their centroids.
+    pub fn assign(
+        &self,
+        index: &CatalogueIndex,
+        rows: impl IntoIterator<Item = u32>,
+    ) -> (Vec<Cell>, f32) {
+        let mut cells = vec![
+            Cell {
+                rows: Vec::new(),
+                codes: Vec::new(),
+            };
+            self.cells()
+        ];
+        let (mut sum, mut n) = (0f64, 0usize);
+        let mut buf = Vec::new();
+        for r in rows {
+            let (c, d) = self.nearest(index, r as usize);
+            sum += d as f64;
+            n += 1;
+            cells[c].rows.push(r);
+            cells[c]
+                .codes
+                .extend(self.encode(index, r as usize, c, &mut buf));
+        }
+        (cells, (sum / n.max(1) as f64) as f32)
     }
 }
 

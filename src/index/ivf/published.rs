@@ -1,32 +1,31 @@
 //! The partitioned index as published files, each immutable and named by its hash, and the
 //! manifest (`index.json`, format version 4) that names them, written last:
 //!
-//! - `top-*.safetensors`: the cells' centroids, where each cell's list begins, a checksum of
-//!   each list, the codebooks and the catalogue's mean embedding. A page loads it whole.
-//! - `lists-*.bin`: every cell's codes, the cells one after another, so one cell is one range.
-//! - `records-*.bin`: what the exact ranking needs of each item (int8 embedding and its scale,
-//!   histogram, category probabilities), fixed-size, in list order, each with where its
-//!   metadata lies, whether the item can be ordered, and checksums of both.
-//! - `items-*.json`: each item's metadata as one JSON object, in list order; only the items a
-//!   query shows are read.
+//! - `top-*.safetensors`: the cells' centroids, the codebooks, the catalogue's mean
+//!   embedding and, for each segment, where each cell's list begins, a checksum of each list
+//!   and whether the cell is still read; the items removed since the base. A page loads it
+//!   whole.
+//! - Segments, the base and then each update's delta, each three files:
+//!   - `lists-*.bin`: every cell's codes, the cells one after another, so one cell is one
+//!     range;
+//!   - `records-*.bin`: what the exact ranking needs of each item (int8 embedding and its
+//!     scale, histogram, category probabilities), fixed-size, in list order, each with where
+//!     its metadata lies, whether the item can be ordered, and checksums of both;
+//!   - `items-*.json`: each item's metadata as one JSON object, in list order; only the
+//!     items a query shows are read.
 //!
-//! Nothing here reads or writes files: [`publish`] gives the files' bytes, and
-//! [`Published`] answers what to read next and checks what was read.
+//! Items are numbered across segments (the base's first), so a position names one record.
+//! Nothing here reads or writes files: [`Published`] answers what to read next and checks
+//! what was read.
 
 use std::ops::Range;
 
-use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::manifest::{
-    Facets, MAX_ITEM_BYTES, PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest,
-    RECORD_TAIL,
-};
-use super::partition::{Partitioned, Prepared, nearest_cells};
-use super::pq::{Part, Quantiser, SubspaceShape};
-use crate::assets::FileEntry;
+use super::manifest::{PartitionedManifest, RECORD_TAIL, Segment};
+use super::partition::{Prepared, nearest_cells};
+use super::pq::Quantiser;
+use super::write::{CHECK, TopLayout, WHAT, check, content, directory_names, st_error};
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
 use crate::index::CatalogueIndex;
@@ -34,174 +33,15 @@ use crate::index::description::Query;
 use crate::index::item::Item;
 use crate::index::rank::Blend;
 
-const WHAT: &str = "partitioned index";
-const CHECK: usize = 8;
-
-fn content(detail: impl Into<String>) -> AssetError {
-    AssetError::content(WHAT, detail)
-}
-
-fn st_error(source: safetensors::SafeTensorError) -> AssetError {
-    AssetError::safetensors(WHAT, source)
-}
-
-/// The first 8 bytes of the sha256 of `parts` one after another.
-fn check(parts: &[&[u8]]) -> [u8; CHECK] {
-    let mut hash = Sha256::new();
-    for p in parts {
-        hash.update(p);
-    }
-    let mut out = [0u8; CHECK];
-    out.copy_from_slice(&hash.finalize()[..CHECK]);
-    out
-}
-
-/// What the top file's metadata says of the codes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TopLayout {
-    parts: Vec<Part>,
-    subspaces: Vec<SubspaceShape>,
-}
-
-/// The files of one publication and the manifest that names them.
+/// One segment as the top file describes it.
 #[derive(Debug, Clone)]
-pub struct Publication {
-    /// The manifest, to be written last.
-    pub manifest: PartitionedManifest,
-    /// Each file's name and bytes.
-    pub files: Vec<(String, Vec<u8>)>,
-}
-
-/// Named by the first 16 hex digits of its sha256.
-fn named(stem: &str, ext: &str, bytes: Vec<u8>) -> (FileEntry, (String, Vec<u8>)) {
-    let entry = FileEntry::of("", &bytes);
-    let file = format!("{stem}-{}.{ext}", &entry.sha256[..16]);
-    (
-        FileEntry {
-            file: file.clone(),
-            ..entry
-        },
-        (file, bytes),
-    )
-}
-
-/// The files of `partitioned` (built from `index`, made by the model whose weights hash to
-/// `model_sha256`), with the thumbnails `images` the items name.
-pub fn publish(
-    index: &CatalogueIndex,
-    partitioned: &Partitioned,
-    model_sha256: &str,
-    images: Vec<String>,
-) -> Result<Publication, AssetError> {
-    let (dim, classes) = (index.dim(), index.classes());
-    let cells = partitioned.cells.len();
-    let code_len = partitioned.quantiser.code_len();
-    let count = index.len();
-    let mut starts: Vec<u32> = Vec::with_capacity(cells + 1);
-    let mut checks: Vec<u8> = Vec::with_capacity(cells * CHECK);
-    let mut lists = Vec::with_capacity(count * code_len);
-    let record_len = dim + 4 + HIST_LEN + classes + RECORD_TAIL;
-    let mut records = Vec::with_capacity(count * record_len);
-    let mut items = Vec::new();
-    let mut position = 0u64;
-    for cell in &partitioned.cells {
-        starts.push(position as u32);
-        checks.extend(check(&[&cell.codes]));
-        lists.extend_from_slice(&cell.codes);
-        for &row in &cell.rows {
-            let row = row as usize;
-            let item = index
-                .items
-                .get(row)
-                .ok_or_else(|| content(format!("a cell names row {row} of {count}")))?;
-            let json = serde_json::to_vec(item).map_err(|e| AssetError::json(WHAT, e))?;
-            if json.len() > MAX_ITEM_BYTES as usize {
-                return Err(content(format!(
-                    "item {} has {} bytes of metadata; the limit is {MAX_ITEM_BYTES}",
-                    item.id,
-                    json.len()
-                )));
-            }
-            let start = records.len();
-            let (embedding, scale) = index.row_embedding(row);
-            records.extend(embedding.iter().map(|v| *v as u8));
-            records.extend(scale.to_le_bytes());
-            records.extend_from_slice(index.row_histogram(row));
-            records.extend_from_slice(index.row_probabilities(row));
-            records.extend((items.len() as u64).to_le_bytes());
-            records.extend((json.len() as u32).to_le_bytes());
-            records.push(u8::from(item.orderable()));
-            records.extend(check(&[&json]));
-            let sum = check(&[&position.to_le_bytes(), &records[start..]]);
-            records.extend(sum);
-            items.extend(json);
-            position += 1;
-        }
-    }
-    if position as usize != count {
-        return Err(content(format!(
-            "the cells hold {position} items of {count}"
-        )));
-    }
-    starts.push(position as u32);
-
-    let (parts, subspaces, codebooks) = partitioned.quantiser.to_table();
-    let layout = serde_json::to_string(&TopLayout { parts, subspaces })
-        .map_err(|e| AssetError::json(WHAT, e))?;
-    let f32s = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-    let centroids = f32s(&partitioned.centroids);
-    let starts_bytes: Vec<u8> = starts.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let codebook_bytes = f32s(&codebooks);
-    let centre = f32s(index.centre());
-    let views = vec![
-        (
-            "centroids",
-            TensorView::new(Dtype::F32, vec![cells, dim], &centroids).map_err(st_error)?,
-        ),
-        (
-            "starts",
-            TensorView::new(Dtype::U32, vec![cells + 1], &starts_bytes).map_err(st_error)?,
-        ),
-        (
-            "checks",
-            TensorView::new(Dtype::U8, vec![cells, CHECK], &checks).map_err(st_error)?,
-        ),
-        (
-            "codebooks",
-            TensorView::new(Dtype::F32, vec![codebooks.len()], &codebook_bytes)
-                .map_err(st_error)?,
-        ),
-        (
-            "centre",
-            TensorView::new(Dtype::F32, vec![dim], &centre).map_err(st_error)?,
-        ),
-    ];
-    let metadata = std::collections::HashMap::from([("layout".to_string(), layout)]);
-    let top = safetensors::serialize(views, Some(metadata)).map_err(st_error)?;
-
-    let (top, top_file) = named("top", "safetensors", top);
-    let (lists, lists_file) = named("lists", "bin", lists);
-    let (records, records_file) = named("records", "bin", records);
-    let (items, items_file) = named("items", "json", items);
-    Ok(Publication {
-        manifest: PartitionedManifest {
-            format_version: PARTITIONED_FORMAT_VERSION,
-            layout: PARTITIONED_LAYOUT.into(),
-            model_sha256: model_sha256.to_string(),
-            count,
-            dim,
-            classes,
-            cells,
-            code_len,
-            top,
-            lists,
-            records,
-            items,
-            images,
-            facets: Facets::of(&index.items),
-        },
-        files: vec![top_file, lists_file, records_file, items_file],
-    })
+struct Seg {
+    /// Position of its first item.
+    first: u32,
+    files: Segment,
+    starts: Vec<u32>,
+    checks: Vec<u8>,
+    live: Vec<bool>,
 }
 
 /// A loaded partitioned index: its manifest and its top file, which say what a query reads.
@@ -209,18 +49,19 @@ pub fn publish(
 pub struct Published {
     /// The manifest.
     pub manifest: PartitionedManifest,
-    centroids: Vec<f32>,
-    starts: Vec<u32>,
-    checks: Vec<u8>,
-    quantiser: Quantiser,
+    pub(super) centroids: Vec<f32>,
+    pub(super) quantiser: Quantiser,
     centre: Vec<f32>,
+    spread: Option<f32>,
+    segments: Vec<Seg>,
+    removed: Vec<u32>,
 }
 
 /// One item's record: its features for the exact ranking, as the index stores them, and
 /// where its metadata lies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// Position in list order.
+    /// Position across the segments.
     pub position: u32,
     /// The int8 embedding.
     pub embedding: Vec<i8>,
@@ -230,12 +71,27 @@ pub struct Record {
     pub histogram: Vec<u8>,
     /// The category probabilities, 0..=255 for 0..=1.
     pub probabilities: Vec<u8>,
-    /// Where its metadata lies in the items file.
+    /// Where its metadata lies in its segment's items file.
     pub item: Range<u64>,
     /// Whether the item can be ordered (in stock, on backorder or preorder), known before
     /// its metadata is read.
     pub orderable: bool,
-    item_check: [u8; CHECK],
+    pub(super) item_check: [u8; CHECK],
+}
+
+impl Record {
+    /// What identifies its content: features, metadata and stock flag (not where it lies).
+    pub(super) fn fingerprint(&self) -> [u8; CHECK] {
+        let embedding: Vec<u8> = self.embedding.iter().map(|v| *v as u8).collect();
+        check(&[
+            &embedding,
+            &self.scale.to_le_bytes(),
+            &self.histogram,
+            &self.probabilities,
+            &self.item_check,
+            &[u8::from(self.orderable)],
+        ])
+    }
 }
 
 /// A query's first step: the cells to read.
@@ -244,6 +100,18 @@ pub struct Plan {
     /// The cells, nearest first.
     pub cells: Vec<usize>,
     prepared: Prepared,
+}
+
+fn f32s(b: Vec<u8>) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn u32s(b: Vec<u8>) -> Vec<u32> {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 impl Published {
@@ -259,6 +127,7 @@ impl Published {
             .ok_or_else(|| content("its top file has no layout"))
             .and_then(|j| serde_json::from_str(j).map_err(|e| AssetError::json(WHAT, e)))?;
         let (cells, dim) = (manifest.cells, manifest.dim);
+        let names: Vec<String> = file.names().into_iter().map(String::from).collect();
         let get = |name: &str, dtype: Dtype, shape: &[usize]| {
             let view = file.tensor(name).map_err(st_error)?;
             if view.dtype() != dtype || (!shape.is_empty() && view.shape() != shape) {
@@ -270,25 +139,62 @@ impl Published {
             }
             Ok(view.data().to_vec())
         };
-        let f32s = |b: Vec<u8>| -> Vec<f32> {
-            b.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        };
+        let has = |name: &str| names.iter().any(|n| n == name);
         let centroids = f32s(get("centroids", Dtype::F32, &[cells, dim])?);
-        let starts: Vec<u32> = get("starts", Dtype::U32, &[cells + 1])?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        if starts.first() != Some(&0)
-            || starts.last().map(|s| *s as usize) != Some(manifest.count)
-            || starts.windows(2).any(|w| w[0] > w[1])
+        let files = manifest.segments();
+        let live = if has("live") {
+            get("live", Dtype::U8, &[files.len(), cells])?
+        } else {
+            vec![1; files.len() * cells]
+        };
+        if live.iter().any(|l| *l > 1) {
+            return Err(content("its live cells are neither 0 nor 1"));
+        }
+        let mut segments = Vec::with_capacity(files.len());
+        let mut first = 0u32;
+        for (s, files) in files.into_iter().enumerate() {
+            let (starts, checks) = directory_names(s);
+            let starts = u32s(get(&starts, Dtype::U32, &[cells + 1])?);
+            if starts.first() != Some(&0)
+                || starts.last().map(|s| *s as usize) != Some(files.count)
+                || starts.windows(2).any(|w| w[0] > w[1])
+            {
+                return Err(content(format!(
+                    "the cell directory of its segment {s} does not cover the items in order"
+                )));
+            }
+            let count = files.count as u32;
+            segments.push(Seg {
+                first,
+                files,
+                starts,
+                checks: get(&checks, Dtype::U8, &[cells, CHECK])?,
+                live: live[s * cells..(s + 1) * cells]
+                    .iter()
+                    .map(|l| *l == 1)
+                    .collect(),
+            });
+            first = first
+                .checked_add(count)
+                .ok_or_else(|| content("its segments hold too many items"))?;
+        }
+        let removed = if has("removed") {
+            u32s(get("removed", Dtype::U32, &[manifest.removed])?)
+        } else {
+            Vec::new()
+        };
+        if removed.len() != manifest.removed
+            || removed.windows(2).any(|w| w[0] >= w[1])
+            || removed.last().is_some_and(|r| *r >= first)
         {
             return Err(content(
-                "its cell directory does not cover the items in order",
+                "its removed items are not sorted positions it holds, as many as the manifest says",
             ));
         }
-        let checks = get("checks", Dtype::U8, &[cells, CHECK])?;
+        let spread = has("spread")
+            .then(|| get("spread", Dtype::F32, &[1]).map(f32s))
+            .transpose()?
+            .and_then(|v| v.first().copied());
         let codebooks = f32s(get("codebooks", Dtype::F32, &[])?);
         let centre = f32s(get("centre", Dtype::F32, &[dim])?);
         let width = dim + HIST_LEN + manifest.classes;
@@ -303,10 +209,11 @@ impl Published {
         Ok(Self {
             manifest,
             centroids,
-            starts,
-            checks,
             quantiser,
             centre,
+            spread,
+            segments,
+            removed,
         })
     }
 
@@ -315,10 +222,70 @@ impl Published {
         &self.centre
     }
 
-    /// Number of items in cell `c` (none for a cell it does not have).
-    pub fn cell_len(&self, c: usize) -> usize {
-        let r = self.cell_range(c);
-        ((r.end - r.start) / self.manifest.code_len as u64) as usize
+    /// Mean squared distance of the base's unit embeddings to their centroids (none in an
+    /// index published before it was recorded).
+    pub fn spread(&self) -> Option<f32> {
+        self.spread
+    }
+
+    /// Number of segments, the base included.
+    pub fn segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Positions removed since the base, sorted.
+    pub fn removed(&self) -> &[u32] {
+        &self.removed
+    }
+
+    /// Whether the item at `position` was removed or replaced since it was published.
+    pub fn is_removed(&self, position: u32) -> bool {
+        self.removed.binary_search(&position).is_ok()
+    }
+
+    /// Whether cell `c` of segment `s` is read (not rewritten by a later segment).
+    pub fn is_live(&self, s: usize, c: usize) -> bool {
+        self.segments
+            .get(s)
+            .and_then(|seg| seg.live.get(c))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Items a query can find: every segment's live cells, less those removed.
+    pub fn live_items(&self) -> usize {
+        let held: usize = (0..self.segments.len())
+            .flat_map(|s| (0..self.manifest.cells).map(move |c| (s, c)))
+            .filter(|(s, c)| self.is_live(*s, *c))
+            .map(|(s, c)| self.cell_positions(s, c).len())
+            .sum();
+        held.saturating_sub(self.removed.len())
+    }
+
+    /// Positions of cell `c`'s items in segment `s` (empty for a cell it does not have).
+    pub fn cell_positions(&self, s: usize, c: usize) -> Range<u32> {
+        self.segments
+            .get(s)
+            .and_then(|seg| {
+                let (a, b) = (seg.starts.get(c)?, seg.starts.get(c + 1)?);
+                Some(seg.first + a..seg.first + b)
+            })
+            .unwrap_or(0..0)
+    }
+
+    /// The segment and cell holding the item at `position`.
+    pub fn locate(&self, position: u32) -> Option<(usize, usize)> {
+        let s = self
+            .segments
+            .partition_point(|seg| seg.first <= position)
+            .checked_sub(1)?;
+        let seg = self.segment_of(position)?;
+        let local = position - seg.first;
+        let c = seg
+            .starts
+            .partition_point(|start| *start <= local)
+            .checked_sub(1)?;
+        Some((s, c))
     }
 
     /// The cells to read for `query` with `weights`, `cells` of them; `None` for a query of
@@ -333,61 +300,114 @@ impl Published {
         Some(Plan { cells, prepared })
     }
 
-    /// Where cell `c`'s codes lie in the lists file (an empty range for a cell it does not
-    /// have).
-    pub fn cell_range(&self, c: usize) -> Range<u64> {
-        let len = self.manifest.code_len as u64;
-        match (self.starts.get(c), self.starts.get(c + 1)) {
-            (Some(a), Some(b)) => *a as u64 * len..*b as u64 * len,
-            _ => 0..0,
-        }
+    /// Segment `s`'s checksums of its cells' lists.
+    pub(super) fn checks(&self, s: usize) -> &[u8] {
+        self.segments
+            .get(s)
+            .map_or(&[], |seg| seg.checks.as_slice())
     }
 
-    /// Scores cell `c`'s codes (`codes`, read from [`Self::cell_range`]) for `plan`, adding
-    /// (approximate score, position) to `out`; fails when they are not the published ones.
+    /// The lists file of segment `s`.
+    pub fn lists_file(&self, s: usize) -> &str {
+        self.segments
+            .get(s)
+            .map_or("", |seg| seg.files.lists.file.as_str())
+    }
+
+    /// Where cell `c`'s codes lie in segment `s`'s lists file: an empty range for a cell it
+    /// does not have or no longer reads.
+    pub fn cell_range(&self, s: usize, c: usize) -> Range<u64> {
+        if !self.is_live(s, c) {
+            return 0..0;
+        }
+        let len = self.manifest.code_len as u64;
+        let seg = &self.segments[s];
+        let p = self.cell_positions(s, c);
+        (p.start - seg.first) as u64 * len..(p.end - seg.first) as u64 * len
+    }
+
+    /// Scores cell `c`'s codes in segment `s` (`codes`, read from [`Self::cell_range`]) for
+    /// `plan`, adding (approximate score, position) to `out` for the items not removed;
+    /// fails when they are not the published ones.
     pub fn score_cell(
         &self,
         plan: &Plan,
+        s: usize,
         c: usize,
         codes: &[u8],
         out: &mut Vec<(f32, u32)>,
     ) -> Result<(), AssetError> {
-        let Some(expected) = self.checks.get(c * CHECK..(c + 1) * CHECK) else {
-            return Err(content(format!("it has no cell {c}")));
+        let Some(expected) = self
+            .segments
+            .get(s)
+            .and_then(|seg| seg.checks.get(c * CHECK..(c + 1) * CHECK))
+        else {
+            return Err(content(format!("it has no cell {c} in segment {s}")));
         };
-        let range = self.cell_range(c);
+        let range = self.cell_range(s, c);
         if codes.len() as u64 != range.end - range.start || check(&[codes]) != expected {
             return Err(AssetError::Checksum {
-                file: format!("{} (cell {c})", self.manifest.lists.file),
+                file: format!("{} (cell {c})", self.lists_file(s)),
                 expected: hex(expected),
                 actual: hex(&check(&[codes])),
             });
         }
         let dim = self.manifest.dim;
         let base = plan.prepared.base(&self.centroids[c * dim..(c + 1) * dim]);
-        let first = self.starts[c];
+        let first = self.cell_positions(s, c).start;
         for (i, code) in codes.chunks_exact(self.manifest.code_len).enumerate() {
-            let score = base + Quantiser::score(&plan.prepared.tables, code);
-            out.push((score, first + i as u32));
+            let position = first + i as u32;
+            if !self.is_removed(position) {
+                let score = base + Quantiser::score(&plan.prepared.tables, code);
+                out.push((score, position));
+            }
         }
         Ok(())
     }
 
-    /// Where the record at `position` lies in the records file.
-    pub fn record_range(&self, position: u32) -> Range<u64> {
+    fn segment_of(&self, position: u32) -> Option<&Seg> {
+        let s = self
+            .segments
+            .partition_point(|seg| seg.first <= position)
+            .checked_sub(1)?;
+        let seg = &self.segments[s];
+        (((position - seg.first) as usize) < seg.files.count).then_some(seg)
+    }
+
+    /// The records file and range of the record at `position` (none for a position the
+    /// index does not hold).
+    pub fn record_range(&self, position: u32) -> Option<(&str, Range<u64>)> {
+        let seg = self.segment_of(position)?;
         let len = self.manifest.record_len() as u64;
-        position as u64 * len..(position as u64 + 1) * len
+        let local = (position - seg.first) as u64;
+        Some((
+            seg.files.records.file.as_str(),
+            local * len..(local + 1) * len,
+        ))
+    }
+
+    /// The items file `record`'s metadata lies in.
+    pub fn item_file(&self, record: &Record) -> &str {
+        self.segment_of(record.position)
+            .map_or("", |seg| seg.files.items.file.as_str())
     }
 
     /// Parses and checks the record at `position` (`bytes`, read from [`Self::record_range`]).
     pub fn record(&self, position: u32, bytes: &[u8]) -> Result<Record, AssetError> {
         let (dim, classes) = (self.manifest.dim, self.manifest.classes);
+        let seg = self.segment_of(position);
         let bad = || AssetError::Checksum {
-            file: format!("{} (record {position})", self.manifest.records.file),
+            file: format!(
+                "{} (record {position})",
+                seg.map_or("", |s| s.files.records.file.as_str())
+            ),
             expected: "its own checksum".into(),
             actual: "other bytes".into(),
         };
-        if position as usize >= self.manifest.count || bytes.len() != self.manifest.record_len() {
+        let Some(seg) = seg else {
+            return Err(bad());
+        };
+        if bytes.len() != self.manifest.record_len() {
             return Err(bad());
         }
         let (body, sum) = bytes.split_at(bytes.len() - CHECK);
@@ -401,13 +421,14 @@ impl Published {
         let (offset, rest) = rest.split_at(8);
         let (len, rest) = rest.split_at(4);
         let (flags, item_check) = rest.split_at(1);
+        debug_assert_eq!(item_check.len() + 13 + CHECK, RECORD_TAIL);
         let scale = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
         let offset = u64::from_le_bytes(offset.try_into().map_err(|_| bad())?);
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
         let end = offset.checked_add(len as u64).ok_or_else(bad)?;
         if !scale.is_finite()
-            || len > MAX_ITEM_BYTES
-            || end > self.manifest.items.bytes
+            || len > super::manifest::MAX_ITEM_BYTES
+            || end > seg.files.items.bytes
             || flags[0] > 1
         {
             return Err(bad());
@@ -424,11 +445,12 @@ impl Published {
         })
     }
 
-    /// Parses and checks `record`'s metadata (`bytes`, read from its `item` range).
+    /// Parses and checks `record`'s metadata (`bytes`, read from its `item` range of
+    /// [`Self::item_file`]).
     pub fn item(&self, record: &Record, bytes: &[u8]) -> Result<Item, AssetError> {
         if check(&[bytes]) != record.item_check {
             return Err(AssetError::Checksum {
-                file: format!("{} (item {})", self.manifest.items.file, record.position),
+                file: format!("{} (item {})", self.item_file(record), record.position),
                 expected: hex(&record.item_check),
                 actual: hex(&check(&[bytes])),
             });

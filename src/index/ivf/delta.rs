@@ -1,0 +1,378 @@
+//! Updating a published partitioned index instead of rebuilding it. The new catalogue is
+//! compared with what the index holds, item by item (by id, and by a fingerprint of the
+//! features, metadata and stock flag a record stores). Items added or changed go into one new
+//! delta segment, each in its nearest cell, coded with the same partition and codebooks.
+//! Items removed or replaced go into the top file's removed set. A cell whose changes pass a
+//! share of its base items is rewritten whole into the new segment, and no longer read in the
+//! older ones. Deltas past a count are merged into the new one. When the deltas would hold too
+//! much of the catalogue, or the new items lie farther from their cells than the base's did
+//! (drift), the update asks for a full re-partition instead.
+//!
+//! An update publishes a new top file and the new segment's three files; every other file
+//! stays as it was, so a small change republishes a small share of the bytes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Deserialize;
+
+use super::lazy::Ranges;
+use super::manifest::{Facets, Segment};
+use super::partition::{Cell, Coder};
+use super::published::Published;
+use super::write::{
+    CHECK, Directory, Publication, Top, check, content, features, metadata, segment,
+};
+use crate::error::AssetError;
+use crate::index::CatalogueIndex;
+
+/// When an update rewrites cells, merges deltas, or gives way to a full re-partition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdatePolicy {
+    /// A cell is rewritten whole once its changes (items in later deltas, items removed)
+    /// pass this share of the items it held when it was published or last rewritten.
+    pub rewrite_share: f32,
+    /// Most delta segments; one more update merges them all into its own.
+    pub max_deltas: usize,
+    /// A full re-partition once the deltas would hold more than this share of the items.
+    pub max_delta_share: f32,
+    /// A full re-partition once the new items' mean squared distance to their centroids is
+    /// more than this many times the base's.
+    pub max_drift: f32,
+    /// Fewest new items that measure drift.
+    pub drift_items: usize,
+}
+
+impl UpdatePolicy {
+    /// What `deep-shopping partition` uses.
+    pub const DEFAULT: UpdatePolicy = UpdatePolicy {
+        rewrite_share: 0.25,
+        max_deltas: 4,
+        max_delta_share: 0.2,
+        max_drift: 1.5,
+        drift_items: 100,
+    };
+}
+
+/// What an update found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Items new to the index.
+    pub added: usize,
+    /// Items whose features, metadata or stock changed.
+    pub changed: usize,
+    /// Items no longer in the catalogue.
+    pub removed: usize,
+    /// Cells rewritten whole.
+    pub rewritten: Vec<usize>,
+    /// Whether the older deltas were merged into the new one.
+    pub merged: bool,
+    /// The new items' mean squared distance to their centroids over the base's.
+    pub drift: Option<f32>,
+}
+
+/// The outcome of an update.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// The catalogue holds what the index holds.
+    Unchanged,
+    /// A delta to publish.
+    Delta {
+        /// The new files (top file, and the new segment's if any) and the manifest.
+        publication: Publication,
+        /// What changed.
+        changes: Changes,
+    },
+    /// Partition the catalogue again, for the reason given.
+    Repartition(String),
+}
+
+/// An item a published index holds: where, which, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Its position.
+    pub position: u32,
+    /// Its id.
+    pub id: String,
+    fingerprint: [u8; CHECK],
+}
+
+/// Every item `published` still holds, read whole from `source` (each segment's records and
+/// metadata files, once).
+pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Held>, AssetError> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let mut out = Vec::new();
+    for (s, files) in published.manifest.segments().iter().enumerate() {
+        let read = |f: &crate::assets::FileEntry| -> Result<Vec<u8>, AssetError> {
+            let bytes = source
+                .read(&f.file, &[0..f.bytes])?
+                .pop()
+                .unwrap_or_default();
+            f.verify(&bytes)?;
+            Ok(bytes)
+        };
+        let (records, items) = (read(&files.records)?, read(&files.items)?);
+        let len = published.manifest.record_len();
+        for c in 0..published.manifest.cells {
+            if !published.is_live(s, c) {
+                continue;
+            }
+            for position in published.cell_positions(s, c) {
+                if published.is_removed(position) {
+                    continue;
+                }
+                let local = (position - published.cell_positions(s, 0).start) as usize;
+                let bytes = records
+                    .get(local * len..(local + 1) * len)
+                    .ok_or_else(|| content(format!("{} is cut short", files.records.file)))?;
+                let record = published.record(position, bytes)?;
+                let json = items
+                    .get(record.item.start as usize..record.item.end as usize)
+                    .ok_or_else(|| content(format!("{} is cut short", files.items.file)))?;
+                let item = published.item(&record, json)?;
+                let Id { id } =
+                    serde_json::from_slice(json).map_err(|e| AssetError::json("item", e))?;
+                debug_assert_eq!(id, item.id);
+                out.push(Held {
+                    position,
+                    id,
+                    fingerprint: record.fingerprint(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The fingerprint of `index`'s `row` as [`Held`] has it.
+fn fingerprint(index: &CatalogueIndex, row: usize) -> Result<[u8; CHECK], AssetError> {
+    let json = metadata(index, row)?;
+    Ok(check(&[
+        &features(index, row),
+        &check(&[&json]),
+        &[u8::from(index.items[row].orderable())],
+    ]))
+}
+
+/// An update of `previous` (which holds `held`) to the catalogue `index`, with the
+/// thumbnails `images`, by `policy`.
+pub fn update(
+    previous: &Published,
+    held: &[Held],
+    index: &CatalogueIndex,
+    images: Vec<String>,
+    policy: &UpdatePolicy,
+) -> Result<Update, AssetError> {
+    let m = &previous.manifest;
+    if index.dim() != m.dim || index.classes() != m.classes {
+        return Err(content(format!(
+            "the catalogue has {} values and {} classes; the index {} and {}",
+            index.dim(),
+            index.classes(),
+            m.dim,
+            m.classes
+        )));
+    }
+    let mut rows: HashMap<&str, usize> = HashMap::with_capacity(index.len());
+    for (row, item) in index.items.iter().enumerate() {
+        if rows.insert(item.id.as_str(), row).is_some() {
+            return Err(content(format!("the catalogue has item {} twice", item.id)));
+        }
+    }
+    // Which held items stay where they are.
+    let mut kept: Vec<(u32, u32)> = Vec::new();
+    let mut kept_rows = vec![false; index.len()];
+    let mut gone: BTreeSet<u32> = previous.removed().iter().copied().collect();
+    let mut changes = Changes::default();
+    for h in held {
+        match rows.get(h.id.as_str()) {
+            Some(&row) if fingerprint(index, row)? == h.fingerprint => {
+                kept.push((h.position, row as u32));
+                kept_rows[row] = true;
+            }
+            Some(_) => {
+                changes.changed += 1;
+                gone.insert(h.position);
+            }
+            None => {
+                changes.removed += 1;
+                gone.insert(h.position);
+            }
+        }
+    }
+    let added: Vec<u32> = (0..index.len() as u32)
+        .filter(|r| !kept_rows[*r as usize])
+        .collect();
+    changes.added = added.len() - changes.changed;
+    if added.is_empty() && changes.removed == 0 {
+        return Ok(Update::Unchanged);
+    }
+
+    let coder = Coder {
+        centroids: &previous.centroids,
+        dim: m.dim,
+        quantiser: &previous.quantiser,
+    };
+    let cells = m.cells;
+    let placed: Vec<(usize, f32)> = added
+        .iter()
+        .map(|r| coder.nearest(index, *r as usize))
+        .collect();
+    if let Some(base) = previous.spread().filter(|s| *s > 0.0)
+        && added.len() >= policy.drift_items
+    {
+        let mean = placed.iter().map(|(_, d)| *d as f64).sum::<f64>() / added.len() as f64;
+        let drift = mean as f32 / base;
+        changes.drift = Some(drift);
+        if drift > policy.max_drift {
+            return Ok(Update::Repartition(format!(
+                "the new items lie {drift:.2} times as far from their cells as the base's (more than {})",
+                policy.max_drift
+            )));
+        }
+    }
+
+    // Where each kept item is, and what changed in each cell since the base.
+    let located: Vec<(usize, usize)> = kept
+        .iter()
+        .map(|(p, _)| {
+            previous
+                .locate(*p)
+                .ok_or_else(|| content(format!("it holds no item {p}")))
+        })
+        .collect::<Result<_, _>>()?;
+    // A cell's home is the first segment still read for it: the base, or the delta that
+    // last rewrote it. Its changes are what later segments add to it and what was removed.
+    let home: Vec<usize> = (0..cells)
+        .map(|c| {
+            (0..previous.segments())
+                .find(|s| previous.is_live(*s, c))
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut changed_in = vec![0usize; cells];
+    for (s, c) in &located {
+        if *s > home[*c] {
+            changed_in[*c] += 1;
+        }
+    }
+    for (c, _) in &placed {
+        changed_in[*c] += 1;
+    }
+    for p in &gone {
+        if let Some((_, c)) = previous.locate(*p) {
+            changed_in[c] += 1;
+        }
+    }
+    let rewrite: Vec<bool> = (0..cells)
+        .map(|c| {
+            let held = previous.cell_positions(home[c], c).len().max(1);
+            changed_in[c] > 0 && changed_in[c] as f32 > policy.rewrite_share * held as f32
+        })
+        .collect();
+    changes.rewritten = (0..cells).filter(|c| rewrite[*c]).collect();
+    changes.merged = m.deltas.len() >= policy.max_deltas.max(1);
+    let survivors = if changes.merged {
+        1
+    } else {
+        previous.segments()
+    };
+
+    // The new segment: added items, kept ones of rewritten cells and of merged deltas.
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); cells];
+    for ((_, row), (s, c)) in kept.iter().zip(&located) {
+        if rewrite[*c] || *s >= survivors {
+            members[*c].push(*row);
+        }
+    }
+    for (row, (c, _)) in added.iter().zip(&placed) {
+        members[*c].push(*row);
+    }
+    let mut buf = Vec::new();
+    let new_cells: Vec<Cell> = members
+        .into_iter()
+        .enumerate()
+        .map(|(c, rows)| {
+            let codes = rows
+                .iter()
+                .flat_map(|r| coder.encode(index, *r as usize, c, &mut buf))
+                .collect();
+            Cell { rows, codes }
+        })
+        .collect();
+    let in_deltas: usize = kept
+        .iter()
+        .zip(&located)
+        .filter(|(_, (s, c))| *s > 0 && *s < survivors && !rewrite[*c])
+        .count()
+        + new_cells.iter().map(|c| c.rows.len()).sum::<usize>();
+    let share = in_deltas as f32 / index.len().max(1) as f32;
+    if share > policy.max_delta_share {
+        return Ok(Update::Repartition(format!(
+            "the deltas would hold {:.0}% of the items (more than {:.0}%)",
+            share * 100.0,
+            policy.max_delta_share * 100.0
+        )));
+    }
+
+    // The segments that stay, with the rewritten cells no longer read in them.
+    let mut deltas: Vec<Segment> = m.deltas[..survivors - 1].to_vec();
+    let mut directories: Vec<Directory> = (0..survivors)
+        .map(|s| previous.directory(s, |c| !rewrite[c]))
+        .collect();
+    let first = previous.cell_positions(survivors - 1, cells - 1).end;
+    let removed: Vec<u32> = gone
+        .into_iter()
+        .filter(|p| p < &first)
+        .filter(|p| previous.locate(*p).is_some_and(|(_, c)| !rewrite[c]))
+        .collect();
+    let mut files = Vec::new();
+    if new_cells.iter().any(|c| !c.rows.is_empty()) {
+        let written = segment(index, &new_cells, first)?;
+        deltas.push(written.segment);
+        directories.push(written.directory);
+        files = written.files;
+    }
+    let (top, top_file) = Top {
+        dim: m.dim,
+        centroids: &previous.centroids,
+        quantiser: &previous.quantiser,
+        centre: index.centre(),
+        spread: previous.spread().unwrap_or(0.0),
+        directories: &directories,
+        removed: &removed,
+    }
+    .write()?;
+    files.insert(0, top_file);
+    let mut manifest = m.clone();
+    manifest.top = top;
+    manifest.deltas = deltas;
+    manifest.removed = removed.len();
+    manifest.images = images;
+    manifest.facets = Facets::of(&index.items);
+    Ok(Update::Delta {
+        publication: Publication { manifest, files },
+        changes,
+    })
+}
+
+impl Published {
+    /// Segment `s`'s directory, cells for which `keep` is false marked no longer read.
+    pub(super) fn directory(&self, s: usize, keep: impl Fn(usize) -> bool) -> Directory {
+        let cells = self.manifest.cells;
+        let first = self.cell_positions(s, 0).start;
+        let starts = (0..cells)
+            .map(|c| self.cell_positions(s, c).start - first)
+            .chain(std::iter::once(
+                self.cell_positions(s, cells - 1).end - first,
+            ))
+            .collect();
+        Directory {
+            starts,
+            checks: self.checks(s).to_vec(),
+            live: (0..cells).map(|c| self.is_live(s, c) && keep(c)).collect(),
+        }
+    }
+}

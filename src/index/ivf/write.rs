@@ -1,0 +1,338 @@
+//! Writing a partitioned index's files: one segment's lists, records and metadata (the base's
+//! or an update's), and the top file that holds the partition, the codebooks and every
+//! segment's cell directory. Each file is named by its hash. Nothing here touches the disk.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, serialize};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::manifest::{
+    Facets, MAX_ITEM_BYTES, PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest,
+    Segment,
+};
+use super::partition::{Cell, Partitioned};
+use super::pq::{Part, Quantiser, SubspaceShape};
+use crate::assets::FileEntry;
+use crate::error::AssetError;
+use crate::index::CatalogueIndex;
+
+pub(super) const WHAT: &str = "partitioned index";
+/// Bytes of each checksum in the files.
+pub(super) const CHECK: usize = 8;
+
+pub(super) fn content(detail: impl Into<String>) -> AssetError {
+    AssetError::content(WHAT, detail)
+}
+
+pub(super) fn st_error(source: safetensors::SafeTensorError) -> AssetError {
+    AssetError::safetensors(WHAT, source)
+}
+
+/// The first 8 bytes of the sha256 of `parts` one after another.
+pub(super) fn check(parts: &[&[u8]]) -> [u8; CHECK] {
+    let mut hash = Sha256::new();
+    for p in parts {
+        hash.update(p);
+    }
+    let mut out = [0u8; CHECK];
+    out.copy_from_slice(&hash.finalize()[..CHECK]);
+    out
+}
+
+/// What the top file's metadata says of the codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct TopLayout {
+    pub parts: Vec<Part>,
+    pub subspaces: Vec<SubspaceShape>,
+}
+
+/// The files of one publication and the manifest that names them.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The manifest, to be written last.
+    pub manifest: PartitionedManifest,
+    /// Each new file's name and bytes (files it keeps from the last publication are not
+    /// among them).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Publication {
+    /// Bytes of its new files.
+    pub fn new_bytes(&self) -> u64 {
+        self.files.iter().map(|(_, b)| b.len() as u64).sum()
+    }
+}
+
+/// Named by the first 16 hex digits of its sha256.
+fn named(stem: &str, ext: &str, bytes: Vec<u8>) -> (FileEntry, (String, Vec<u8>)) {
+    let entry = FileEntry::of("", &bytes);
+    let file = format!("{stem}-{}.{ext}", &entry.sha256[..16]);
+    (
+        FileEntry {
+            file: file.clone(),
+            ..entry
+        },
+        (file, bytes),
+    )
+}
+
+/// One segment's cell directory: where each cell's list begins (in items, one more entry
+/// than cells), a checksum of each list, and whether each cell is still read (a cell
+/// rewritten by a later segment is not).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Directory {
+    pub starts: Vec<u32>,
+    pub checks: Vec<u8>,
+    pub live: Vec<bool>,
+}
+
+/// The features of `index`'s `row` as a record stores them: int8 embedding, its scale,
+/// histogram, probabilities.
+pub(super) fn features(index: &CatalogueIndex, row: usize) -> Vec<u8> {
+    let (embedding, scale) = index.row_embedding(row);
+    let mut out: Vec<u8> = embedding.iter().map(|v| *v as u8).collect();
+    out.extend(scale.to_le_bytes());
+    out.extend_from_slice(index.row_histogram(row));
+    out.extend_from_slice(index.row_probabilities(row));
+    out
+}
+
+/// An item's metadata as the items file stores it, within the size limit.
+pub(super) fn metadata(index: &CatalogueIndex, row: usize) -> Result<Vec<u8>, AssetError> {
+    let item = index
+        .items
+        .get(row)
+        .ok_or_else(|| content(format!("a cell names row {row} of {}", index.len())))?;
+    let json = serde_json::to_vec(item).map_err(|e| AssetError::json(WHAT, e))?;
+    if json.len() > MAX_ITEM_BYTES as usize {
+        return Err(content(format!(
+            "item {} has {} bytes of metadata; the limit is {MAX_ITEM_BYTES}",
+            item.id,
+            json.len()
+        )));
+    }
+    Ok(json)
+}
+
+/// A segment's files and directory.
+pub(super) struct Written {
+    pub segment: Segment,
+    pub directory: Directory,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// The files of a segment holding `cells` (rows of `index` and their codes), its items
+/// numbered from `first`.
+pub(super) fn segment(
+    index: &CatalogueIndex,
+    cells: &[Cell],
+    first: u32,
+) -> Result<Written, AssetError> {
+    let count: usize = cells.iter().map(|c| c.rows.len()).sum();
+    let mut starts: Vec<u32> = Vec::with_capacity(cells.len() + 1);
+    let mut checks: Vec<u8> = Vec::with_capacity(cells.len() * CHECK);
+    let mut lists = Vec::new();
+    let mut records = Vec::new();
+    let mut items = Vec::new();
+    let mut position = first as u64;
+    let mut local = 0u32;
+    for cell in cells {
+        starts.push(local);
+        checks.extend(check(&[&cell.codes]));
+        lists.extend_from_slice(&cell.codes);
+        for &row in &cell.rows {
+            let row = row as usize;
+            let json = metadata(index, row)?;
+            let start = records.len();
+            records.extend(features(index, row));
+            records.extend((items.len() as u64).to_le_bytes());
+            records.extend((json.len() as u32).to_le_bytes());
+            records.push(u8::from(index.items[row].orderable()));
+            records.extend(check(&[&json]));
+            let sum = check(&[&position.to_le_bytes(), &records[start..]]);
+            records.extend(sum);
+            items.extend(json);
+            position += 1;
+            local += 1;
+        }
+    }
+    starts.push(local);
+    if position > u32::MAX as u64 || local as usize != count {
+        return Err(content(format!("{position} items do not fit one index")));
+    }
+    let (lists, lists_file) = named("lists", "bin", lists);
+    let (records, records_file) = named("records", "bin", records);
+    let (items, items_file) = named("items", "json", items);
+    Ok(Written {
+        segment: Segment {
+            count,
+            lists,
+            records,
+            items,
+        },
+        directory: Directory {
+            starts,
+            checks,
+            live: vec![true; cells.len()],
+        },
+        files: vec![lists_file, records_file, items_file],
+    })
+}
+
+/// What the top file holds.
+pub(super) struct Top<'a> {
+    pub dim: usize,
+    pub centroids: &'a [f32],
+    pub quantiser: &'a Quantiser,
+    pub centre: &'a [f32],
+    pub spread: f32,
+    /// Every segment's directory, the base first.
+    pub directories: &'a [Directory],
+    /// Items of earlier segments removed since, sorted.
+    pub removed: &'a [u32],
+}
+
+fn f32s(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn u32s(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Tensor names of segment `s`'s directory: the base's have no suffix.
+pub(super) fn directory_names(s: usize) -> (String, String) {
+    if s == 0 {
+        ("starts".into(), "checks".into())
+    } else {
+        (format!("starts.{s}"), format!("checks.{s}"))
+    }
+}
+
+impl Top<'_> {
+    /// The top file, named by its hash.
+    pub fn write(&self) -> Result<(FileEntry, (String, Vec<u8>)), AssetError> {
+        let cells = self.centroids.len() / self.dim.max(1);
+        let (parts, subspaces, codebooks) = self.quantiser.to_table();
+        let layout = serde_json::to_string(&TopLayout { parts, subspaces })
+            .map_err(|e| AssetError::json(WHAT, e))?;
+        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = vec![
+            (
+                "centroids".into(),
+                Dtype::F32,
+                vec![cells, self.dim],
+                f32s(self.centroids),
+            ),
+            (
+                "codebooks".into(),
+                Dtype::F32,
+                vec![codebooks.len()],
+                f32s(&codebooks),
+            ),
+            (
+                "centre".into(),
+                Dtype::F32,
+                vec![self.dim],
+                f32s(self.centre),
+            ),
+            ("spread".into(), Dtype::F32, vec![1], f32s(&[self.spread])),
+        ];
+        for (s, d) in self.directories.iter().enumerate() {
+            let (starts, checks) = directory_names(s);
+            owned.push((starts, Dtype::U32, vec![cells + 1], u32s(&d.starts)));
+            owned.push((checks, Dtype::U8, vec![cells, CHECK], d.checks.clone()));
+        }
+        if self.directories.iter().any(|d| d.live.contains(&false)) {
+            let live = self
+                .directories
+                .iter()
+                .flat_map(|d| d.live.iter().map(|l| u8::from(*l)))
+                .collect();
+            owned.push((
+                "live".into(),
+                Dtype::U8,
+                vec![self.directories.len(), cells],
+                live,
+            ));
+        }
+        if !self.removed.is_empty() {
+            owned.push((
+                "removed".into(),
+                Dtype::U32,
+                vec![self.removed.len()],
+                u32s(self.removed),
+            ));
+        }
+        let views = owned
+            .iter()
+            .map(|(name, dtype, shape, bytes)| {
+                TensorView::new(*dtype, shape.clone(), bytes)
+                    .map(|v| (name.as_str(), v))
+                    .map_err(st_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata = HashMap::from([("layout".to_string(), layout)]);
+        let top = serialize(views, Some(metadata)).map_err(st_error)?;
+        Ok(named("top", "safetensors", top))
+    }
+}
+
+/// The files of `partitioned` (built from `index`, made by the model whose weights hash to
+/// `model_sha256`), with the thumbnails `images` the items name: a base with no deltas.
+pub fn publish(
+    index: &CatalogueIndex,
+    partitioned: &Partitioned,
+    model_sha256: &str,
+    images: Vec<String>,
+) -> Result<Publication, AssetError> {
+    let base = segment(index, &partitioned.cells, 0)?;
+    if base.segment.count != index.len() {
+        return Err(content(format!(
+            "the cells hold {} items of {}",
+            base.segment.count,
+            index.len()
+        )));
+    }
+    let (top, top_file) = Top {
+        dim: index.dim(),
+        centroids: &partitioned.centroids,
+        quantiser: &partitioned.quantiser,
+        centre: index.centre(),
+        spread: partitioned.spread,
+        directories: std::slice::from_ref(&base.directory),
+        removed: &[],
+    }
+    .write()?;
+    let Segment {
+        count,
+        lists,
+        records,
+        items,
+    } = base.segment;
+    let mut files = vec![top_file];
+    files.extend(base.files);
+    Ok(Publication {
+        manifest: PartitionedManifest {
+            format_version: PARTITIONED_FORMAT_VERSION,
+            layout: PARTITIONED_LAYOUT.into(),
+            model_sha256: model_sha256.to_string(),
+            count,
+            dim: index.dim(),
+            classes: index.classes(),
+            cells: partitioned.cells.len(),
+            code_len: partitioned.quantiser.code_len(),
+            top,
+            lists,
+            records,
+            items,
+            deltas: Vec::new(),
+            removed: 0,
+            images,
+            facets: Facets::of(&index.items),
+        },
+        files,
+    })
+}
