@@ -78,7 +78,7 @@ pub enum Update {
     /// A delta to publish.
     Delta {
         /// The new files (top file, and the new segment's if any) and the manifest.
-        publication: Publication,
+        publication: Box<Publication>,
         /// What changed.
         changes: Changes,
     },
@@ -106,10 +106,8 @@ pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Hel
     let mut out = Vec::new();
     for (s, files) in published.manifest.segments().iter().enumerate() {
         let read = |f: &crate::assets::FileEntry| -> Result<Vec<u8>, AssetError> {
-            let bytes = source
-                .read(&f.file, &[0..f.bytes])?
-                .pop()
-                .unwrap_or_default();
+            let whole = 0..f.bytes;
+            let bytes = source.read(&f.file, &[whole])?.pop().unwrap_or_default();
             f.verify(&bytes)?;
             Ok(bytes)
         };
@@ -353,7 +351,7 @@ pub fn update(
     manifest.images = images;
     manifest.facets = Facets::of(&index.items);
     Ok(Update::Delta {
-        publication: Publication { manifest, files },
+        publication: Box::new(Publication { manifest, files }),
         changes,
     })
 }
