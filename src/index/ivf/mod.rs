@@ -1,6 +1,7 @@
 //! A partitioned index for catalogues too large to rank exactly on a phone (issue 23): the
-//! partition in memory (`partition`), published as files (`manifest`, `published`) and read
-//! in part (`lazy`); `synthetic` draws catalogues that look like a real one, for measuring.
+//! partition in memory (`partition`), published as files (`manifest`, `write`, `published`),
+//! updated by delta segments (`delta`) and read in part (`lazy`); `synthetic` draws
+//! catalogues that look like a real one, for measuring.
 //! The embeddings are partitioned into cells by k-means; each item carries a
 //! product-quantised code of its features (its embedding as the residual from its cell's
 //! centroid) in its cell's list; a query probes the cells nearest to it, scores their codes
