@@ -13,8 +13,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Deserialize;
-
 use super::lazy::Ranges;
 use super::manifest::{Facets, Segment};
 use super::partition::{Cell, Coder};
@@ -99,10 +97,6 @@ pub struct Held {
 /// Every item `published` still holds, read whole from `source` (each segment's records and
 /// metadata files, once).
 pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Held>, AssetError> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
     let mut out = Vec::new();
     for (s, files) in published.manifest.segments().iter().enumerate() {
         let read = |f: &crate::assets::FileEntry| -> Result<Vec<u8>, AssetError> {
@@ -130,12 +124,9 @@ pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Hel
                     .get(record.item.start as usize..record.item.end as usize)
                     .ok_or_else(|| content(format!("{} is cut short", files.items.file)))?;
                 let item = published.item(&record, json)?;
-                let Id { id } =
-                    serde_json::from_slice(json).map_err(|e| AssetError::json("item", e))?;
-                debug_assert_eq!(id, item.id);
                 out.push(Held {
                     position,
-                    id,
+                    id: item.id,
                     fingerprint: record.fingerprint(),
                 });
             }
