@@ -176,13 +176,16 @@ fn index_then_search_json_finds_the_photo_itself() {
             .arg("--out")
             .arg(&out),
     );
-    let told = stdout_of(
-        bin()
-            .args(["partition", "--index"])
-            .arg(&out)
-            .arg("--out")
-            .arg(&part),
-    );
+    let partition_again = || {
+        stdout_of(
+            bin()
+                .args(["partition", "--index"])
+                .arg(&out)
+                .arg("--out")
+                .arg(&part),
+        )
+    };
+    let told = partition_again();
     assert!(
         told.contains("partitioning again: the deltas would hold"),
         "{told}"
@@ -193,13 +196,7 @@ fn index_then_search_json_finds_the_photo_itself() {
         assert_eq!(results.len(), 4);
         assert!(results.iter().all(|r| r["id"] != gone.as_str()), "{line}");
     }
-    let again = stdout_of(
-        bin()
-            .args(["partition", "--index"])
-            .arg(&out)
-            .arg("--out")
-            .arg(&part),
-    );
+    let again = partition_again();
     assert!(again.contains("is up to date"), "{again}");
 }
 

@@ -7,7 +7,8 @@
 use std::path::Path;
 
 use deep_shopping::index::ivf::{
-    Partitioned, Probe, Published, Update, UpdatePolicy, held, publish, search, update,
+    Changes, Partitioned, Probe, Publication, Published, Update, UpdatePolicy, held, publish,
+    search, update,
 };
 use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Variants, rank};
 use deep_shopping::partitioned::{self, open};
@@ -36,6 +37,24 @@ fn apply(dir: &Path, entries: Vec<IndexEntry>, policy: &UpdatePolicy) -> (Update
         partitioned::publish(dir, publication).unwrap();
     }
     (outcome, index)
+}
+
+/// [`apply`], which must give a delta: what it published and what changed.
+fn apply_delta(
+    dir: &Path,
+    entries: Vec<IndexEntry>,
+    policy: &UpdatePolicy,
+) -> (Box<Publication>, Changes, CatalogueIndex) {
+    match apply(dir, entries, policy) {
+        (
+            Update::Delta {
+                publication,
+                changes,
+            },
+            index,
+        ) => (publication, changes, index),
+        (outcome, _) => panic!("{outcome:?}"),
+    }
 }
 
 /// Probing every cell and ranking every candidate gives exact search's results on `index`
@@ -105,14 +124,8 @@ fn a_one_percent_change_is_a_small_delta_that_queries_see() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let (outcome, index) = apply(dir.path(), one_percent(ITEMS), &UpdatePolicy::DEFAULT);
-    let Update::Delta {
-        publication,
-        changes,
-    } = outcome
-    else {
-        panic!("{outcome:?}");
-    };
+    let (publication, changes, index) =
+        apply_delta(dir.path(), one_percent(ITEMS), &UpdatePolicy::DEFAULT);
     assert_eq!(
         (changes.added, changes.changed, changes.removed),
         (40, 60, 100)
@@ -144,10 +157,7 @@ fn a_one_percent_change_is_a_small_delta_that_queries_see() {
     // published.
     let mut next: Vec<IndexEntry> = one_percent(ITEMS);
     next.retain(|e| e.item.id != "item-20");
-    let (outcome, index) = apply(dir.path(), next.clone(), &UpdatePolicy::DEFAULT);
-    let Update::Delta { changes, .. } = outcome else {
-        panic!("{outcome:?}");
-    };
+    let (_, changes, index) = apply_delta(dir.path(), next.clone(), &UpdatePolicy::DEFAULT);
     assert_eq!((changes.added, changes.changed, changes.removed), (0, 0, 1));
     let opened = matches_exact(dir.path(), &index);
     assert_eq!(opened.segments(), 2, "a removal alone adds no segment");
@@ -177,14 +187,7 @@ fn a_cell_with_many_changes_is_rewritten_and_deltas_past_their_count_are_merged(
         max_deltas: 2,
         ..UpdatePolicy::DEFAULT
     };
-    let (outcome, index) = apply(dir.path(), catalogue.clone(), &policy);
-    let Update::Delta {
-        publication,
-        changes,
-    } = outcome
-    else {
-        panic!("{outcome:?}");
-    };
+    let (publication, changes, index) = apply_delta(dir.path(), catalogue.clone(), &policy);
     assert_eq!(changes.rewritten, vec![cell]);
     assert_eq!(changes.changed, members.len());
     // The rewritten cell holds all its items in the delta; no removed positions are left in it.
@@ -201,14 +204,7 @@ fn a_cell_with_many_changes_is_rewritten_and_deltas_past_their_count_are_merged(
     for (round, id) in [(2, "item-1"), (1, "item-2")] {
         catalogue.retain(|e| e.item.id != id);
         catalogue[0].item.title += " again";
-        let (outcome, index) = apply(dir.path(), catalogue.clone(), &policy);
-        let Update::Delta {
-            publication,
-            changes,
-        } = outcome
-        else {
-            panic!("{outcome:?}");
-        };
+        let (publication, changes, index) = apply_delta(dir.path(), catalogue.clone(), &policy);
         assert_eq!(publication.manifest.deltas.len(), round);
         assert_eq!(changes.merged, round == 1);
         matches_exact(dir.path(), &index);

@@ -18,7 +18,7 @@ use super::manifest::{Facets, Segment};
 use super::partition::{Cell, Coder};
 use super::published::Published;
 use super::write::{
-    CHECK, Directory, Publication, Top, check, content, features, metadata, segment,
+    CHECK, Directory, Publication, Top, check, content, features, fingerprint, metadata, segment,
 };
 use crate::error::AssetError;
 use crate::index::CatalogueIndex;
@@ -107,6 +107,7 @@ pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Hel
         };
         let (records, items) = (read(&files.records)?, read(&files.items)?);
         let len = published.manifest.record_len();
+        let first = published.cell_positions(s, 0).start;
         for c in 0..published.manifest.cells {
             if !published.is_live(s, c) {
                 continue;
@@ -115,7 +116,7 @@ pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Hel
                 if published.is_removed(position) {
                     continue;
                 }
-                let local = (position - published.cell_positions(s, 0).start) as usize;
+                let local = (position - first) as usize;
                 let bytes = records
                     .get(local * len..(local + 1) * len)
                     .ok_or_else(|| content(format!("{} is cut short", files.records.file)))?;
@@ -136,13 +137,13 @@ pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Hel
 }
 
 /// The fingerprint of `index`'s `row` as [`Held`] has it.
-fn fingerprint(index: &CatalogueIndex, row: usize) -> Result<[u8; CHECK], AssetError> {
+fn fingerprint_of(index: &CatalogueIndex, row: usize) -> Result<[u8; CHECK], AssetError> {
     let json = metadata(index, row)?;
-    Ok(check(&[
+    Ok(fingerprint(
         &features(index, row),
         &check(&[&json]),
-        &[u8::from(index.items[row].orderable())],
-    ]))
+        index.items[row].orderable(),
+    ))
 }
 
 /// An update of `previous` (which holds `held`) to the catalogue `index`, with the
@@ -177,7 +178,7 @@ pub fn update(
     let mut changes = Changes::default();
     for h in held {
         match rows.get(h.id.as_str()) {
-            Some(&row) if fingerprint(index, row)? == h.fingerprint => {
+            Some(&row) if fingerprint_of(index, row)? == h.fingerprint => {
                 kept.push((h.position, row as u32));
                 kept_rows[row] = true;
             }
@@ -309,7 +310,7 @@ pub fn update(
     // The segments that stay, with the rewritten cells no longer read in them.
     let mut deltas: Vec<Segment> = m.deltas[..survivors - 1].to_vec();
     let mut directories: Vec<Directory> = (0..survivors)
-        .map(|s| previous.directory(s, |c| !rewrite[c]))
+        .filter_map(|s| previous.directory(s, |c| !rewrite[c]))
         .collect();
     let first = previous.cell_positions(survivors - 1, cells - 1).end;
     let removed: Vec<u32> = gone
@@ -345,23 +346,4 @@ pub fn update(
         publication: Box::new(Publication { manifest, files }),
         changes,
     })
-}
-
-impl Published {
-    /// Segment `s`'s directory, cells for which `keep` is false marked no longer read.
-    pub(super) fn directory(&self, s: usize, keep: impl Fn(usize) -> bool) -> Directory {
-        let cells = self.manifest.cells;
-        let first = self.cell_positions(s, 0).start;
-        let starts = (0..cells)
-            .map(|c| self.cell_positions(s, c).start - first)
-            .chain(std::iter::once(
-                self.cell_positions(s, cells - 1).end - first,
-            ))
-            .collect();
-        Directory {
-            starts,
-            checks: self.checks(s).to_vec(),
-            live: (0..cells).map(|c| self.is_live(s, c) && keep(c)).collect(),
-        }
-    }
 }

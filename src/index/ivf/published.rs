@@ -22,10 +22,12 @@ use std::ops::Range;
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::manifest::{PartitionedManifest, RECORD_TAIL, Segment};
+use super::manifest::{PartitionedManifest, Segment};
 use super::partition::{Prepared, nearest_cells};
 use super::pq::Quantiser;
-use super::write::{CHECK, TopLayout, WHAT, check, content, directory_names, st_error};
+use super::write::{
+    CHECK, Directory, TopLayout, WHAT, check, content, directory_names, fingerprint, st_error,
+};
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
 use crate::index::CatalogueIndex;
@@ -82,15 +84,11 @@ pub struct Record {
 impl Record {
     /// What identifies its content: features, metadata and stock flag (not where it lies).
     pub(super) fn fingerprint(&self) -> [u8; CHECK] {
-        let embedding: Vec<u8> = self.embedding.iter().map(|v| *v as u8).collect();
-        check(&[
-            &embedding,
-            &self.scale.to_le_bytes(),
-            &self.histogram,
-            &self.probabilities,
-            &self.item_check,
-            &[u8::from(self.orderable)],
-        ])
+        let mut features: Vec<u8> = self.embedding.iter().map(|v| *v as u8).collect();
+        features.extend(self.scale.to_le_bytes());
+        features.extend_from_slice(&self.histogram);
+        features.extend_from_slice(&self.probabilities);
+        fingerprint(&features, &self.item_check, self.orderable)
     }
 }
 
@@ -275,11 +273,7 @@ impl Published {
 
     /// The segment and cell holding the item at `position`.
     pub fn locate(&self, position: u32) -> Option<(usize, usize)> {
-        let s = self
-            .segments
-            .partition_point(|seg| seg.first <= position)
-            .checked_sub(1)?;
-        let seg = self.segment_of(position)?;
+        let (s, seg) = self.segment_of(position)?;
         let local = position - seg.first;
         let c = seg
             .starts
@@ -300,11 +294,20 @@ impl Published {
         Some(Plan { cells, prepared })
     }
 
-    /// Segment `s`'s checksums of its cells' lists.
-    pub(super) fn checks(&self, s: usize) -> &[u8] {
-        self.segments
-            .get(s)
-            .map_or(&[], |seg| seg.checks.as_slice())
+    /// Segment `s`'s directory as published, cells for which `keep` is false marked no
+    /// longer read (none for a segment it does not have).
+    pub(super) fn directory(&self, s: usize, keep: impl Fn(usize) -> bool) -> Option<Directory> {
+        let seg = self.segments.get(s)?;
+        Some(Directory {
+            starts: seg.starts.clone(),
+            checks: seg.checks.clone(),
+            live: seg
+                .live
+                .iter()
+                .enumerate()
+                .map(|(c, l)| *l && keep(c))
+                .collect(),
+        })
     }
 
     /// The lists file of segment `s`.
@@ -365,19 +368,20 @@ impl Published {
         Ok(())
     }
 
-    fn segment_of(&self, position: u32) -> Option<&Seg> {
+    /// The segment holding the item at `position`, and its number.
+    fn segment_of(&self, position: u32) -> Option<(usize, &Seg)> {
         let s = self
             .segments
             .partition_point(|seg| seg.first <= position)
             .checked_sub(1)?;
         let seg = &self.segments[s];
-        (((position - seg.first) as usize) < seg.files.count).then_some(seg)
+        (((position - seg.first) as usize) < seg.files.count).then_some((s, seg))
     }
 
     /// The records file and range of the record at `position` (none for a position the
     /// index does not hold).
     pub fn record_range(&self, position: u32) -> Option<(&str, Range<u64>)> {
-        let seg = self.segment_of(position)?;
+        let (_, seg) = self.segment_of(position)?;
         let len = self.manifest.record_len() as u64;
         let local = (position - seg.first) as u64;
         Some((
@@ -389,13 +393,13 @@ impl Published {
     /// The items file `record`'s metadata lies in.
     pub fn item_file(&self, record: &Record) -> &str {
         self.segment_of(record.position)
-            .map_or("", |seg| seg.files.items.file.as_str())
+            .map_or("", |(_, seg)| seg.files.items.file.as_str())
     }
 
     /// Parses and checks the record at `position` (`bytes`, read from [`Self::record_range`]).
     pub fn record(&self, position: u32, bytes: &[u8]) -> Result<Record, AssetError> {
         let (dim, classes) = (self.manifest.dim, self.manifest.classes);
-        let seg = self.segment_of(position);
+        let seg = self.segment_of(position).map(|(_, seg)| seg);
         let bad = || AssetError::Checksum {
             file: format!(
                 "{} (record {position})",
@@ -421,7 +425,6 @@ impl Published {
         let (offset, rest) = rest.split_at(8);
         let (len, rest) = rest.split_at(4);
         let (flags, item_check) = rest.split_at(1);
-        debug_assert_eq!(item_check.len() + 13 + CHECK, RECORD_TAIL);
         let scale = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
         let offset = u64::from_le_bytes(offset.try_into().map_err(|_| bad())?);
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);

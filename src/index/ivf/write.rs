@@ -42,6 +42,16 @@ pub(super) fn check(parts: &[&[u8]]) -> [u8; CHECK] {
     out
 }
 
+/// What identifies an item's content, whichever side it is read from: its record's
+/// `features` bytes, its metadata's checksum and its stock flag (not where it lies).
+pub(super) fn fingerprint(
+    features: &[u8],
+    item_check: &[u8; CHECK],
+    orderable: bool,
+) -> [u8; CHECK] {
+    check(&[features, item_check, &[u8::from(orderable)]])
+}
+
 /// What the top file's metadata says of the codes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct TopLayout {
