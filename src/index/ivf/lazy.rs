@@ -16,7 +16,8 @@ use std::task::{Context, Poll, Waker};
 use futures_util::future::join_all;
 
 use super::partition::{Probe, best};
-use super::published::{Published, Record, records_index};
+use super::published::{Published, Record};
+use super::read::records_index;
 use crate::error::AssetError;
 use crate::index::description::Query;
 use crate::index::item::Item;

@@ -1,5 +1,6 @@
 //! A partitioned index for catalogues too large to rank exactly on a phone (issue 23): the
-//! partition in memory (`partition`), published as files (`manifest`, `write`, `published`),
+//! partition in memory (`partition`), published as files (`manifest`, `write`, `published`;
+//! what was read of them ranked as a catalogue: `read`),
 //! updated by delta segments (`delta`) and read in part (`lazy`); `synthetic` draws
 //! catalogues that look like a real one, for measuring.
 //! The embeddings are partitioned into cells by k-means; each item carries a
@@ -14,6 +15,7 @@ mod manifest;
 mod partition;
 mod pq;
 mod published;
+mod read;
 mod synthetic;
 mod write;
 
@@ -28,6 +30,7 @@ pub use manifest::{
 };
 pub use partition::{Cell, Layout, Partitioned, Probe, Touched};
 pub use pq::{CENTROIDS, Measure, Part, Quantiser, SubspaceShape};
-pub use published::{Plan, Published, Record, records_index};
+pub use published::{Plan, Published, Record};
+pub use read::records_index;
 pub use synthetic::Mixture;
 pub use write::{Publication, publish};
