@@ -131,8 +131,8 @@ fn try_update(
             )));
         }
     };
-    if previous.manifest.model_sha256 != model_sha256 {
-        return Ok(Outcome::Full("it was made by another model".into()));
+    if let Err(e) = previous.manifest.check_model(model_sha256) {
+        return Ok(Outcome::Full(e.to_string()));
     }
     let started = std::time::Instant::now();
     let held = held(&previous, source.as_ref())
