@@ -3,7 +3,9 @@
 //! probabilities), queried with the test split's real photos; each is partitioned and
 //! published (in memory, as `deep-shopping partition` writes it) and queried by reading ranges
 //! of its files; prints recall@10 against exact search with the same blended score, the bytes,
-//! requests and rounds a query reads, the published files' sizes and the build time.
+//! requests and rounds a query reads, the published files' sizes and the build time; then a
+//! 1% change of the catalogue published as a delta (the share of bytes it republishes, and
+//! recall after it).
 //!
 //! Usage: `cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES]`, INDEX_DIR a catalogue
 //! index of the whole clothing dataset (as `scripts/demo.sh` builds it), SIZES a comma list
@@ -18,9 +20,10 @@ use std::time::Instant;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
-    Layout, Mixture, Partitioned, Probe, Published, Ranges, publish, search,
+    Layout, Mixture, Partitioned, Probe, Published, Ranges, Update, UpdatePolicy, held, publish,
+    search, update,
 };
-use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Variants, rank};
+use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Variants, rank};
 use deep_shopping::train::config::TrainConfig;
 use deep_shopping::train::data::Splits;
 use rayon::prelude::*;
@@ -151,49 +154,183 @@ fn main() {
             .iter()
             .map(|t| t.iter().map(|r| catalogue.items[*r].id.clone()).collect())
             .collect();
-        let memory = Memory(publication.files.into_iter().collect());
-        drop(catalogue);
+        let mut memory = Memory(publication.files.into_iter().collect());
+        let cell_of: Vec<usize> = {
+            let mut of = vec![0; n];
+            for (c, cell) in ivf.cells.iter().enumerate() {
+                cell.rows.iter().for_each(|&r| of[r as usize] = c);
+            }
+            of
+        };
+        let in_cells: Vec<Vec<usize>> = truth
+            .iter()
+            .map(|t| t.iter().map(|&r| cell_of[r]).collect())
+            .collect();
+        drop((catalogue, ivf));
         println!(
-            "  | cells probed | candidates | recall@10 | bytes a warm query | requests | rounds |"
+            "  | cells probed | candidates | recall@10 | of the top 10 in the probed cells | \
+             bytes a warm query | requests | rounds |"
         );
         for cells in [4, 8, 16, 32] {
             for candidates in [50, 100, 200] {
-                let results: Vec<(f64, u64, usize, usize)> = query_rows
-                    .par_iter()
-                    .zip(&ids)
+                let probe = Probe { cells, candidates };
+                let r = measure(&published, &memory, &real, &query_rows, &ids, probe);
+                let probed = query_rows
+                    .iter()
+                    .zip(&in_cells)
                     .map(|(&q, truth)| {
                         let d = real.description(q);
-                        let (found, trace) = search(
-                            &published,
-                            &memory,
-                            d.query(),
-                            blend,
-                            Probe { cells, candidates },
-                            top,
-                            Variants::All,
-                            false,
-                            |_| true,
-                        )
-                        .expect("searching");
-                        let hits = found.iter().filter(|f| truth.contains(&f.item.id)).count();
-                        (
-                            hits as f64 / truth.len().max(1) as f64,
-                            trace.bytes(),
-                            trace.requests(),
-                            trace.rounds(),
-                        )
+                        let plan = published.plan(d.query(), blend, cells).expect("a plan");
+                        let hit = truth.iter().filter(|c| plan.cells.contains(c)).count();
+                        hit as f64 / truth.len().max(1) as f64
                     })
-                    .collect();
-                let k = results.len().max(1) as f64;
-                let recall = results.iter().map(|r| r.0).sum::<f64>() / k;
-                let bytes = results.iter().map(|r| r.1).sum::<u64>() as f64 / k;
-                let requests = results.iter().map(|r| r.2).sum::<usize>() as f64 / k;
-                let rounds = results.iter().map(|r| r.3).max().unwrap_or(0);
+                    .sum::<f64>()
+                    / query_rows.len().max(1) as f64;
                 println!(
-                    "  | {cells} | {candidates} | {recall:.3} | {:.0} KB | {requests:.0} | {rounds} |",
-                    bytes / 1e3
+                    "  | {cells} | {candidates} | {:.3} | {probed:.3} | {:.0} KB | {:.0} | {} |",
+                    r.recall,
+                    r.bytes / 1e3,
+                    r.requests,
+                    r.rounds
                 );
             }
         }
+        // A 1% change, as `deep-shopping partition` publishes it into the same folder.
+        let t = Instant::now();
+        let changed = one_percent(&mix, &real, n, 2026);
+        let held = held(&published, &memory).expect("reading what the index holds");
+        let read = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let outcome = update(
+            &published,
+            &held,
+            &changed,
+            Vec::new(),
+            &UpdatePolicy::DEFAULT,
+        )
+        .expect("updating");
+        let Update::Delta {
+            publication,
+            changes,
+        } = outcome
+        else {
+            println!("  a 1% change: {outcome:?}");
+            continue;
+        };
+        let share = publication.new_bytes() as f64 / publication.manifest.bytes() as f64;
+        println!(
+            "  a 1% change ({} added, {} changed, {} removed; catalogue drawn and index read in \
+             {read:.1} s, delta built in {:.1} s, peak memory {:.0} MB): {} new files, {:.1} MB, \
+             {:.2}% of the index's {:.1} MB; {} cells rewritten; drift {:?}",
+            changes.added,
+            changes.changed,
+            changes.removed,
+            t.elapsed().as_secs_f64(),
+            peak_rss_mb(),
+            publication.files.len(),
+            publication.new_bytes() as f64 / 1e6,
+            share * 100.0,
+            publication.manifest.bytes() as f64 / 1e6,
+            changes.rewritten.len(),
+            changes.drift,
+        );
+        let updated = {
+            let top = &publication.files[0].1;
+            Published::open(publication.manifest.clone(), top).expect("opening the update")
+        };
+        memory.0.extend(publication.files);
+        let ids: Vec<Vec<String>> = query_rows
+            .par_iter()
+            .map(|&q| {
+                let d = real.description(q);
+                rank(&changed, d.query(), blend, top)
+                    .iter()
+                    .map(|h| changed.items[h.index].id.clone())
+                    .collect()
+            })
+            .collect();
+        let r = measure(&updated, &memory, &real, &query_rows, &ids, Probe::DEFAULT);
+        println!(
+            "  after it, probing {} cells, {} candidates: recall@10 {:.3} against exact search \
+             on the new catalogue, {:.0} KB, {:.0} requests, {} rounds",
+            Probe::DEFAULT.cells,
+            Probe::DEFAULT.candidates,
+            r.recall,
+            r.bytes / 1e3,
+            r.requests,
+            r.rounds
+        );
     }
+}
+
+/// Means over the queries (rounds: the most any query took).
+struct Measured {
+    recall: f64,
+    bytes: f64,
+    requests: f64,
+    rounds: usize,
+}
+
+/// Queries `published` (its files in `memory`) with `probe`, against the exact `ids`.
+fn measure(
+    published: &Published,
+    memory: &Memory,
+    real: &CatalogueIndex,
+    query_rows: &[usize],
+    ids: &[Vec<String>],
+    probe: Probe,
+) -> Measured {
+    let results: Vec<(f64, u64, usize, usize)> = query_rows
+        .par_iter()
+        .zip(ids)
+        .map(|(&q, truth)| {
+            let d = real.description(q);
+            let (found, trace) = search(
+                published,
+                memory,
+                d.query(),
+                Blend::DEFAULT,
+                probe,
+                10,
+                Variants::All,
+                false,
+                |_| true,
+            )
+            .expect("searching");
+            let hits = found.iter().filter(|f| truth.contains(&f.item.id)).count();
+            (
+                hits as f64 / truth.len().max(1) as f64,
+                trace.bytes(),
+                trace.requests(),
+                trace.rounds(),
+            )
+        })
+        .collect();
+    let k = results.len().max(1) as f64;
+    Measured {
+        recall: results.iter().map(|r| r.0).sum::<f64>() / k,
+        bytes: results.iter().map(|r| r.1).sum::<u64>() as f64 / k,
+        requests: results.iter().map(|r| r.2).sum::<usize>() as f64 / k,
+        rounds: results.iter().map(|r| r.3).max().unwrap_or(0),
+    }
+}
+
+/// The catalogue [`sample`] draws, changed by 1%: 0.5% removed, 0.25% retitled, 0.05% out
+/// of stock, 0.2% new.
+fn one_percent(mix: &Mixture, real: &CatalogueIndex, n: usize, seed: u64) -> CatalogueIndex {
+    let entries: Vec<IndexEntry> = (0..n + n / 500)
+        .into_par_iter()
+        .filter(|i| *i >= n || i % 200 != 7)
+        .map(|i| {
+            let mut e = mix.draw(real, i, seed);
+            if i < n && i % 400 == 3 {
+                e.item.title = format!("{} (new season)", e.item.title);
+            }
+            if i < n && i % 2000 == 11 {
+                e.item.availability = Some(Availability::OutOfStock);
+            }
+            e
+        })
+        .collect();
+    CatalogueIndex::build(entries).expect("synthetic entries have one shape")
 }

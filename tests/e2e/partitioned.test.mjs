@@ -314,3 +314,83 @@ test('a 100k-item catalogue is read in three rounds of few requests and finds wh
     await server.close();
   }
 });
+
+test('an index updated by a delta is read with its removed set, in the same rounds, and ranks as the new whole index', { timeout: 600_000 }, async () => {
+  const dir = join(tmp, 'delta');
+  partition(dir, 4);
+  const base = await manifest(dir);
+  // The catalogue changes: one item gone, one retitled, one new (a dataset photo the
+  // catalogue did not hold).
+  const csv = (await readFile(join(DIST, 'catalogue', 'catalogue.csv'), 'utf8')).trim().split('\n');
+  const [header, ...lines] = csv;
+  const gone = rows[1].id;
+  const retitled = rows[2].id;
+  const held = new Set(rows.map((r) => r.id));
+  const datasetCsv = (await readFile(join(DATASET, 'images.csv'), 'utf8')).trim().split('\n').slice(1);
+  const [added, , label] = datasetCsv.map((l) => l.split(',')).find(([id, , l]) => id && !held.has(id) && l !== 'Not sure') ?? [];
+  assert.ok(added, 'a dataset photo outside the catalogue');
+  const changed = lines
+    .filter((l) => !l.startsWith(`${gone},`))
+    .map((l) => (l.startsWith(`${retitled},`) ? l.replace(`,${rows[2].title},`, `,${rows[2].title} (new season),`) : l));
+  const template = lines[0].split(',');
+  changed.push([added, `images/${added}.jpg`, 'New arrival', label, ...template.slice(4, 8), `product.html?id=${added}`].join(','));
+  const changedCsv = join(tmp, 'changed.csv');
+  await writeFile(changedCsv, `${[header, ...changed].join('\n')}\n`);
+  const whole = join(tmp, 'changed');
+  execFileSync(BIN, ['index', '--images', DATASET, '--csv', changedCsv, '--out', whole], { cwd: ROOT, stdio: 'pipe' });
+  const said = execFileSync(BIN, ['partition', '--index', whole, '--out', dir], { cwd: ROOT }).toString('utf8');
+  assert.match(said, /updated .*1 added, 1 changed, 1 removed/, said);
+  const m = await manifest(dir);
+  assert.equal(m.deltas.length, 1);
+  assert.equal(m.deltas[0].count, 2);
+  assert.equal(m.removed, 2);
+  // The base's files are the ones published before.
+  assert.deepEqual([m.lists.file, m.records.file, m.items.file], [base.lists.file, base.records.file, base.items.file]);
+
+  // The truth: the CLI's exact search over the new whole index.
+  const queries = [added, retitled, gone, rows[0].id];
+  const truth = cliSearch(whole, queries);
+  const server = await serve(DIST, '/', {
+    mounts: { '/d/': dir },
+    pages: { '/d.html': storefront('/d/index.json') },
+  });
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(browser, `${server.origin}/d.html`);
+    assert.equal((await info(page)).items, changed.length);
+    const deltaFiles = [m.deltas[0].lists.file, m.deltas[0].records.file, m.deltas[0].items.file].map((f) => `/d/${f}`);
+    for (const [q, id] of queries.entries()) {
+      const before = server.ranges.length;
+      const results = await callWithPhoto(page, 'search', await photoBase64(id), { top: 10 });
+      // Every cell probed in both segments, every item a candidate: the new whole index's results.
+      assert.deepEqual(results.map((r) => r.id), truth[q].results.map((r) => r.id), `query ${id}`);
+      for (const [k, r] of results.entries()) {
+        assert.ok(Math.abs(r.score - truth[q].results[k].score) < 1e-3, `${r.id}: ${r.score} vs ${truth[q].results[k].score}`);
+      }
+      assert.ok(!results.some((r) => r.id === gone), 'the removed item is not shown');
+      const i = (await info(page)).partitioned;
+      if (q === 0) {
+        // The delta's cells are read in the same round as the base's: three rounds, and the
+        // delta's lists file among the first.
+        assert.equal(i.lastRounds, 3, JSON.stringify(i));
+        const read = since(server, before, '/d/').map((r) => r.path);
+        assert.ok(read.includes(deltaFiles[0]) && read.includes(`/d/${base.lists.file}`), JSON.stringify(read));
+        assert.equal(results[0].id, added);
+        assert.equal(results[0].title, 'New arrival');
+      }
+      if (id === retitled) {
+        assert.equal(results.find((r) => r.id === retitled)?.title, `${rows[2].title} (new season)`);
+      }
+    }
+    // The widget shows the new item first for its photo.
+    await page.setInputFiles('#photo', join(DATASET, 'images', `${added}.jpg`));
+    await page.waitForFunction(() => /^Ready: the closest matches/.test(
+      document.querySelector('deep-shopping-search').shadowRoot.querySelector('#status').textContent), null, { timeout: 120_000 });
+    assert.equal((await cardIds(page))[0], added);
+    await page.screenshot({ path: join(SHOTS, 'partitioned-delta.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});

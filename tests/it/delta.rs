@@ -221,22 +221,135 @@ fn a_large_or_drifting_change_asks_for_a_full_partition() {
         entries(ITEMS + ITEMS / 4),
         &UpdatePolicy::DEFAULT,
     );
-    let Update::Repartition(why) = outcome else {
-        panic!("{outcome:?}");
-    };
+    let why = repartition(outcome);
     assert!(why.contains("deltas would hold"), "{why}");
-    // 300 new items unlike any: they lie far from every cell.
+    // 300 new items unlike any in look and colour: they lie far from every cell.
     let mut catalogue = entries(ITEMS);
     for (i, mut e) in entries(300).into_iter().enumerate() {
         e.item.id = format!("new-{i}");
         e.embedding = (0..e.embedding.len())
             .map(|d| if (d + i) % 2 == 0 { 1.0 } else { -1.0 })
             .collect();
+        e.histogram.iter_mut().for_each(|h| *h = 0.0);
+        e.histogram[i % 3] = 1.0;
         catalogue.push(e);
     }
     let (outcome, _) = apply(dir.path(), catalogue, &UpdatePolicy::DEFAULT);
-    let Update::Repartition(why) = outcome else {
-        panic!("{outcome:?}");
-    };
+    let why = repartition(outcome);
     assert!(why.contains("as far from their cells"), "{why}");
+}
+
+/// Why `outcome` asks for a full re-partition; fails, naming what it found, if it does not.
+fn repartition(outcome: Update) -> String {
+    match outcome {
+        Update::Repartition(why) => why,
+        Update::Delta { changes, .. } => panic!("a delta: {changes:?}"),
+        Update::Unchanged => panic!("unchanged"),
+    }
+}
+
+/// The first error of a query for `index`'s item `q` probing `cells` cells of the index in
+/// `dir`, or the id it found first.
+fn query(dir: &Path, index: &CatalogueIndex, q: usize, cells: usize) -> String {
+    let (opened, source) = open(dir.to_str().unwrap()).unwrap();
+    let d = index.description(q);
+    let probe = Probe {
+        cells,
+        candidates: 30,
+    };
+    search(
+        &opened,
+        source.as_ref(),
+        d.query(),
+        Blend::DEFAULT,
+        probe,
+        5,
+        Variants::All,
+        false,
+        |_| true,
+    )
+    .map(|(found, _)| format!("found {}", found[0].item.id))
+    .unwrap_or_else(|e| e.to_string())
+}
+
+/// Runs `f` with bytes `at` of `file` in `dir` damaged, then mends them.
+fn damaged<T>(dir: &Path, file: &str, at: impl Iterator<Item = u64>, f: impl FnOnce() -> T) -> T {
+    let path = dir.join(file);
+    let good = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    at.for_each(|at| bad[at as usize] ^= 0x5a);
+    std::fs::write(&path, bad).unwrap();
+    let out = f();
+    std::fs::write(&path, good).unwrap();
+    out
+}
+
+#[test]
+fn a_damaged_or_missing_delta_file_gives_a_clear_error_and_the_rest_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2_000;
+    base(dir.path(), entries(n));
+    let (publication, _, index) = apply_delta(dir.path(), one_percent(n), &UpdatePolicy::DEFAULT);
+    let delta = publication.manifest.deltas[0].clone();
+    let (opened, _) = open(dir.path().to_str().unwrap()).unwrap();
+    let nearest = |q: usize| {
+        let d = index.description(q);
+        opened.plan(d.query(), Blend::DEFAULT, 1).unwrap().cells[0]
+    };
+    // A new item (the delta holds it), and an item whose cell the delta does not hold.
+    let fresh = index
+        .items
+        .iter()
+        .position(|i| i.id == format!("item-{n}"))
+        .unwrap();
+    let cell = nearest(fresh);
+    assert!(!opened.cell_positions(1, cell).is_empty());
+    let other = (0..index.len())
+        .find(|q| opened.cell_positions(1, nearest(*q)).is_empty())
+        .unwrap();
+    assert_eq!(
+        query(dir.path(), &index, fresh, 1),
+        format!("found item-{n}")
+    );
+
+    // The delta's codes of that cell damaged: the query naming the delta's lists file and the
+    // cell fails, the other still works.
+    let at = opened.cell_range(1, cell).start;
+    let err = damaged(dir.path(), &delta.lists.file, std::iter::once(at), || {
+        assert_eq!(
+            query(dir.path(), &index, other, 1),
+            format!("found {}", index.items[other].id)
+        );
+        query(dir.path(), &index, fresh, 1)
+    });
+    assert!(
+        err.contains(&delta.lists.file) && err.contains(" (cell ") && err.contains("checksum"),
+        "{err}"
+    );
+    // Its records damaged (each one): a query that ranks the new item, and an update that
+    // reads what the index holds, refuse them by name.
+    let every = (0..delta.records.bytes).step_by(publication.manifest.record_len());
+    let (err, refused) = damaged(dir.path(), &delta.records.file, every, || {
+        let (previous, source) = open(dir.path().to_str().unwrap()).unwrap();
+        let refused = held(&previous, source.as_ref()).unwrap_err().to_string();
+        (query(dir.path(), &index, fresh, 1), refused)
+    });
+    for e in [&err, &refused] {
+        assert!(
+            e.contains(&delta.records.file) && e.contains(" (record "),
+            "{e}"
+        );
+    }
+    // Its items file missing: named.
+    let path = dir.path().join(&delta.items.file);
+    std::fs::remove_file(&path).unwrap();
+    let err = query(dir.path(), &index, fresh, 1);
+    assert!(
+        err.starts_with("cannot read items-") && err.contains(&delta.items.file),
+        "{err}"
+    );
+    assert_eq!(
+        query(dir.path(), &index, other, 1),
+        format!("found {}", index.items[other].id)
+    );
 }

@@ -3,7 +3,9 @@
 //! the nearest cells only.
 
 use deep_shopping::colour::HIST_LEN;
-use deep_shopping::index::ivf::{Layout, Partitioned, Probe, SplitMix, distance2, kmeans, nearest};
+use deep_shopping::index::ivf::{
+    Layout, Partitioned, Probe, Space, SplitMix, distance2, kmeans, nearest,
+};
 use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank, unit};
 
 #[test]
@@ -55,8 +57,18 @@ fn catalogue(n: usize) -> CatalogueIndex {
 #[test]
 fn probing_every_cell_and_ranking_every_candidate_is_exact_search() {
     let index = catalogue(600);
+    // Cells drawn by the embedding alone (as indexes were before the space was recorded), and
+    // in the space of the default blend.
+    for space in [Space::EMBEDDING, Space::for_blend(Blend::DEFAULT)] {
+        probe_in(&index, space);
+    }
+}
+
+/// [`probing_every_cell_and_ranking_every_candidate_is_exact_search`] with cells in `space`.
+fn probe_in(index: &CatalogueIndex, space: Space) {
     let layout = Layout {
         cells: 8,
+        space,
         embedding_bytes: 4,
         colour_bytes: 4,
         category_bytes: 1,
@@ -64,7 +76,7 @@ fn probing_every_cell_and_ranking_every_candidate_is_exact_search() {
         iterations: 8,
         seed: 1,
     };
-    let ivf = Partitioned::build(&index, &layout);
+    let ivf = Partitioned::build(index, &layout);
     assert_eq!(ivf.cells.len(), 8);
     // Every item is in exactly one cell, with one code.
     let mut rows: Vec<u32> = ivf.cells.iter().flat_map(|c| c.rows.clone()).collect();
@@ -75,7 +87,7 @@ fn probing_every_cell_and_ranking_every_candidate_is_exact_search() {
     }
     for q in [0, 17, 333] {
         let d = index.description(q);
-        let exact: Vec<usize> = rank(&index, d.query(), Blend::DEFAULT, 10)
+        let exact: Vec<usize> = rank(index, d.query(), Blend::DEFAULT, 10)
             .iter()
             .map(|h| h.index)
             .collect();
@@ -83,7 +95,7 @@ fn probing_every_cell_and_ranking_every_candidate_is_exact_search() {
             cells: 8,
             candidates: 600,
         };
-        let (hits, touched) = ivf.search(&index, d.query(), Blend::DEFAULT, all, 10);
+        let (hits, touched) = ivf.search(index, d.query(), Blend::DEFAULT, all, 10);
         assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), exact);
         assert_eq!(
             (touched.cells, touched.codes, touched.candidates),
@@ -94,16 +106,27 @@ fn probing_every_cell_and_ranking_every_candidate_is_exact_search() {
             cells: 2,
             candidates: 30,
         };
-        let (hits, touched) = ivf.search(&index, d.query(), Blend::DEFAULT, few, 10);
+        let (hits, touched) = ivf.search(index, d.query(), Blend::DEFAULT, few, 10);
         assert_eq!(touched.cells, 2);
         assert!(touched.candidates <= 30 && hits.len() == 10);
-        // Every result is in one of the two cells nearest to the query's unit embedding.
-        let unit = unit(&d.embedding);
-        let dim = unit.len();
+        // Every result is in one of the two cells nearest to the query's point: its unit
+        // embedding, and its probabilities and histogram scaled as the space says.
+        let mut point = Vec::new();
+        let classes = index.classes();
+        space.point(
+            &unit(&d.embedding),
+            &d.histogram,
+            &d.probabilities,
+            classes,
+            &mut point,
+        );
+        let width = space.width(index.dim(), classes);
+        assert_eq!(point.len(), width);
+        assert_eq!(ivf.centroids.len(), 8 * width);
         let mut order: Vec<usize> = (0..ivf.cells.len()).collect();
         order.sort_by(|a, b| {
-            let da = distance2(&ivf.centroids[a * dim..(a + 1) * dim], &unit);
-            let db = distance2(&ivf.centroids[b * dim..(b + 1) * dim], &unit);
+            let da = distance2(&ivf.centroids[a * width..(a + 1) * width], &point);
+            let db = distance2(&ivf.centroids[b * width..(b + 1) * width], &point);
             da.total_cmp(&db)
         });
         let probed: Vec<u32> = order[..2]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use deep_shopping::colour::HIST_LEN;
 use deep_shopping::index::ivf::{
     CellCache, Layout, Partitioned, PartitionedManifest, Probe, Publication, Published, Ranges,
-    SplitMix, publish, search, search_async,
+    Space, SplitMix, publish, search, search_async,
 };
 use deep_shopping::index::{
     Availability, Blend, CatalogueIndex, IndexEntry, Item, Variants, rank_where,
@@ -61,6 +61,7 @@ pub(crate) fn entries(n: usize) -> Vec<IndexEntry> {
 pub(crate) fn layout(cells: usize) -> Layout {
     Layout {
         cells,
+        space: Space::for_blend(Blend::DEFAULT),
         embedding_bytes: 4,
         colour_bytes: 4,
         category_bytes: 1,

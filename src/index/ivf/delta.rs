@@ -12,6 +12,7 @@
 //! stays as it was, so a small change republishes a small share of the bytes.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 
 use super::lazy::Ranges;
 use super::manifest::{Facets, Segment};
@@ -94,46 +95,92 @@ pub struct Held {
     fingerprint: [u8; CHECK],
 }
 
-/// Every item `published` still holds, read whole from `source` (each segment's records and
-/// metadata files, once).
+/// Records [`held`] reads at once: a run of live cells up to this many (a larger cell is read
+/// alone), so memory stays bounded however large the index.
+const HELD_CHUNK: u32 = 16_384;
+
+/// Every item `published` still holds, read from `source` a run of cells at a time (their
+/// records, then the metadata those records point at); each record and item is checked
+/// against its own checksum.
 pub fn held(published: &Published, source: &(dyn Ranges + '_)) -> Result<Vec<Held>, AssetError> {
-    let mut out = Vec::new();
-    for (s, files) in published.manifest.segments().iter().enumerate() {
-        let read = |f: &crate::assets::FileEntry| -> Result<Vec<u8>, AssetError> {
-            let whole = 0..f.bytes;
-            let bytes = source.read(&f.file, &[whole])?.pop().unwrap_or_default();
-            f.verify(&bytes)?;
-            Ok(bytes)
-        };
-        let (records, items) = (read(&files.records)?, read(&files.items)?);
-        let len = published.manifest.record_len();
-        let first = published.cell_positions(s, 0).start;
+    let mut out = Vec::with_capacity(published.live_items());
+    for s in 0..published.segments() {
+        let mut run: Option<Range<u32>> = None;
         for c in 0..published.manifest.cells {
-            if !published.is_live(s, c) {
-                continue;
+            let positions = published.cell_positions(s, c);
+            let live = published.is_live(s, c);
+            // A run ends at a cell no longer read, or once it is long enough.
+            if let Some(r) =
+                run.take_if(|r| !live || r.len() as u32 + positions.len() as u32 > HELD_CHUNK)
+            {
+                held_run(published, source, r, &mut out)?;
             }
-            for position in published.cell_positions(s, c) {
-                if published.is_removed(position) {
-                    continue;
-                }
-                let local = (position - first) as usize;
-                let bytes = records
-                    .get(local * len..(local + 1) * len)
-                    .ok_or_else(|| content(format!("{} is cut short", files.records.file)))?;
-                let record = published.record(position, bytes)?;
-                let json = items
-                    .get(record.item.start as usize..record.item.end as usize)
-                    .ok_or_else(|| content(format!("{} is cut short", files.items.file)))?;
-                let item = published.item(&record, json)?;
-                out.push(Held {
-                    position,
-                    id: item.id,
-                    fingerprint: record.fingerprint(),
-                });
+            if live && !positions.is_empty() {
+                run = Some(run.map_or(positions.clone(), |r| r.start..positions.end));
             }
+        }
+        if let Some(r) = run {
+            held_run(published, source, r, &mut out)?;
         }
     }
     Ok(out)
+}
+
+/// The held items of the adjacent `positions` (of one segment) into `out`.
+fn held_run(
+    published: &Published,
+    source: &(dyn Ranges + '_),
+    positions: Range<u32>,
+    out: &mut Vec<Held>,
+) -> Result<(), AssetError> {
+    let cut = |file: &str| content(format!("{file} is cut short"));
+    let (Some((records_file, first)), Some((_, last))) = (
+        published.record_range(positions.start),
+        published.record_range(positions.end - 1),
+    ) else {
+        return Err(content(format!("no records for positions {positions:?}")));
+    };
+    let records = source
+        .read(records_file, &[first.start..last.end])?
+        .pop()
+        .ok_or_else(|| cut(records_file))?;
+    let len = published.manifest.record_len();
+    let mut kept = Vec::new();
+    for (i, position) in positions.enumerate() {
+        if published.is_removed(position) {
+            continue;
+        }
+        let bytes = records
+            .get(i * len..(i + 1) * len)
+            .ok_or_else(|| cut(records_file))?;
+        kept.push(published.record(position, bytes)?);
+    }
+    let Some(a) = kept.first() else {
+        return Ok(());
+    };
+    // Metadata lies in list order, so this is one span of the items file.
+    let start = kept.iter().map(|r| r.item.start).min().unwrap_or(0);
+    let end = kept.iter().map(|r| r.item.end).max().unwrap_or(0);
+    let (items_file, span) = (published.item_file(a).to_owned(), start..end);
+    let items = source
+        .read(&items_file, &[span.clone()])?
+        .pop()
+        .ok_or_else(|| cut(&items_file))?;
+    for record in kept {
+        let json = record
+            .item
+            .start
+            .checked_sub(span.start)
+            .and_then(|from| items.get(from as usize..(record.item.end - span.start) as usize))
+            .ok_or_else(|| cut(&items_file))?;
+        let item = published.item(&record, json)?;
+        out.push(Held {
+            position: record.position,
+            id: item.id,
+            fingerprint: record.fingerprint(),
+        });
+    }
+    Ok(())
 }
 
 /// The fingerprint of `index`'s `row` as [`Held`] has it.
@@ -203,6 +250,8 @@ pub fn update(
     let coder = Coder {
         centroids: &previous.centroids,
         dim: m.dim,
+        classes: m.classes,
+        space: previous.space,
         quantiser: &previous.quantiser,
     };
     let cells = m.cells;
@@ -327,6 +376,8 @@ pub fn update(
     }
     let (top, top_file) = Top {
         dim: m.dim,
+        classes: m.classes,
+        space: previous.space,
         centroids: &previous.centroids,
         quantiser: &previous.quantiser,
         centre: index.centre(),

@@ -1,12 +1,13 @@
 //! A partitioned index for catalogues too large to rank exactly on a phone (issue 23): the
-//! partition in memory (`partition`), published as files (`manifest`, `write`, `published`;
-//! what was read of them ranked as a catalogue: `read`),
-//! updated by delta segments (`delta`) and read in part (`lazy`); `synthetic` draws
-//! catalogues that look like a real one, for measuring.
-//! The embeddings are partitioned into cells by k-means; each item carries a
-//! product-quantised code of its features (its embedding as the residual from its cell's
-//! centroid) in its cell's list; a query probes the cells nearest to it, scores their codes
-//! by table lookups and ranks the best candidates exactly with the blended score.
+//! partition in memory (`partition`, its cells drawn in the space of the blended score:
+//! `space`), published as files (`manifest`, `write`, `published`; what was read of them
+//! ranked as a catalogue: `read`), updated by delta segments (`delta`) and read in part
+//! (`lazy`); `synthetic` draws catalogues that look like a real one, for measuring.
+//! The items are partitioned into cells by k-means on their embeddings, colours and
+//! categories; each item carries a product-quantised code of its features (its embedding as
+//! the residual from its cell's centroid) in its cell's list; a query probes the cells
+//! nearest to it, scores their codes by table lookups and ranks the best candidates exactly
+//! with the blended score.
 
 mod delta;
 mod kmeans;
@@ -16,6 +17,7 @@ mod partition;
 mod pq;
 mod published;
 mod read;
+mod space;
 mod synthetic;
 mod write;
 
@@ -32,5 +34,6 @@ pub use partition::{Cell, Layout, Partitioned, Probe, Touched};
 pub use pq::{CENTROIDS, Measure, Part, Quantiser, SubspaceShape};
 pub use published::{Plan, Published, Record};
 pub use read::records_index;
+pub use space::Space;
 pub use synthetic::Mixture;
 pub use write::{Publication, publish};

@@ -4,16 +4,19 @@
 
 use super::kmeans::{SplitMix, distance2, kmeans, nearest};
 use super::pq::{Measure, Part, Quantiser};
+use super::space::Space;
 use crate::colour::HIST_LEN;
 use crate::index::catalogue::CatalogueIndex;
 use crate::index::description::{Query, unit};
 use crate::index::rank::{Blend, Hit, Scorer, by_score};
 
 /// How an index is partitioned and coded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Layout {
     /// Cells of the coarse partition.
     pub cells: usize,
+    /// The space the cells are drawn in.
+    pub space: Space,
     /// Code bytes for the embedding.
     pub embedding_bytes: usize,
     /// Code bytes for the colour histogram.
@@ -29,10 +32,12 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// A layout for `items` items: about 1,000 items a cell, 16 + 8 + 2 code bytes.
+    /// A layout for `items` items: about 1,000 items a cell drawn for the default blend,
+    /// 16 + 8 + 2 code bytes.
     pub fn for_items(items: usize) -> Self {
         Self {
             cells: (items / 1000).clamp(1, 65_536),
+            space: Space::for_blend(Blend::DEFAULT),
             embedding_bytes: 16,
             colour_bytes: 8,
             category_bytes: 2,
@@ -57,14 +62,16 @@ pub struct Cell {
 pub struct Partitioned {
     dim: usize,
     classes: usize,
-    /// Cell centroids, `cells * dim`.
+    /// The space of the centroids.
+    pub space: Space,
+    /// Cell centroids, `cells * space.width(dim, classes)`.
     pub centroids: Vec<f32>,
     /// The codebooks.
     pub quantiser: Quantiser,
     /// The cells.
     pub cells: Vec<Cell>,
-    /// Mean squared distance of the items' unit embeddings to their cells' centroids: how
-    /// well the partition fits them, which an update compares new items against.
+    /// Mean squared distance of the items' points to their cells' centroids: how well the
+    /// partition fits them, which an update compares new items against.
     pub spread: f32,
 }
 
@@ -129,17 +136,22 @@ impl Partitioned {
             features(index, r, &mut row);
             sample.extend_from_slice(&row);
         }
-        let embeddings: Vec<f32> = sample
-            .chunks_exact(width)
-            .flat_map(|r| r[..dim].iter().copied())
-            .collect();
+        let space = layout.space;
+        let points = space.width(dim, classes);
+        let mut point = Vec::with_capacity(points);
+        let mut sample_points = Vec::with_capacity(sample_rows.len() * points);
+        for r in sample.chunks_exact(width) {
+            space.of_features(r, dim, classes, &mut point);
+            sample_points.extend_from_slice(&point);
+        }
         let centroids = kmeans(
-            &embeddings,
-            dim,
+            &sample_points,
+            points,
             layout.cells,
             layout.iterations,
             layout.seed,
         );
+        drop(sample_points);
         let parts = [
             Part {
                 offset: 0,
@@ -163,19 +175,23 @@ impl Partitioned {
         // The embedding is coded as its residual from its cell's centroid, as IVF-PQ does: the
         // residuals are smaller than the embeddings, so the same bytes code them more finely.
         for r in sample.chunks_exact_mut(width) {
-            let c = nearest(&centroids, dim, &r[..dim]);
-            residual(&mut r[..dim], &centroids[c * dim..(c + 1) * dim]);
+            space.of_features(r, dim, classes, &mut point);
+            let c = nearest(&centroids, points, &point);
+            residual(&mut r[..dim], &centroids[c * points..c * points + dim]);
         }
         let quantiser = Quantiser::train(&sample, width, &parts, layout.iterations, layout.seed);
         let coder = Coder {
             centroids: &centroids,
             dim,
+            classes,
+            space,
             quantiser: &quantiser,
         };
         let (cells, spread) = coder.assign(index, 0..n as u32);
         Self {
             dim,
             classes,
+            space,
             centroids,
             quantiser,
             cells,
@@ -198,11 +214,12 @@ impl Partitioned {
         let Some(scorer) = Scorer::new(index, query, weights) else {
             return (Vec::new(), touched);
         };
-        let prepared = Prepared::new(&self.quantiser, query, weights, self.classes);
+        let prepared = Prepared::new(&self.quantiser, query, weights, self.classes, self.space);
+        let width = self.space.width(self.dim, self.classes);
         let mut scored: Vec<(f32, u32)> = Vec::new();
-        for c in nearest_cells(&self.centroids, self.dim, &prepared.unit, probe.cells) {
+        for c in nearest_cells(&self.centroids, width, &prepared.point, probe.cells) {
             let cell = &self.cells[c];
-            let centroid = &self.centroids[c * self.dim..(c + 1) * self.dim];
+            let centroid = &self.centroids[c * width..(c + 1) * width];
             touched.cells += 1;
             touched.codes += cell.rows.len();
             touched.code_bytes += cell.codes.len() + cell.rows.len() * 4;
@@ -227,10 +244,14 @@ impl Partitioned {
 /// Puts items in cells and codes them, for a partition already trained.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Coder<'a> {
-    /// Cell centroids, `cells * dim`.
+    /// Cell centroids, `cells * space.width(dim, classes)`.
     pub centroids: &'a [f32],
     /// Embedding length.
     pub dim: usize,
+    /// Categories.
+    pub classes: usize,
+    /// The space of the centroids.
+    pub space: Space,
     /// The codebooks.
     pub quantiser: &'a Quantiser,
 }
@@ -238,14 +259,27 @@ pub(super) struct Coder<'a> {
 impl Coder<'_> {
     /// Number of cells.
     pub fn cells(&self) -> usize {
-        self.centroids.len() / self.dim.max(1)
+        self.centroids.len() / self.width().max(1)
+    }
+
+    /// Values of a centroid.
+    fn width(&self) -> usize {
+        self.space.width(self.dim, self.classes)
     }
 
     /// The cell nearest to `index`'s `row` and its squared distance from it.
     pub fn nearest(&self, index: &CatalogueIndex, row: usize) -> (usize, f32) {
-        let unit = unit(&index.embedding(row));
-        let c = nearest(self.centroids, self.dim, &unit);
-        let d = distance2(&unit, &self.centroids[c * self.dim..(c + 1) * self.dim]);
+        let mut point = Vec::with_capacity(self.width());
+        self.space.point(
+            &unit(&index.embedding(row)),
+            &index.histogram(row),
+            &index.probabilities(row),
+            self.classes,
+            &mut point,
+        );
+        let w = self.width();
+        let c = nearest(self.centroids, w, &point);
+        let d = distance2(&point, &self.centroids[c * w..(c + 1) * w]);
         (c, d)
     }
 
@@ -258,10 +292,8 @@ impl Coder<'_> {
         buf: &mut Vec<f32>,
     ) -> Vec<u8> {
         features(index, row, buf);
-        residual(
-            &mut buf[..self.dim],
-            &self.centroids[c * self.dim..(c + 1) * self.dim],
-        );
+        let at = c * self.width();
+        residual(&mut buf[..self.dim], &self.centroids[at..at + self.dim]);
         self.quantiser.encode(buf)
     }
 
@@ -294,13 +326,13 @@ impl Coder<'_> {
     }
 }
 
-/// The `n` cells (at least one) whose centroids (rows of `dim`) are nearest to `unit`,
+/// The `n` cells (at least one) whose centroids (rows of `dim`) are nearest to `point`,
 /// nearest first.
-pub fn nearest_cells(centroids: &[f32], dim: usize, unit: &[f32], n: usize) -> Vec<usize> {
+pub fn nearest_cells(centroids: &[f32], dim: usize, point: &[f32], n: usize) -> Vec<usize> {
     let mut order: Vec<(f32, usize)> = centroids
         .chunks_exact(dim.max(1))
         .enumerate()
-        .map(|(c, centroid)| (distance2(centroid, unit), c))
+        .map(|(c, centroid)| (distance2(centroid, point), c))
         .collect();
     let probed = n.max(1).min(order.len());
     if probed == 0 {
@@ -318,19 +350,28 @@ pub fn nearest_cells(centroids: &[f32], dim: usize, unit: &[f32], n: usize) -> V
 /// lookup tables weighed by the blend.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// The unit embedding, which picks the cells.
-    pub unit: Vec<f32>,
+    /// The query's point in the cell space, which picks the cells.
+    pub point: Vec<f32>,
     /// The feature vector (unit embedding, histogram, probabilities).
     features: Vec<f32>,
     /// The quantiser's lookup tables for it.
     pub tables: Vec<f32>,
     /// The look's weight, `1 - colour`.
     look: f32,
+    /// Embedding length.
+    dim: usize,
 }
 
 impl Prepared {
-    /// `query` ready for the codes of `quantiser`, with categories of `classes` labels.
-    pub fn new(quantiser: &Quantiser, query: Query<'_>, weights: Blend, classes: usize) -> Self {
+    /// `query` ready for the codes of `quantiser` and cells drawn in `space`, with
+    /// categories of `classes` labels.
+    pub fn new(
+        quantiser: &Quantiser,
+        query: Query<'_>,
+        weights: Blend,
+        classes: usize,
+        space: Space,
+    ) -> Self {
         let (w, c) = weights.clamped();
         let unit = unit(query.embedding);
         let mut features = unit.clone();
@@ -345,20 +386,30 @@ impl Prepared {
             features.resize(features.len() + classes, 0.0);
         }
         let tables = quantiser.tables(&features, &[1.0 - w, w, (1.0 - w) * c]);
+        let mut point = Vec::new();
+        space.point(
+            &unit,
+            query.histogram,
+            query.probabilities,
+            classes,
+            &mut point,
+        );
         Self {
-            unit,
+            point,
+            dim: unit.len(),
             features,
             tables,
             look: 1.0 - w,
         }
     }
 
-    /// The look's share of a cell's centroid, which the residual codes leave out.
+    /// The look's share of a cell's centroid (its embedding part), which the residual codes
+    /// leave out.
     pub fn base(&self, centroid: &[f32]) -> f32 {
         self.look
             * centroid
                 .iter()
-                .zip(&self.features)
+                .zip(&self.features[..self.dim])
                 .map(|(a, b)| a * b)
                 .sum::<f32>()
     }

@@ -25,6 +25,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::manifest::{PartitionedManifest, Segment};
 use super::partition::{Prepared, nearest_cells};
 use super::pq::Quantiser;
+use super::space::Space;
 use super::write::{
     CHECK, Directory, TopLayout, WHAT, check, content, directory_names, fingerprint, st_error,
 };
@@ -50,6 +51,8 @@ struct Seg {
 pub struct Published {
     /// The manifest.
     pub manifest: PartitionedManifest,
+    /// The space of the centroids.
+    pub(super) space: Space,
     pub(super) centroids: Vec<f32>,
     pub(super) quantiser: Quantiser,
     centre: Vec<f32>,
@@ -137,7 +140,19 @@ impl Published {
             Ok(view.data().to_vec())
         };
         let has = |name: &str| names.iter().any(|n| n == name);
-        let centroids = f32s(get("centroids", Dtype::F32, &[cells, dim])?);
+        let space = if has("space") {
+            match f32s(get("space", Dtype::F32, &[2])?)[..] {
+                [category, colour] => Space { category, colour },
+                _ => Space::EMBEDDING,
+            }
+        } else {
+            Space::EMBEDDING
+        };
+        if !space.is_valid() {
+            return Err(content("its cell space has scales outside 0..=16"));
+        }
+        let width = space.width(dim, manifest.classes);
+        let centroids = f32s(get("centroids", Dtype::F32, &[cells, width])?);
         let files = manifest.segments();
         let live = if has("live") {
             get("live", Dtype::U8, &[files.len(), cells])?
@@ -194,10 +209,11 @@ impl Published {
             .and_then(|v| v.first().copied());
         let codebooks = f32s(get("codebooks", Dtype::F32, &[])?);
         let centre = f32s(get("centre", Dtype::F32, &[dim])?);
-        let width = dim + HIST_LEN + manifest.classes;
-        let quantiser = Quantiser::from_table(layout.parts, &layout.subspaces, &codebooks, width)
-            .filter(|q| q.code_len() == manifest.code_len)
-            .ok_or_else(|| content("its codebooks do not fit its layout"))?;
+        let features = dim + HIST_LEN + manifest.classes;
+        let quantiser =
+            Quantiser::from_table(layout.parts, &layout.subspaces, &codebooks, features)
+                .filter(|q| q.code_len() == manifest.code_len)
+                .ok_or_else(|| content("its codebooks do not fit its layout"))?;
         if centroids.iter().chain(&codebooks).any(|v| !v.is_finite()) {
             return Err(content(
                 "its centroids or codebooks hold a value that is not finite",
@@ -205,6 +221,7 @@ impl Published {
         }
         Ok(Self {
             manifest,
+            space,
             centroids,
             quantiser,
             centre,
@@ -288,8 +305,10 @@ impl Published {
         if query.embedding.len() != self.manifest.dim || norm == 0.0 || !norm.is_finite() {
             return None;
         }
-        let prepared = Prepared::new(&self.quantiser, query, weights, self.manifest.classes);
-        let cells = nearest_cells(&self.centroids, self.manifest.dim, &prepared.unit, cells);
+        let m = &self.manifest;
+        let prepared = Prepared::new(&self.quantiser, query, weights, m.classes, self.space);
+        let width = self.space.width(m.dim, m.classes);
+        let cells = nearest_cells(&self.centroids, width, &prepared.point, cells);
         Some(Plan { cells, prepared })
     }
 
@@ -354,8 +373,10 @@ impl Published {
                 actual: hex(&check(&[codes])),
             });
         }
-        let dim = self.manifest.dim;
-        let base = plan.prepared.base(&self.centroids[c * dim..(c + 1) * dim]);
+        let width = self.space.width(self.manifest.dim, self.manifest.classes);
+        let base = plan
+            .prepared
+            .base(&self.centroids[c * width..(c + 1) * width]);
         let first = self.cell_positions(s, c).start;
         for (i, code) in codes.chunks_exact(self.manifest.code_len).enumerate() {
             let position = first + i as u32;

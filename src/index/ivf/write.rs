@@ -15,6 +15,7 @@ use super::manifest::{
 };
 use super::partition::{Cell, Partitioned};
 use super::pq::{Part, Quantiser, SubspaceShape};
+use super::space::Space;
 use crate::assets::FileEntry;
 use crate::error::AssetError;
 use crate::index::CatalogueIndex;
@@ -195,6 +196,9 @@ pub(super) fn segment(
 /// What the top file holds.
 pub(super) struct Top<'a> {
     pub dim: usize,
+    pub classes: usize,
+    /// The space of the centroids (recorded unless it is the embedding alone).
+    pub space: Space,
     pub centroids: &'a [f32],
     pub quantiser: &'a Quantiser,
     pub centre: &'a [f32],
@@ -225,7 +229,8 @@ pub(super) fn directory_names(s: usize) -> (String, String) {
 impl Top<'_> {
     /// The top file, named by its hash.
     pub fn write(&self) -> Result<(FileEntry, (String, Vec<u8>)), AssetError> {
-        let cells = self.centroids.len() / self.dim.max(1);
+        let width = self.space.width(self.dim, self.classes);
+        let cells = self.centroids.len() / width.max(1);
         let (parts, subspaces, codebooks) = self.quantiser.to_table();
         let layout = serde_json::to_string(&TopLayout { parts, subspaces })
             .map_err(|e| AssetError::json(WHAT, e))?;
@@ -233,7 +238,7 @@ impl Top<'_> {
             (
                 "centroids".into(),
                 Dtype::F32,
-                vec![cells, self.dim],
+                vec![cells, width],
                 f32s(self.centroids),
             ),
             (
@@ -250,6 +255,10 @@ impl Top<'_> {
             ),
             ("spread".into(), Dtype::F32, vec![1], f32s(&[self.spread])),
         ];
+        if self.space != Space::EMBEDDING {
+            let space = [self.space.category, self.space.colour];
+            owned.push(("space".into(), Dtype::F32, vec![2], f32s(&space)));
+        }
         for (s, d) in self.directories.iter().enumerate() {
             let (starts, checks) = directory_names(s);
             owned.push((starts, Dtype::U32, vec![cells + 1], u32s(&d.starts)));
@@ -308,6 +317,8 @@ pub fn publish(
     }
     let (top, top_file) = Top {
         dim: index.dim(),
+        classes: index.classes(),
+        space: partitioned.space,
         centroids: &partitioned.centroids,
         quantiser: &partitioned.quantiser,
         centre: index.centre(),
