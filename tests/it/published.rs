@@ -73,8 +73,17 @@ pub(crate) fn layout(cells: usize) -> Layout {
 
 /// A catalogue of `n` items, partitioned into `cells` and published in `dir`.
 fn published(dir: &Path, n: usize, cells: usize) -> (CatalogueIndex, Partitioned, Publication) {
+    published_in(dir, n, layout(cells))
+}
+
+/// [`published`] with `layout`.
+fn published_in(
+    dir: &Path,
+    n: usize,
+    layout: Layout,
+) -> (CatalogueIndex, Partitioned, Publication) {
     let index = catalogue(n);
-    let built = Partitioned::build(&index, &layout(cells));
+    let built = Partitioned::build(&index, &layout);
     let publication = publish(&index, &built, MODEL, Vec::new()).unwrap();
     partitioned::publish(dir, &publication).unwrap();
     (index, built, publication)
@@ -236,8 +245,16 @@ fn cells_read_once_are_kept_within_the_cache_budget_and_what_was_read_ranks_as_t
 
 #[test]
 fn reading_ranges_finds_what_the_partition_and_exact_search_find() {
+    // Cells in the blend's space, and by look alone (a top file without the space's scales,
+    // as published before them): the reader probes the cells the partition would.
+    read_ranges_in(Space::EMBEDDING);
+    read_ranges_in(Space::for_blend(Blend::DEFAULT));
+}
+
+/// [`reading_ranges_finds_what_the_partition_and_exact_search_find`] with cells in `space`.
+fn read_ranges_in(space: Space) {
     let dir = tempfile::tempdir().unwrap();
-    let (index, built, publication) = published(dir.path(), 900, 9);
+    let (index, built, publication) = published_in(dir.path(), 900, Layout { space, ..layout(9) });
     let (opened, source) = open(dir.path().to_str().unwrap()).unwrap();
     assert_eq!(opened.manifest, publication.manifest);
     for q in [0, 41, 517] {

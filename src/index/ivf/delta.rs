@@ -141,7 +141,7 @@ fn held_run(
         return Err(content(format!("no records for positions {positions:?}")));
     };
     let records = source
-        .read(records_file, &[first.start..last.end])?
+        .read(records_file, std::slice::from_ref(&(first.start..last.end)))?
         .pop()
         .ok_or_else(|| cut(records_file))?;
     let len = published.manifest.record_len();
@@ -163,7 +163,7 @@ fn held_run(
     let end = kept.iter().map(|r| r.item.end).max().unwrap_or(0);
     let (items_file, span) = (published.item_file(a).to_owned(), start..end);
     let items = source
-        .read(&items_file, &[span.clone()])?
+        .read(&items_file, std::slice::from_ref(&span))?
         .pop()
         .ok_or_else(|| cut(&items_file))?;
     for record in kept {
