@@ -7,9 +7,10 @@
 //! 1% change of the catalogue published as a delta (the share of bytes it republishes, and
 //! recall after it).
 //!
-//! Usage: `cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES]`, INDEX_DIR a catalogue
-//! index of the whole clothing dataset (as `scripts/demo.sh` builds it), SIZES a comma list
-//! (default 100000,1000000).
+//! Usage: `cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE]`, INDEX_DIR a
+//! catalogue index of the whole clothing dataset (as `scripts/demo.sh` builds it), SIZES a
+//! comma list (default 100000,1000000), CODE the code bytes for embedding, colour and
+//! categories (default 16,8,2).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
@@ -70,7 +71,7 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let Some(dir) = args.first() else {
-        eprintln!("usage: cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES]");
+        eprintln!("usage: cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE]");
         std::process::exit(2);
     };
     let sizes: Vec<usize> = args
@@ -80,6 +81,11 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let queries_n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    // Code bytes for the embedding, colour and categories (default: the layout's).
+    let code: Vec<usize> = args
+        .get(3)
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_default();
 
     let (_, data) = read_index_files(Path::new(dir)).expect("reading the real index");
     let real = CatalogueIndex::from_bytes(&data).expect("parsing the real index");
@@ -119,7 +125,12 @@ fn main() {
                     .collect()
             })
             .collect();
-        let layout = Layout::for_items(n);
+        let mut layout = Layout::for_items(n);
+        if let [embedding, colour, category] = code[..] {
+            layout.embedding_bytes = embedding;
+            layout.colour_bytes = colour;
+            layout.category_bytes = category;
+        }
         let t = Instant::now();
         let ivf = Partitioned::build(&catalogue, &layout);
         let built = t.elapsed().as_secs_f64();

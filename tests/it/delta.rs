@@ -13,7 +13,7 @@ use deep_shopping::index::ivf::{
 use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Variants, rank};
 use deep_shopping::partitioned::{self, open};
 
-use crate::published::{MODEL, entries, ids, layout};
+use crate::published::{MODEL, entries, first_found, ids, layout};
 
 const ITEMS: usize = 20_000;
 const CELLS: usize = 20;
@@ -248,30 +248,6 @@ fn repartition(outcome: Update) -> String {
     }
 }
 
-/// The first error of a query for `index`'s item `q` probing `cells` cells of the index in
-/// `dir`, or the id it found first.
-fn query(dir: &Path, index: &CatalogueIndex, q: usize, cells: usize) -> String {
-    let (opened, source) = open(dir.to_str().unwrap()).unwrap();
-    let d = index.description(q);
-    let probe = Probe {
-        cells,
-        candidates: 30,
-    };
-    search(
-        &opened,
-        source.as_ref(),
-        d.query(),
-        Blend::DEFAULT,
-        probe,
-        5,
-        Variants::All,
-        false,
-        |_| true,
-    )
-    .map(|(found, _)| format!("found {}", found[0].item.id))
-    .unwrap_or_else(|e| e.to_string())
-}
-
 /// Runs `f` with bytes `at` of `file` in `dir` damaged, then mends them.
 fn damaged<T>(dir: &Path, file: &str, at: impl Iterator<Item = u64>, f: impl FnOnce() -> T) -> T {
     let path = dir.join(file);
@@ -308,7 +284,7 @@ fn a_damaged_or_missing_delta_file_gives_a_clear_error_and_the_rest_still_works(
         .find(|q| opened.cell_positions(1, nearest(*q)).is_empty())
         .unwrap();
     assert_eq!(
-        query(dir.path(), &index, fresh, 1),
+        first_found(dir.path(), &index, fresh, 1),
         format!("found item-{n}")
     );
 
@@ -317,10 +293,10 @@ fn a_damaged_or_missing_delta_file_gives_a_clear_error_and_the_rest_still_works(
     let at = opened.cell_range(1, cell).start;
     let err = damaged(dir.path(), &delta.lists.file, std::iter::once(at), || {
         assert_eq!(
-            query(dir.path(), &index, other, 1),
+            first_found(dir.path(), &index, other, 1),
             format!("found {}", index.items[other].id)
         );
-        query(dir.path(), &index, fresh, 1)
+        first_found(dir.path(), &index, fresh, 1)
     });
     assert!(
         err.contains(&delta.lists.file) && err.contains(" (cell ") && err.contains("checksum"),
@@ -332,7 +308,7 @@ fn a_damaged_or_missing_delta_file_gives_a_clear_error_and_the_rest_still_works(
     let (err, refused) = damaged(dir.path(), &delta.records.file, every, || {
         let (previous, source) = open(dir.path().to_str().unwrap()).unwrap();
         let refused = held(&previous, source.as_ref()).unwrap_err().to_string();
-        (query(dir.path(), &index, fresh, 1), refused)
+        (first_found(dir.path(), &index, fresh, 1), refused)
     });
     for e in [&err, &refused] {
         assert!(
@@ -343,13 +319,13 @@ fn a_damaged_or_missing_delta_file_gives_a_clear_error_and_the_rest_still_works(
     // Its items file missing: named.
     let path = dir.path().join(&delta.items.file);
     std::fs::remove_file(&path).unwrap();
-    let err = query(dir.path(), &index, fresh, 1);
+    let err = first_found(dir.path(), &index, fresh, 1);
     assert!(
         err.starts_with("cannot read items-") && err.contains(&delta.items.file),
         "{err}"
     );
     assert_eq!(
-        query(dir.path(), &index, other, 1),
+        first_found(dir.path(), &index, other, 1),
         format!("found {}", index.items[other].id)
     );
 }

@@ -400,6 +400,14 @@ fn spoiled(
     let (index, _, publication) = published(dir.path(), 600, 6);
     let (opened, source) = open(dir.path().to_str().unwrap()).unwrap();
     spoil(dir.path(), &publication.manifest, &opened);
+    drop((opened, source));
+    first_found(dir.path(), &index, q, cells)
+}
+
+/// The first error of a query for `index`'s item `q` probing `cells` cells (30 candidates)
+/// of the index in `dir`, or the id it found first.
+pub(crate) fn first_found(dir: &Path, index: &CatalogueIndex, q: usize, cells: usize) -> String {
+    let (opened, source) = open(dir.to_str().unwrap()).unwrap();
     let d = index.description(q);
     let probe = Probe {
         cells,
