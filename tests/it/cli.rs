@@ -198,6 +198,30 @@ fn index_then_search_json_finds_the_photo_itself() {
     }
     let again = partition_again();
     assert!(again.contains("is up to date"), "{again}");
+
+    // Finer look codes are a layout choice: a full partition with codes of 4 + 8 + 2 bytes; a
+    // length the embedding cannot hold is refused.
+    let finer = dir.path().join("finer");
+    stdout_of(
+        bin()
+            .args(["partition", "--look-bytes", "4", "--index"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&finer),
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(finer.join("index.json")).unwrap()).unwrap();
+    assert_eq!(manifest["code_len"], 14);
+    let refused = bin()
+        .args(["partition", "--look-bytes", "0", "--index"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&finer)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--look-bytes must be 1 to"), "{said}");
 }
 
 #[test]
