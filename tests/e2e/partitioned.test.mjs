@@ -117,7 +117,7 @@ test('a partitioned catalogue read by range finds what the whole index finds, wi
     for (const [q, row] of queries.entries()) {
       const before = server.ranges.length;
       const results = await callWithPhoto(page, 'search', await photoBase64(row.id), { top: 8 });
-      // Every cell probed (16 > 4) and every item a candidate (100 > 60): exact search.
+      // Every cell probed (16 > 4) and every item a candidate (200 > 60): exact search.
       assert.deepEqual(results.map((r) => r.id), expected[q].map((r) => r.id));
       for (const [k, r] of results.entries()) {
         assert.ok(Math.abs(r.score - expected[q][k].score) < 1e-4, `${r.id}: ${r.score} vs ${expected[q][k].score}`);
@@ -299,7 +299,7 @@ test('a 100k-item catalogue is read in three rounds of few requests and finds wh
       assert.equal(read.length, i.lastRequests);
       assert.equal(i.lastRounds, 3);
       const count = (f) => read.filter((r) => r.path === f).length;
-      // 16 cells probed (merged where adjacent), 100 candidates' records (merged within 1 KB),
+      // 16 cells probed (merged where adjacent), 200 candidates' records (merged within 4 KB),
       // the shown items' metadata and a few more.
       assert.ok(count(data[0]) >= 1 && count(data[0]) <= 16, `${count(data[0])} cell requests`);
       assert.ok(count(data[1]) >= 1 && count(data[1]) <= 100, `${count(data[1])} record requests`);

@@ -329,17 +329,10 @@ pub fn update(
     for (row, (c, _)) in added.iter().zip(&placed) {
         members[*c].push(*row);
     }
-    let mut buf = Vec::new();
     let new_cells: Vec<Cell> = members
         .into_iter()
         .enumerate()
-        .map(|(c, rows)| {
-            let codes = rows
-                .iter()
-                .flat_map(|r| coder.encode(index, *r as usize, c, &mut buf))
-                .collect();
-            Cell { rows, codes }
-        })
+        .map(|(c, rows)| coder.cell(index, c, rows))
         .collect();
     let in_deltas: usize = kept
         .iter()

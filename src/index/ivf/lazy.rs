@@ -116,7 +116,7 @@ impl CellCache {
 }
 
 /// Ranges closer than this are read as one (bytes read twice cost less than a request).
-pub const MERGE_GAP: u64 = 1024;
+pub const MERGE_GAP: u64 = 4096;
 
 /// One round of reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

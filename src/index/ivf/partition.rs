@@ -88,7 +88,7 @@ impl Probe {
     /// What the CLI and the page probe unless told otherwise.
     pub const DEFAULT: Probe = Probe {
         cells: 16,
-        candidates: 100,
+        candidates: 200,
     };
 }
 
@@ -241,6 +241,9 @@ impl Partitioned {
     }
 }
 
+/// Items a sub-cell holds, about (see [`Coder::cell`]).
+const SUB_CELL: usize = 64;
+
 /// Puts items in cells and codes them, for a partition already trained.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Coder<'a> {
@@ -267,20 +270,54 @@ impl Coder<'_> {
         self.space.width(self.dim, self.classes)
     }
 
-    /// The cell nearest to `index`'s `row` and its squared distance from it.
-    pub fn nearest(&self, index: &CatalogueIndex, row: usize) -> (usize, f32) {
-        let mut point = Vec::with_capacity(self.width());
+    /// The point of `index`'s `row` in the cell space, into `out`.
+    fn point(&self, index: &CatalogueIndex, row: usize, out: &mut Vec<f32>) {
         self.space.point(
             &unit(&index.embedding(row)),
             &index.histogram(row),
             &index.probabilities(row),
             self.classes,
-            &mut point,
+            out,
         );
+    }
+
+    /// The cell nearest to `index`'s `row` and its squared distance from it.
+    pub fn nearest(&self, index: &CatalogueIndex, row: usize) -> (usize, f32) {
         let w = self.width();
+        let mut point = Vec::with_capacity(w);
+        self.point(index, row, &mut point);
         let c = nearest(self.centroids, w, &point);
         let d = distance2(&point, &self.centroids[c * w..(c + 1) * w]);
         (c, d)
+    }
+
+    /// Cell `c` holding `rows` of `index`: ordered by sub-cell (a small k-means within the
+    /// cell, about [`SUB_CELL`] items each), so that the items a query ranks best tend to lie
+    /// next to each other in the records file and their reads merge; then coded.
+    pub fn cell(&self, index: &CatalogueIndex, c: usize, mut rows: Vec<u32>) -> Cell {
+        if rows.len() > 2 * SUB_CELL {
+            let w = self.width();
+            let mut point = Vec::with_capacity(w);
+            let mut points = Vec::with_capacity(rows.len() * w);
+            for r in &rows {
+                self.point(index, *r as usize, &mut point);
+                points.extend_from_slice(&point);
+            }
+            let subs = kmeans(&points, w, rows.len() / SUB_CELL, 4, c as u64);
+            let mut keyed: Vec<(usize, u32)> = points
+                .chunks_exact(w)
+                .zip(&rows)
+                .map(|(p, r)| (nearest(&subs, w, p), *r))
+                .collect();
+            keyed.sort_by_key(|(sub, _)| *sub);
+            rows = keyed.into_iter().map(|(_, r)| r).collect();
+        }
+        let mut buf = Vec::new();
+        let codes = rows
+            .iter()
+            .flat_map(|r| self.encode(index, *r as usize, c, &mut buf))
+            .collect();
+        Cell { rows, codes }
     }
 
     /// The code of `index`'s `row` in cell `c`.
@@ -297,31 +334,26 @@ impl Coder<'_> {
         self.quantiser.encode(buf)
     }
 
-    /// `rows` of `index` in their nearest cells, in the order given, and their mean squared
-    /// distance from their centroids.
+    /// `rows` of `index` in their nearest cells (each ordered by [`Self::cell`]), and their
+    /// mean squared distance from their centroids.
     pub fn assign(
         &self,
         index: &CatalogueIndex,
         rows: impl IntoIterator<Item = u32>,
     ) -> (Vec<Cell>, f32) {
-        let mut cells = vec![
-            Cell {
-                rows: Vec::new(),
-                codes: Vec::new(),
-            };
-            self.cells()
-        ];
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.cells()];
         let (mut sum, mut n) = (0f64, 0usize);
-        let mut buf = Vec::new();
         for r in rows {
             let (c, d) = self.nearest(index, r as usize);
             sum += d as f64;
             n += 1;
-            cells[c].rows.push(r);
-            cells[c]
-                .codes
-                .extend(self.encode(index, r as usize, c, &mut buf));
+            members[c].push(r);
         }
+        let cells = members
+            .into_iter()
+            .enumerate()
+            .map(|(c, rows)| self.cell(index, c, rows))
+            .collect();
         (cells, (sum / n.max(1) as f64) as f32)
     }
 }
