@@ -71,7 +71,10 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let Some(dir) = args.first() else {
-        eprintln!("usage: cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE]");
+        eprintln!(
+            "usage: cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE] [CELL_ITEMS] \
+             [PROBED]"
+        );
         std::process::exit(2);
     };
     let sizes: Vec<usize> = args
@@ -86,6 +89,14 @@ fn main() {
         .get(3)
         .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
         .unwrap_or_default();
+    // Items a cell holds, about (default: the layout's), and the cell counts probed.
+    let cell_items: Option<usize> = args.get(4).and_then(|s| s.parse().ok());
+    let probed_cells: Vec<usize> = args
+        .get(5)
+        .map_or("4,8,16,32", String::as_str)
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
 
     let (_, data) = read_index_files(Path::new(dir)).expect("reading the real index");
     let real = CatalogueIndex::from_bytes(&data).expect("parsing the real index");
@@ -130,6 +141,9 @@ fn main() {
             layout.embedding_bytes = embedding;
             layout.colour_bytes = colour;
             layout.category_bytes = category;
+        }
+        if let Some(items) = cell_items {
+            layout.cells = (n / items.max(1)).max(1);
         }
         let t = Instant::now();
         let ivf = Partitioned::build(&catalogue, &layout);
@@ -180,9 +194,9 @@ fn main() {
         drop((catalogue, ivf));
         println!(
             "  | cells probed | candidates | recall@10 | of the top 10 in the probed cells | \
-             bytes a warm query | requests | rounds |"
+             bytes a warm query (codes + records + metadata) | requests | rounds |"
         );
-        for cells in [4, 8, 16, 32] {
+        for &cells in &probed_cells {
             // The share of the true top 10 in the probed cells, whatever the candidates.
             let probed = query_rows
                 .iter()
@@ -199,9 +213,13 @@ fn main() {
                 let probe = Probe { cells, candidates };
                 let r = measure(&published, &memory, &real, &query_rows, &ids, probe);
                 println!(
-                    "  | {cells} | {candidates} | {:.3} | {probed:.3} | {:.0} KB | {:.0} | {} |",
+                    "  | {cells} | {candidates} | {:.3} | {probed:.3} | {:.0} KB ({:.0} + {:.0} + \
+                     {:.0}) | {:.0} | {} |",
                     r.recall,
                     r.bytes / 1e3,
+                    r.parts[0] / 1e3,
+                    r.parts[1] / 1e3,
+                    r.parts[2] / 1e3,
                     r.requests,
                     r.rounds
                 );
@@ -281,6 +299,8 @@ struct Measured {
     bytes: f64,
     requests: f64,
     rounds: usize,
+    /// Bytes of the codes, the records and the metadata.
+    parts: [f64; 3],
 }
 
 /// Queries `published` (its files in `memory`) with `probe`, against the exact `ids`.
@@ -292,7 +312,7 @@ fn measure(
     ids: &[Vec<String>],
     probe: Probe,
 ) -> Measured {
-    let results: Vec<(f64, u64, usize, usize)> = query_rows
+    let results: Vec<(f64, u64, usize, usize, [u64; 3])> = query_rows
         .par_iter()
         .zip(ids)
         .map(|(&q, truth)| {
@@ -315,6 +335,11 @@ fn measure(
                 trace.bytes(),
                 trace.requests(),
                 trace.rounds(),
+                [
+                    trace.cells.bytes,
+                    trace.records.bytes,
+                    trace.items.iter().map(|r| r.bytes).sum(),
+                ],
             )
         })
         .collect();
@@ -324,6 +349,7 @@ fn measure(
         bytes: results.iter().map(|r| r.1).sum::<u64>() as f64 / k,
         requests: results.iter().map(|r| r.2).sum::<usize>() as f64 / k,
         rounds: results.iter().map(|r| r.3).max().unwrap_or(0),
+        parts: [0, 1, 2].map(|i| results.iter().map(|r| r.4[i]).sum::<u64>() as f64 / k),
     }
 }
 

@@ -117,7 +117,7 @@ test('a partitioned catalogue read by range finds what the whole index finds, wi
     for (const [q, row] of queries.entries()) {
       const before = server.ranges.length;
       const results = await callWithPhoto(page, 'search', await photoBase64(row.id), { top: 8 });
-      // Every cell probed (16 > 4) and every item a candidate (200 > 60): exact search.
+      // Every cell probed (64 > 4) and every item a candidate (200 > 60): exact search.
       assert.deepEqual(results.map((r) => r.id), expected[q].map((r) => r.id));
       for (const [k, r] of results.entries()) {
         assert.ok(Math.abs(r.score - expected[q][k].score) < 1e-4, `${r.id}: ${r.score} vs ${expected[q][k].score}`);
@@ -262,11 +262,11 @@ test('a 100k-item catalogue is read in three rounds of few requests and finds wh
   execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', '100000'], { stdio: 'pipe' });
   const m = await manifest(dir);
   assert.equal(m.count, 100_000);
-  assert.equal(m.cells, 100);
+  assert.equal(m.cells, 1000);
   const queries = rows.slice(0, 3).map((r) => r.id);
   const native = cliSearch(dir, queries);
   // The truth: every cell probed, every item ranked exactly.
-  const exact = cliSearch(dir, queries, ['--cells', '100', '--candidates', '100000']);
+  const exact = cliSearch(dir, queries, ['--cells', '1000', '--candidates', '100000']);
   const server = await serve(DIST, '/', {
     mounts: { '/big/': dir },
     pages: { '/big.html': storefront('/big/index.json') },
@@ -299,9 +299,9 @@ test('a 100k-item catalogue is read in three rounds of few requests and finds wh
       assert.equal(read.length, i.lastRequests);
       assert.equal(i.lastRounds, 3);
       const count = (f) => read.filter((r) => r.path === f).length;
-      // 16 cells probed (merged where adjacent), 200 candidates' records (merged within 4 KB),
+      // 64 cells probed (merged where adjacent), 200 candidates' records (merged within 4 KB),
       // the shown items' metadata and a few more.
-      assert.ok(count(data[0]) >= 1 && count(data[0]) <= 16, `${count(data[0])} cell requests`);
+      assert.ok(count(data[0]) >= 1 && count(data[0]) <= 64, `${count(data[0])} cell requests`);
       assert.ok(count(data[1]) >= 1 && count(data[1]) <= 100, `${count(data[1])} record requests`);
       assert.ok(count(data[2]) >= 1 && count(data[2]) <= 22, `${count(data[2])} metadata requests`);
       console.log(`# 100k query ${q}: ${i.lastRequests} requests (${count(data[0])} cells, ${count(data[1])} records, ${count(data[2])} metadata), ${(i.lastBytes / 1e3).toFixed(0)} KB, cells cached ${(i.cachedBytes / 1e3).toFixed(0)} KB`);

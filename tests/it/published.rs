@@ -557,3 +557,62 @@ fn a_publication_keeps_the_previous_generation_and_removes_older_ones() {
     let (now, _) = open(dir.path().to_str().unwrap()).unwrap();
     assert_eq!(now.manifest, third.manifest);
 }
+
+#[test]
+fn the_top_file_holds_int8_centroids_and_codebooks_and_an_older_f32_one_still_reads() {
+    use safetensors::{Dtype, SafeTensors};
+    let dir = tempfile::tempdir().unwrap();
+    let (index, built, publication) = published(dir.path(), 900, 9);
+    let dtypes = |top: &[u8]| -> Vec<Dtype> {
+        let file = SafeTensors::deserialize(top).unwrap();
+        ["centroids", "codebooks"]
+            .map(|name| file.tensor(name).unwrap().dtype())
+            .to_vec()
+    };
+    assert_eq!(dtypes(&publication.files[0].1), [Dtype::I8, Dtype::I8]);
+    // Centroids that int8 cannot hold exactly, as builds before the int8 top file made them
+    // (and an update of such an index keeps): f32 in the top file, read as they are.
+    let mut older = built.clone();
+    older
+        .centroids
+        .iter_mut()
+        .for_each(|v| *v = *v * 1.001 + 1e-4);
+    let republished = publish(&index, &older, MODEL, Vec::new()).unwrap();
+    assert_eq!(dtypes(&republished.files[0].1), [Dtype::F32, Dtype::I8]);
+    let other = tempfile::tempdir().unwrap();
+    partitioned::publish(other.path(), &republished).unwrap();
+    for (dir, ivf) in [(dir.path(), &built), (other.path(), &older)] {
+        let (opened, source) = open(dir.to_str().unwrap()).unwrap();
+        let probe = Probe {
+            cells: 3,
+            candidates: 60,
+        };
+        for q in [3, 300] {
+            // The reader probes the cells and scores the codes as the partition in memory.
+            let d = index.description(q);
+            let (expected, _) = ivf.search(&index, d.query(), Blend::DEFAULT, probe, 10);
+            let (found, trace) = search(
+                &opened,
+                source.as_ref(),
+                d.query(),
+                Blend::DEFAULT,
+                probe,
+                10,
+                Variants::All,
+                false,
+                |_| true,
+            )
+            .unwrap();
+            let want: Vec<usize> = expected.iter().map(|h| h.index).collect();
+            let got: Vec<usize> = found
+                .iter()
+                .map(|f| index.items.iter().position(|i| i.id == f.item.id).unwrap())
+                .collect();
+            assert_eq!(got, want);
+            for (f, h) in found.iter().zip(&expected) {
+                assert!((f.hit.score - h.score).abs() < 1e-5, "{f:?} {h:?}");
+            }
+            assert_eq!(trace.probed.len(), 3);
+        }
+    }
+}

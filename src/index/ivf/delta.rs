@@ -249,6 +249,7 @@ pub fn update(
 
     let coder = Coder {
         centroids: &previous.centroids,
+        groups: None,
         dim: m.dim,
         classes: m.classes,
         space: previous.space,

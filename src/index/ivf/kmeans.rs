@@ -39,9 +39,30 @@ impl SplitMix {
     }
 }
 
-/// Squared Euclidean distance.
+/// Lanes [`distance2`] sums in: independent sums the compiler can keep in one SIMD register
+/// (a single running sum must be added in order, one value at a time).
+const LANES: usize = 8;
+
+/// Squared Euclidean distance (over the shorter of the two). The same sums in the same order
+/// on every machine: lanes first, then the lanes and the tail left to right.
 pub fn distance2(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut lanes = [0f32; LANES];
+    let (a_body, b_body) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (a_tail, b_tail) = (a_body.remainder(), b_body.remainder());
+    for (x, y) in a_body.zip(b_body) {
+        for l in 0..LANES {
+            let d = x[l] - y[l];
+            lanes[l] += d * d;
+        }
+    }
+    let tail: f32 = a_tail
+        .iter()
+        .zip(b_tail)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Index of the centroid (rows of `dim` in `centroids`) nearest to `v`.

@@ -9,6 +9,7 @@
 //! nearest to it, scores their codes by table lookups and ranks the best candidates exactly
 //! with the blended score.
 
+mod cells;
 mod delta;
 mod kmeans;
 mod lazy;
@@ -16,6 +17,7 @@ mod manifest;
 mod partition;
 mod pq;
 mod published;
+mod q8;
 mod read;
 mod space;
 mod synthetic;

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::{kmeans, nearest};
+use super::q8;
 
 /// Centroids per subspace: one byte per code.
 pub const CENTROIDS: usize = 256;
@@ -64,7 +65,8 @@ pub struct Quantiser {
 }
 
 impl Quantiser {
-    /// Trains the codebooks on `sample` (rows of the full feature length, `dim`).
+    /// Trains the codebooks on `sample` (rows of the full feature length, `dim`), their
+    /// centroids rounded as the top file stores them.
     pub fn train(sample: &[f32], dim: usize, parts: &[Part], iterations: usize, seed: u64) -> Self {
         let rows = sample.len().checked_div(dim).unwrap_or(0);
         let mut subspaces = Vec::new();
@@ -87,10 +89,46 @@ impl Quantiser {
                 });
             }
         }
-        Self {
+        let mut quantiser = Self {
             parts: parts.to_vec(),
             subspaces,
+        };
+        // Coded with the centroids a reader decodes from the top file.
+        for s in &mut quantiser.subspaces {
+            q8::round(&mut s.centroids, s.len);
         }
+        quantiser
+    }
+
+    /// The centroids of every subspace, in subspace order, as the top file stores them: int8
+    /// codes and one scale exponent per centroid ([`q8`]).
+    pub(super) fn to_q8(&self) -> (Vec<i8>, Vec<i8>) {
+        let (mut codes, mut exponents) = (Vec::new(), Vec::new());
+        for s in &self.subspaces {
+            let (c, e) = q8::encode(&s.centroids, s.len);
+            codes.extend(c);
+            exponents.extend(e);
+        }
+        (codes, exponents)
+    }
+
+    /// The values of [`Self::to_q8`]'s codes and exponents for subspaces of `shapes`, or
+    /// `None` when they do not fit the shapes.
+    pub(super) fn values_of_q8(
+        shapes: &[SubspaceShape],
+        codes: &[i8],
+        exponents: &[i8],
+    ) -> Option<Vec<f32>> {
+        let (mut at, mut row) = (0usize, 0usize);
+        let mut values = Vec::with_capacity(codes.len());
+        for s in shapes {
+            let n = s.len.checked_mul(s.centroids)?;
+            let c = codes.get(at..at.checked_add(n)?)?;
+            let e = exponents.get(row..row.checked_add(s.centroids)?)?;
+            values.extend(q8::decode(c, e, s.len)?);
+            (at, row) = (at + n, row + s.centroids);
+        }
+        (at == codes.len() && row == exponents.len()).then_some(values)
     }
 
     /// The parts, the subspaces' shapes and all centroids concatenated in subspace order.

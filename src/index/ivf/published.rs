@@ -1,7 +1,8 @@
 //! The partitioned index as published files, each immutable and named by its hash, and the
 //! manifest (`index.json`, format version 4) that names them, written last:
 //!
-//! - `top-*.safetensors`: the cells' centroids, the codebooks, the catalogue's mean
+//! - `top-*.safetensors`: the cells' centroids and the codebooks (int8, each row with a
+//!   power-of-two scale; f32 in indexes built before), the catalogue's mean
 //!   embedding and, for each segment, where each cell's list begins, a checksum of each list
 //!   and whether the cell is still read; the items removed since the base. A page loads it
 //!   whole.
@@ -25,6 +26,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::manifest::{PartitionedManifest, Segment};
 use super::partition::{Prepared, nearest_cells};
 use super::pq::Quantiser;
+use super::q8;
 use super::space::Space;
 use super::write::{
     CHECK, Directory, TopLayout, WHAT, check, content, directory_names, fingerprint, st_error,
@@ -32,15 +34,14 @@ use super::write::{
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
 use crate::index::description::Query;
-use crate::index::item::Item;
 use crate::index::rank::Blend;
 
 /// One segment as the top file describes it.
 #[derive(Debug, Clone)]
-struct Seg {
+pub(super) struct Seg {
     /// Position of its first item.
     first: u32,
-    files: Segment,
+    pub(super) files: Segment,
     starts: Vec<u32>,
     checks: Vec<u8>,
     live: Vec<bool>,
@@ -108,6 +109,10 @@ fn f32s(b: Vec<u8>) -> Vec<f32> {
         .collect()
 }
 
+fn i8s(b: Vec<u8>) -> Vec<i8> {
+    b.into_iter().map(|v| v as i8).collect()
+}
+
 fn u32s(b: Vec<u8>) -> Vec<u32> {
     b.chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -152,7 +157,15 @@ impl Published {
             return Err(content("its cell space has scales outside 0..=16"));
         }
         let width = space.width(dim, manifest.classes);
-        let centroids = f32s(get("centroids", Dtype::F32, &[cells, width])?);
+        let dtype = |name: &str| file.tensor(name).map(|t| t.dtype()).map_err(st_error);
+        let centroids = if dtype("centroids")? == Dtype::I8 {
+            let codes = i8s(get("centroids", Dtype::I8, &[cells, width])?);
+            let exponents = i8s(get("centroid_exponents", Dtype::I8, &[cells])?);
+            q8::decode(&codes, &exponents, width)
+                .ok_or_else(|| content("its centroids' scales are out of range"))?
+        } else {
+            f32s(get("centroids", Dtype::F32, &[cells, width])?)
+        };
         let files = manifest.segments();
         let live = if has("live") {
             get("live", Dtype::U8, &[files.len(), cells])?
@@ -207,7 +220,14 @@ impl Published {
             .then(|| get("spread", Dtype::F32, &[1]).map(f32s))
             .transpose()?
             .and_then(|v| v.first().copied());
-        let codebooks = f32s(get("codebooks", Dtype::F32, &[])?);
+        let codebooks = if dtype("codebooks")? == Dtype::I8 {
+            let codes = i8s(get("codebooks", Dtype::I8, &[])?);
+            let exponents = i8s(get("codebook_exponents", Dtype::I8, &[])?);
+            Quantiser::values_of_q8(&layout.subspaces, &codes, &exponents)
+                .ok_or_else(|| content("its codebooks do not fit its layout"))?
+        } else {
+            f32s(get("codebooks", Dtype::F32, &[])?)
+        };
         let centre = f32s(get("centre", Dtype::F32, &[dim])?);
         let features = dim + HIST_LEN + manifest.classes;
         let quantiser =
@@ -389,7 +409,7 @@ impl Published {
     }
 
     /// The segment holding the item at `position`, and its number.
-    fn segment_of(&self, position: u32) -> Option<(usize, &Seg)> {
+    pub(super) fn segment_of(&self, position: u32) -> Option<(usize, &Seg)> {
         let s = self
             .segments
             .partition_point(|seg| seg.first <= position)
@@ -415,73 +435,9 @@ impl Published {
         self.segment_of(record.position)
             .map_or("", |(_, seg)| seg.files.items.file.as_str())
     }
-
-    /// Parses and checks the record at `position` (`bytes`, read from [`Self::record_range`]).
-    pub fn record(&self, position: u32, bytes: &[u8]) -> Result<Record, AssetError> {
-        let (dim, classes) = (self.manifest.dim, self.manifest.classes);
-        let seg = self.segment_of(position).map(|(_, seg)| seg);
-        let bad = || AssetError::Checksum {
-            file: format!(
-                "{} (record {position})",
-                seg.map_or("", |s| s.files.records.file.as_str())
-            ),
-            expected: "its own checksum".into(),
-            actual: "other bytes".into(),
-        };
-        let Some(seg) = seg else {
-            return Err(bad());
-        };
-        if bytes.len() != self.manifest.record_len() {
-            return Err(bad());
-        }
-        let (body, sum) = bytes.split_at(bytes.len() - CHECK);
-        if check(&[&(position as u64).to_le_bytes(), body]) != sum {
-            return Err(bad());
-        }
-        let (embedding, rest) = body.split_at(dim);
-        let (scale, rest) = rest.split_at(4);
-        let (histogram, rest) = rest.split_at(HIST_LEN);
-        let (probabilities, rest) = rest.split_at(classes);
-        let (offset, rest) = rest.split_at(8);
-        let (len, rest) = rest.split_at(4);
-        let (flags, item_check) = rest.split_at(1);
-        let scale = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
-        let offset = u64::from_le_bytes(offset.try_into().map_err(|_| bad())?);
-        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
-        let end = offset.checked_add(len as u64).ok_or_else(bad)?;
-        if !scale.is_finite()
-            || len > super::manifest::MAX_ITEM_BYTES
-            || end > seg.files.items.bytes
-            || flags[0] > 1
-        {
-            return Err(bad());
-        }
-        Ok(Record {
-            position,
-            embedding: embedding.iter().map(|v| *v as i8).collect(),
-            scale,
-            histogram: histogram.to_vec(),
-            probabilities: probabilities.to_vec(),
-            item: offset..end,
-            orderable: flags[0] == 1,
-            item_check: item_check.try_into().map_err(|_| bad())?,
-        })
-    }
-
-    /// Parses and checks `record`'s metadata (`bytes`, read from its `item` range of
-    /// [`Self::item_file`]).
-    pub fn item(&self, record: &Record, bytes: &[u8]) -> Result<Item, AssetError> {
-        if check(&[bytes]) != record.item_check {
-            return Err(AssetError::Checksum {
-                file: format!("{} (item {})", self.item_file(record), record.position),
-                expected: hex(&record.item_check),
-                actual: hex(&check(&[bytes])),
-            });
-        }
-        serde_json::from_slice(bytes).map_err(|e| AssetError::json(WHAT, e))
-    }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `bytes` in hexadecimal.
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -15,6 +15,7 @@ use super::manifest::{
 };
 use super::partition::{Cell, Partitioned};
 use super::pq::{Part, Quantiser, SubspaceShape};
+use super::q8;
 use super::space::Space;
 use crate::assets::FileEntry;
 use crate::error::AssetError;
@@ -213,6 +214,10 @@ fn f32s(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+fn i8s(v: &[i8]) -> Vec<u8> {
+    v.iter().map(|x| *x as u8).collect()
+}
+
 fn u32s(v: &[u32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -231,22 +236,54 @@ impl Top<'_> {
     pub fn write(&self) -> Result<(FileEntry, (String, Vec<u8>)), AssetError> {
         let width = self.space.width(self.dim, self.classes);
         let cells = self.centroids.len() / width.max(1);
-        let (parts, subspaces, codebooks) = self.quantiser.to_table();
-        let layout = serde_json::to_string(&TopLayout { parts, subspaces })
-            .map_err(|e| AssetError::json(WHAT, e))?;
-        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = vec![
-            (
+        let (parts, subspaces, values) = self.quantiser.to_table();
+        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        // As int8 where that is exact, as every build since the int8 top file rounds them;
+        // as f32 for an index built before, which an update rewrites the top file of.
+        let (codes, exponents) = q8::encode(self.centroids, width);
+        if q8::decode(&codes, &exponents, width).as_deref() == Some(self.centroids) {
+            owned.push((
                 "centroids".into(),
-                Dtype::F32,
+                Dtype::I8,
                 vec![cells, width],
-                f32s(self.centroids),
-            ),
-            (
+                i8s(&codes),
+            ));
+            owned.push((
+                "centroid_exponents".into(),
+                Dtype::I8,
+                vec![cells],
+                i8s(&exponents),
+            ));
+        } else {
+            let values = f32s(self.centroids);
+            owned.push(("centroids".into(), Dtype::F32, vec![cells, width], values));
+        }
+        let (codes, exponents) = self.quantiser.to_q8();
+        if Quantiser::values_of_q8(&subspaces, &codes, &exponents).as_ref() == Some(&values) {
+            owned.push((
+                "codebooks".into(),
+                Dtype::I8,
+                vec![codes.len()],
+                i8s(&codes),
+            ));
+            let shape = vec![exponents.len()];
+            owned.push((
+                "codebook_exponents".into(),
+                Dtype::I8,
+                shape,
+                i8s(&exponents),
+            ));
+        } else {
+            owned.push((
                 "codebooks".into(),
                 Dtype::F32,
-                vec![codebooks.len()],
-                f32s(&codebooks),
-            ),
+                vec![values.len()],
+                f32s(&values),
+            ));
+        }
+        let layout = serde_json::to_string(&TopLayout { parts, subspaces })
+            .map_err(|e| AssetError::json(WHAT, e))?;
+        owned.extend([
             (
                 "centre".into(),
                 Dtype::F32,
@@ -254,7 +291,7 @@ impl Top<'_> {
                 f32s(self.centre),
             ),
             ("spread".into(), Dtype::F32, vec![1], f32s(&[self.spread])),
-        ];
+        ]);
         if self.space != Space::EMBEDDING {
             let space = [self.space.category, self.space.colour];
             owned.push(("space".into(), Dtype::F32, vec![2], f32s(&space)));

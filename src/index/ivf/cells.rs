@@ -1,0 +1,161 @@
+//! Training the cells of a partition: one k-means for up to [`FLAT_CELLS`] cells; beyond,
+//! two levels, groups first and then cells within each group. Two levels keep the training
+//! and the placing of millions of items fast (an item is compared with a few groups' cells,
+//! not with all), and number the cells of a group one after another, so that the cells a
+//! query probes, which are often of the same few groups, lie near each other in the lists
+//! file and their reads merge.
+
+use std::ops::Range;
+
+use super::kmeans::{distance2, kmeans, nearest};
+use super::q8;
+
+/// The cell of `centroids` (rows of `width`) nearest to `point`, and its squared distance:
+/// among the cells of the nearest groups when `groups` are known, else among all.
+pub(super) fn nearest_cell(
+    centroids: &[f32],
+    groups: Option<&Groups>,
+    width: usize,
+    point: &[f32],
+) -> (usize, f32) {
+    if let Some(groups) = groups {
+        return groups.nearest(centroids, width, point);
+    }
+    let c = nearest(centroids, width, point);
+    (c, distance2(point, &centroids[c * width..(c + 1) * width]))
+}
+
+/// Cells drawn by one k-means; more are drawn in two levels.
+pub(super) const FLAT_CELLS: usize = 256;
+
+/// Sample rows a two-level training wants for each cell (k-means of fewer rows a centroid
+/// fits the sample, not the catalogue).
+pub(super) const ROWS_PER_CELL: usize = 32;
+
+/// Groups whose cells are searched for an item's cell: the nearest cell of these is almost
+/// always the nearest of all.
+const GROUPS_SEARCHED: usize = 4;
+
+/// Groups of cells, when the cells were drawn in two levels.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Groups {
+    /// The groups' centroids, `groups * width`.
+    centroids: Vec<f32>,
+    /// Each group's cells, consecutive.
+    cells: Vec<Range<usize>>,
+}
+
+/// The cells drawn from a sample: their centroids (rounded as the top file stores them) and,
+/// in two levels, their groups.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Trained {
+    /// Cell centroids, `cells * width`.
+    pub centroids: Vec<f32>,
+    /// The groups (none for one level).
+    pub groups: Option<Groups>,
+}
+
+/// About `cells` cells of `points` (rows of `width`): exactly `cells` when one level draws
+/// them, and within the groups' rounding when two do.
+pub(super) fn train(
+    points: &[f32],
+    width: usize,
+    cells: usize,
+    iterations: usize,
+    seed: u64,
+) -> Trained {
+    let n = points.len().checked_div(width).unwrap_or(0);
+    if cells <= FLAT_CELLS || n <= cells {
+        let mut centroids = kmeans(points, width, cells, iterations, seed);
+        q8::round(&mut centroids, width);
+        return Trained {
+            centroids,
+            groups: None,
+        };
+    }
+    let wanted = (cells as f64).sqrt().ceil() as usize;
+    let coarse = kmeans(points, width, wanted, iterations, seed);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); coarse.len() / width];
+    for (i, p) in points.chunks_exact(width).enumerate() {
+        members[nearest(&coarse, width, p)].push(i);
+    }
+    let shares = apportion(cells, &members.iter().map(Vec::len).collect::<Vec<_>>());
+    let mut groups = Groups {
+        centroids: Vec::new(),
+        cells: Vec::new(),
+    };
+    let mut centroids = Vec::new();
+    let mut rows = Vec::new();
+    for (g, (rows_of, k)) in members.iter().zip(shares).enumerate() {
+        if k == 0 {
+            continue;
+        }
+        rows.clear();
+        for &i in rows_of {
+            rows.extend_from_slice(&points[i * width..(i + 1) * width]);
+        }
+        let first = centroids.len() / width;
+        let seed = seed ^ ((g as u64 + 1) << 40);
+        centroids.extend(kmeans(&rows, width, k, iterations, seed));
+        groups
+            .centroids
+            .extend_from_slice(&coarse[g * width..(g + 1) * width]);
+        groups.cells.push(first..centroids.len() / width);
+    }
+    q8::round(&mut centroids, width);
+    Trained {
+        centroids,
+        groups: Some(groups),
+    }
+}
+
+/// `total` split in proportion to `sizes` by largest remainders, at least one for each
+/// non-empty size and never more than the size itself.
+fn apportion(total: usize, sizes: &[usize]) -> Vec<usize> {
+    let sum: usize = sizes.iter().sum();
+    if sum == 0 {
+        return vec![0; sizes.len()];
+    }
+    let exact: Vec<f64> = sizes
+        .iter()
+        .map(|s| total as f64 * *s as f64 / sum as f64)
+        .collect();
+    let mut shares: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let given: usize = shares.iter().sum();
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|a, b| {
+        let (fa, fb) = (exact[*a] - exact[*a].floor(), exact[*b] - exact[*b].floor());
+        fb.total_cmp(&fa).then(a.cmp(b))
+    });
+    for &i in order.iter().take(total.saturating_sub(given)) {
+        shares[i] += 1;
+    }
+    for (share, size) in shares.iter_mut().zip(sizes) {
+        *share = (*share).max(usize::from(*size > 0)).min(*size);
+    }
+    shares
+}
+
+impl Groups {
+    /// The cell nearest to `point` among the cells of its [`GROUPS_SEARCHED`] nearest
+    /// groups, of `centroids` (rows of `width`), and its squared distance.
+    fn nearest(&self, centroids: &[f32], width: usize, point: &[f32]) -> (usize, f32) {
+        let mut near: Vec<(f32, usize)> = self
+            .centroids
+            .chunks_exact(width.max(1))
+            .enumerate()
+            .map(|(g, c)| (distance2(c, point), g))
+            .collect();
+        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut best = (0, f32::INFINITY);
+        for (_, g) in near.iter().take(GROUPS_SEARCHED) {
+            for c in self.cells[*g].clone() {
+                let d = distance2(&centroids[c * width..(c + 1) * width], point);
+                if d < best.1 || (d == best.1 && c < best.0) {
+                    best = (c, d);
+                }
+            }
+        }
+        best
+    }
+}
