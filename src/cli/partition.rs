@@ -26,7 +26,7 @@ pub(super) struct PartitionArgs {
     /// Output folder for the partitioned index (its `index.json`, its files, its thumbnails).
     #[arg(long)]
     out: PathBuf,
-    /// Cells of the partition (default: one per 1,000 items).
+    /// Cells of the partition (default: one per 100 items, at most 32,768).
     #[arg(long)]
     cells: Option<usize>,
     /// Code bytes for each item's look (its embedding), default 16. More rank the probed

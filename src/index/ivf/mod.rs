@@ -4,7 +4,7 @@
 //! ranked as a catalogue: `read`), updated by delta segments (`delta`) and read in part
 //! (`lazy`); `synthetic` draws catalogues that look like a real one, for measuring.
 //! The items are partitioned into cells by k-means on their embeddings, colours and
-//! categories; each item carries a product-quantised code of its features (its embedding as
+//! categories (in two levels for many cells: `cells`); each item carries a product-quantised code of its features (its embedding as
 //! the residual from its cell's centroid) in its cell's list; a query probes the cells
 //! nearest to it, scores their codes by table lookups and ranks the best candidates exactly
 //! with the blended score.
