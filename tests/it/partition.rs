@@ -206,3 +206,52 @@ fn many_cells_are_drawn_in_two_levels_and_items_lie_in_their_nearest_cells() {
         assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), exact);
     }
 }
+
+#[test]
+fn within_a_cell_items_lie_next_to_near_items() {
+    // So that a query's best candidates in a cell lie in few runs of the records file.
+    let index = catalogue(3_000);
+    let space = Space::for_blend(Blend::DEFAULT);
+    let layout = Layout {
+        cells: 4,
+        space,
+        embedding_bytes: 4,
+        colour_bytes: 4,
+        category_bytes: 1,
+        sample: 3_000,
+        iterations: 6,
+        seed: 4,
+    };
+    let ivf = Partitioned::build(&index, &layout);
+    let classes = index.classes();
+    let point = |r: u32| {
+        let mut p = Vec::new();
+        let r = r as usize;
+        let (e, h, c) = (
+            index.embedding(r),
+            index.histogram(r),
+            index.probabilities(r),
+        );
+        space.point(&unit(&e), &h, &c, classes, &mut p);
+        p
+    };
+    for cell in &ivf.cells {
+        let points: Vec<Vec<f32>> = cell.rows.iter().map(|r| point(*r)).collect();
+        let n = points.len();
+        assert!(n > 100, "{n} items");
+        let next: f32 = points
+            .windows(2)
+            .map(|w| distance2(&w[0], &w[1]))
+            .sum::<f32>()
+            / (n - 1) as f32;
+        // Against pairs `n / 2` apart in the list: as far as any two of the cell's items.
+        let far: f32 = (0..n / 2)
+            .map(|i| distance2(&points[i], &points[i + n / 2]))
+            .sum::<f32>()
+            / (n / 2) as f32;
+        assert!(
+            next < 0.8 * far,
+            "neighbours {next}, items half a cell apart {far}"
+        );
+    }
+}

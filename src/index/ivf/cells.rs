@@ -159,3 +159,45 @@ impl Groups {
         best
     }
 }
+
+/// Items in a run of the order [`near_order`] makes that it leaves as they are.
+const LEAF: usize = 8;
+
+/// An order of `points` (rows of `width`) that keeps near points near: split in two by
+/// 2-means, each half ordered the same way, down to runs of [`LEAF`]. A query's best
+/// candidates in a cell are near each other, so in this order their records lie in few
+/// runs, which are read as few ranges.
+pub(super) fn near_order(points: &[f32], width: usize, seed: u64) -> Vec<usize> {
+    let n = points.len().checked_div(width).unwrap_or(0);
+    let mut out = Vec::with_capacity(n);
+    let mut rows = Vec::new();
+    // Depth first, the first half before the second: (members, seed).
+    let mut stack = vec![((0..n).collect::<Vec<usize>>(), seed)];
+    while let Some((members, seed)) = stack.pop() {
+        if members.len() <= LEAF {
+            out.extend(members);
+            continue;
+        }
+        rows.clear();
+        for &i in &members {
+            rows.extend_from_slice(&points[i * width..(i + 1) * width]);
+        }
+        let two = kmeans(&rows, width, 2, 4, seed);
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        for (&i, p) in members.iter().zip(rows.chunks_exact(width)) {
+            if nearest(&two, width, p) == 0 {
+                first.push(i);
+            } else {
+                second.push(i);
+            }
+        }
+        if first.is_empty() || second.is_empty() {
+            out.extend(members);
+            continue;
+        }
+        let next = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+        stack.push((second, next ^ 2));
+        stack.push((first, next));
+    }
+    out
+}

@@ -2,8 +2,8 @@
 //! steps (the nearest cells, the prepared code tables, the best candidates), which the
 //! published index reads the same way.
 
-use super::cells::{FLAT_CELLS, Groups, ROWS_PER_CELL, Trained, nearest_cell, train};
-use super::kmeans::{SplitMix, distance2, kmeans, nearest};
+use super::cells::{FLAT_CELLS, Groups, ROWS_PER_CELL, Trained, near_order, nearest_cell, train};
+use super::kmeans::{SplitMix, distance2};
 use super::pq::{Measure, Part, Quantiser};
 use super::space::Space;
 use crate::colour::HIST_LEN;
@@ -254,9 +254,6 @@ impl Partitioned {
     }
 }
 
-/// Items a sub-cell holds, about (see [`Coder::cell`]).
-const SUB_CELL: usize = 64;
-
 /// Puts items in cells and codes them, for a partition already trained.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Coder<'a> {
@@ -304,27 +301,21 @@ impl Coder<'_> {
         nearest_cell(self.centroids, self.groups, self.width(), &point)
     }
 
-    /// Cell `c` holding `rows` of `index`: ordered by sub-cell (a small k-means within the
-    /// cell, about [`SUB_CELL`] items each), so that the items a query ranks best tend to lie
-    /// next to each other in the records file and their reads merge; then coded.
+    /// Cell `c` holding `rows` of `index`: ordered so that near items lie near each other
+    /// ([`near_order`]), so that the items a query ranks best tend to lie next to each other
+    /// in the records file and their reads merge; then coded.
     pub fn cell(&self, index: &CatalogueIndex, c: usize, mut rows: Vec<u32>) -> Cell {
-        if rows.len() > 2 * SUB_CELL {
-            let w = self.width();
-            let mut point = Vec::with_capacity(w);
-            let mut points = Vec::with_capacity(rows.len() * w);
-            for r in &rows {
-                self.point(index, *r as usize, &mut point);
-                points.extend_from_slice(&point);
-            }
-            let subs = kmeans(&points, w, rows.len() / SUB_CELL, 4, c as u64);
-            let mut keyed: Vec<(usize, u32)> = points
-                .chunks_exact(w)
-                .zip(&rows)
-                .map(|(p, r)| (nearest(&subs, w, p), *r))
-                .collect();
-            keyed.sort_by_key(|(sub, _)| *sub);
-            rows = keyed.into_iter().map(|(_, r)| r).collect();
+        let w = self.width();
+        let mut point = Vec::with_capacity(w);
+        let mut points = Vec::with_capacity(rows.len() * w);
+        for r in &rows {
+            self.point(index, *r as usize, &mut point);
+            points.extend_from_slice(&point);
         }
+        rows = near_order(&points, w, c as u64)
+            .into_iter()
+            .map(|i| rows[i])
+            .collect();
         let mut buf = Vec::new();
         let codes = rows
             .iter()
