@@ -32,8 +32,11 @@ pub(super) const FLAT_CELLS: usize = 256;
 /// fits the sample, not the catalogue).
 pub(super) const ROWS_PER_CELL: usize = 32;
 
-/// Groups whose cells are searched for an item's cell: the nearest cell of these is almost
-/// always the nearest of all.
+/// Groups whose cells are searched for an item's cell. The nearest of these groups' cells
+/// is not always the nearest of all (85% of items in a test catalogue of a few broad
+/// clusters), but at 100k synthetic items the probed cells held as many of a query's true
+/// top 10 as with cells drawn and placed by one level (97.7% against 98.1% for 64 probed of
+/// 1,000, 99.3% against 99.0% for 128).
 const GROUPS_SEARCHED: usize = 4;
 
 /// Groups of cells, when the cells were drawn in two levels.
