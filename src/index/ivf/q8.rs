@@ -32,6 +32,12 @@ fn scale(e: i8) -> f32 {
     2f32.powi(i32::from(e))
 }
 
+/// `v` as a whole multiple of `s` within ±127 of it: the one rounding [`encode`] and
+/// [`round`] share, so that what a build rounds is what a reader decodes.
+fn quantum(v: f32, s: f32) -> f32 {
+    (v / s).round().clamp(-MAX, MAX)
+}
+
 /// Each row of `width` values as int8 codes and its scale's exponent.
 pub(super) fn encode(values: &[f32], width: usize) -> (Vec<i8>, Vec<i8>) {
     let mut codes = Vec::with_capacity(values.len());
@@ -39,7 +45,7 @@ pub(super) fn encode(values: &[f32], width: usize) -> (Vec<i8>, Vec<i8>) {
     for row in values.chunks(width.max(1)) {
         let e = exponent(row);
         let s = scale(e);
-        codes.extend(row.iter().map(|v| (v / s).round().clamp(-MAX, MAX) as i8));
+        codes.extend(row.iter().map(|v| quantum(*v, s) as i8));
         exponents.push(e);
     }
     (codes, exponents)
@@ -67,7 +73,6 @@ pub(super) fn decode(codes: &[i8], exponents: &[i8], width: usize) -> Option<Vec
 pub(super) fn round(values: &mut [f32], width: usize) {
     for row in values.chunks_mut(width.max(1)) {
         let s = scale(exponent(row));
-        row.iter_mut()
-            .for_each(|v| *v = (*v / s).round().clamp(-MAX, MAX) * s);
+        row.iter_mut().for_each(|v| *v = quantum(*v, s) * s);
     }
 }
