@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use super::kmeans::{distance2, kmeans, nearest};
+use super::kmeans::{distance2, kmeans, nearest, nearest_n};
 use super::q8;
 
 /// The cell of `centroids` (rows of `width`) nearest to `point`, and its squared distance:
@@ -143,16 +143,9 @@ impl Groups {
     /// The cell nearest to `point` among the cells of its [`GROUPS_SEARCHED`] nearest
     /// groups, of `centroids` (rows of `width`), and its squared distance.
     fn nearest(&self, centroids: &[f32], width: usize, point: &[f32]) -> (usize, f32) {
-        let mut near: Vec<(f32, usize)> = self
-            .centroids
-            .chunks_exact(width.max(1))
-            .enumerate()
-            .map(|(g, c)| (distance2(c, point), g))
-            .collect();
-        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut best = (0, f32::INFINITY);
-        for (_, g) in near.iter().take(GROUPS_SEARCHED) {
-            for c in self.cells[*g].clone() {
+        for g in nearest_n(&self.centroids, width, point, GROUPS_SEARCHED) {
+            for c in self.cells[g].clone() {
                 let d = distance2(&centroids[c * width..(c + 1) * width], point);
                 if d < best.1 || (d == best.1 && c < best.0) {
                     best = (c, d);

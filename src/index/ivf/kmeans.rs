@@ -77,6 +77,26 @@ pub fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
     best.1
 }
 
+/// The `n` centroids (at least one; rows of `dim` in `centroids`) nearest to `point`, nearest
+/// first, ties by index.
+pub fn nearest_n(centroids: &[f32], dim: usize, point: &[f32], n: usize) -> Vec<usize> {
+    let mut order: Vec<(f32, usize)> = centroids
+        .chunks_exact(dim.max(1))
+        .enumerate()
+        .map(|(c, centroid)| (distance2(centroid, point), c))
+        .collect();
+    let probed = n.max(1).min(order.len());
+    if probed == 0 {
+        return Vec::new();
+    }
+    if probed < order.len() {
+        order.select_nth_unstable_by(probed - 1, |a, b| a.0.total_cmp(&b.0));
+        order.truncate(probed);
+    }
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    order.into_iter().map(|(_, c)| c).collect()
+}
+
 /// `k` centroids (row-major, `k * dim`) of the rows of `data` after `iterations` rounds of
 /// Lloyd's algorithm from a k-means++ start; fewer rows than `k` give one centroid per row.
 /// An emptied cluster takes the row farthest from its centroid.

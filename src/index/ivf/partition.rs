@@ -3,7 +3,7 @@
 //! published index reads the same way.
 
 use super::cells::{FLAT_CELLS, Groups, ROWS_PER_CELL, Trained, near_order, nearest_cell, train};
-use super::kmeans::{SplitMix, distance2};
+use super::kmeans::{SplitMix, nearest_n};
 use super::pq::{Measure, Part, Quantiser};
 use super::space::Space;
 use crate::colour::HIST_LEN;
@@ -230,7 +230,7 @@ impl Partitioned {
         let prepared = Prepared::new(&self.quantiser, query, weights, self.classes, self.space);
         let width = self.space.width(self.dim, self.classes);
         let mut scored: Vec<(f32, u32)> = Vec::new();
-        for c in nearest_cells(&self.centroids, width, &prepared.point, probe.cells) {
+        for c in nearest_n(&self.centroids, width, &prepared.point, probe.cells) {
             let cell = &self.cells[c];
             let centroid = &self.centroids[c * width..(c + 1) * width];
             touched.cells += 1;
@@ -360,26 +360,6 @@ impl Coder<'_> {
             .collect();
         (cells, (sum / n.max(1) as f64) as f32)
     }
-}
-
-/// The `n` cells (at least one) whose centroids (rows of `dim`) are nearest to `point`,
-/// nearest first.
-pub fn nearest_cells(centroids: &[f32], dim: usize, point: &[f32], n: usize) -> Vec<usize> {
-    let mut order: Vec<(f32, usize)> = centroids
-        .chunks_exact(dim.max(1))
-        .enumerate()
-        .map(|(c, centroid)| (distance2(centroid, point), c))
-        .collect();
-    let probed = n.max(1).min(order.len());
-    if probed == 0 {
-        return Vec::new();
-    }
-    if probed < order.len() {
-        order.select_nth_unstable_by(probed - 1, |a, b| a.0.total_cmp(&b.0));
-        order.truncate(probed);
-    }
-    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    order.into_iter().map(|(_, c)| c).collect()
 }
 
 /// A query made ready to score codes: its unit embedding, its whole feature vector and the

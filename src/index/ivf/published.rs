@@ -23,8 +23,9 @@ use std::ops::Range;
 
 use safetensors::{Dtype, SafeTensors};
 
+use super::kmeans::nearest_n;
 use super::manifest::{PartitionedManifest, Segment};
-use super::partition::{Prepared, nearest_cells};
+use super::partition::Prepared;
 use super::pq::Quantiser;
 use super::q8;
 use super::space::Space;
@@ -328,7 +329,7 @@ impl Published {
         let m = &self.manifest;
         let prepared = Prepared::new(&self.quantiser, query, weights, m.classes, self.space);
         let width = self.space.width(m.dim, m.classes);
-        let cells = nearest_cells(&self.centroids, width, &prepared.point, cells);
+        let cells = nearest_n(&self.centroids, width, &prepared.point, cells);
         Some(Plan { cells, prepared })
     }
 
