@@ -222,6 +222,29 @@ fn u32s(v: &[u32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// A tensor the top file holds, with its name, type, shape and bytes.
+type Tensor = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// `values` as the tensor `name` of `shape`: as int8 codes with their rows' exponents (the
+/// tensor `exponents`) when `coded` holds them, which the caller gives only where they decode
+/// to `values` exactly, as every build since the int8 top file makes them; as f32
+/// otherwise, for an index built before, which an update rewrites the top file of.
+fn values(
+    name: &str,
+    exponents: &str,
+    shape: Vec<usize>,
+    values: &[f32],
+    coded: Option<(Vec<i8>, Vec<i8>)>,
+) -> Vec<Tensor> {
+    match coded {
+        Some((codes, e)) => vec![
+            (name.into(), Dtype::I8, shape, i8s(&codes)),
+            (exponents.into(), Dtype::I8, vec![e.len()], i8s(&e)),
+        ],
+        None => vec![(name.into(), Dtype::F32, shape, f32s(values))],
+    }
+}
+
 /// Tensor names of segment `s`'s directory: the base's have no suffix.
 pub(super) fn directory_names(s: usize) -> (String, String) {
     if s == 0 {
@@ -236,51 +259,29 @@ impl Top<'_> {
     pub fn write(&self) -> Result<(FileEntry, (String, Vec<u8>)), AssetError> {
         let width = self.space.width(self.dim, self.classes);
         let cells = self.centroids.len() / width.max(1);
-        let (parts, subspaces, values) = self.quantiser.to_table();
-        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-        // As int8 where that is exact, as every build since the int8 top file rounds them;
-        // as f32 for an index built before, which an update rewrites the top file of.
+        let (parts, subspaces, codebooks) = self.quantiser.to_table();
         let (codes, exponents) = q8::encode(self.centroids, width);
-        if q8::decode(&codes, &exponents, width).as_deref() == Some(self.centroids) {
-            owned.push((
-                "centroids".into(),
-                Dtype::I8,
-                vec![cells, width],
-                i8s(&codes),
-            ));
-            owned.push((
-                "centroid_exponents".into(),
-                Dtype::I8,
-                vec![cells],
-                i8s(&exponents),
-            ));
-        } else {
-            let values = f32s(self.centroids);
-            owned.push(("centroids".into(), Dtype::F32, vec![cells, width], values));
-        }
+        let decoded = q8::decode(&codes, &exponents, width);
+        let coded = (decoded.as_deref() == Some(self.centroids)).then_some((codes, exponents));
+        let shape = vec![cells, width];
+        let mut owned = values(
+            "centroids",
+            "centroid_exponents",
+            shape,
+            self.centroids,
+            coded,
+        );
         let (codes, exponents) = self.quantiser.to_q8();
-        if Quantiser::values_of_q8(&subspaces, &codes, &exponents).as_ref() == Some(&values) {
-            owned.push((
-                "codebooks".into(),
-                Dtype::I8,
-                vec![codes.len()],
-                i8s(&codes),
-            ));
-            let shape = vec![exponents.len()];
-            owned.push((
-                "codebook_exponents".into(),
-                Dtype::I8,
-                shape,
-                i8s(&exponents),
-            ));
-        } else {
-            owned.push((
-                "codebooks".into(),
-                Dtype::F32,
-                vec![values.len()],
-                f32s(&values),
-            ));
-        }
+        let decoded = Quantiser::values_of_q8(&subspaces, &codes, &exponents);
+        let coded = (decoded.as_ref() == Some(&codebooks)).then_some((codes, exponents));
+        let shape = vec![codebooks.len()];
+        owned.extend(values(
+            "codebooks",
+            "codebook_exponents",
+            shape,
+            &codebooks,
+            coded,
+        ));
         let layout = serde_json::to_string(&TopLayout { parts, subspaces })
             .map_err(|e| AssetError::json(WHAT, e))?;
         owned.extend([
