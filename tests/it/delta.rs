@@ -8,12 +8,12 @@ use std::path::Path;
 
 use deep_shopping::index::ivf::{
     Changes, Partitioned, Probe, Publication, Published, Update, UpdatePolicy, held, publish,
-    search, update,
+    update,
 };
-use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Variants, rank};
+use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, rank};
 use deep_shopping::partitioned::{self, open};
 
-use crate::published::{MODEL, entries, first_found, ids, layout};
+use crate::published::{MODEL, entries, first_found, ids, layout, search_plain};
 
 const ITEMS: usize = 20_000;
 const CELLS: usize = 20;
@@ -69,18 +69,7 @@ fn matches_exact(dir: &Path, index: &CatalogueIndex) -> Published {
     for q in (0..index.len()).step_by(1_777) {
         let d = index.description(q);
         let exact = rank(index, d.query(), Blend::DEFAULT, 10);
-        let (found, _) = search(
-            &opened,
-            source.as_ref(),
-            d.query(),
-            Blend::DEFAULT,
-            all,
-            10,
-            Variants::All,
-            false,
-            |_| true,
-        )
-        .unwrap();
+        let (found, _) = search_plain(&opened, source.as_ref(), d.query(), all, 10).unwrap();
         let want: Vec<String> = exact
             .iter()
             .map(|h| index.items[h.index].id.clone())

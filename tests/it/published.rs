@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use deep_shopping::colour::HIST_LEN;
+use deep_shopping::error::AssetError;
 use deep_shopping::index::ivf::{
-    CellCache, Layout, Partitioned, PartitionedManifest, Probe, Publication, Published, Ranges,
-    Space, SplitMix, publish, search, search_async,
+    CellCache, Found, Layout, Partitioned, PartitionedManifest, Probe, Publication, Published,
+    Ranges, Space, SplitMix, Trace, publish, search, search_async,
 };
 use deep_shopping::index::{
-    Availability, Blend, CatalogueIndex, IndexEntry, Item, Variants, rank_where,
+    Availability, Blend, CatalogueIndex, IndexEntry, Item, Query, Variants, rank_where,
 };
 use deep_shopping::partitioned::{self, Folder, open};
 use tiny_http::{Header, Response, Server};
@@ -141,7 +142,30 @@ fn serve(dir: &Path) -> Host {
     }
 }
 
-pub(crate) fn ids(found: &[deep_shopping::index::ivf::Found]) -> Vec<String> {
+/// [`search`] with the default blend, every variant and no item left out: what most of
+/// these tests ask.
+pub(crate) fn search_plain(
+    published: &Published,
+    source: &(dyn Ranges + '_),
+    query: Query<'_>,
+    probe: Probe,
+    top: usize,
+) -> Result<(Vec<Found>, Trace), AssetError> {
+    let all = |_: &Item| true;
+    search(
+        published,
+        source,
+        query,
+        Blend::DEFAULT,
+        probe,
+        top,
+        Variants::All,
+        false,
+        all,
+    )
+}
+
+pub(crate) fn ids(found: &[Found]) -> Vec<String> {
     found.iter().map(|f| f.item.id.clone()).collect()
 }
 
@@ -199,16 +223,12 @@ fn cells_read_once_are_kept_within_the_cache_budget_and_what_was_read_ranks_as_t
     assert_eq!(warm.cells, Default::default());
     assert_eq!(warm.probed, cold.probed);
     assert_eq!(ids(&again), ids(&first));
-    let (blocking, _) = search(
+    let (blocking, _) = search_plain(
         &opened,
         source.as_ref(),
         index.description(41).query(),
-        Blend::DEFAULT,
         probe,
         10,
-        Variants::All,
-        false,
-        |_| true,
     )
     .unwrap();
     assert_eq!(ids(&blocking), ids(&first));
@@ -265,18 +285,7 @@ fn read_ranges_in(space: Space) {
             candidates: 60,
         };
         let (expected, _) = built.search(&index, d.query(), Blend::DEFAULT, probe, 10);
-        let (found, trace) = search(
-            &opened,
-            source.as_ref(),
-            d.query(),
-            Blend::DEFAULT,
-            probe,
-            10,
-            Variants::All,
-            false,
-            |_| true,
-        )
-        .unwrap();
+        let (found, trace) = search_plain(&opened, source.as_ref(), d.query(), probe, 10).unwrap();
         let want: Vec<String> = expected
             .iter()
             .map(|h| index.items[h.index].id.clone())
@@ -341,18 +350,7 @@ fn over_http_a_query_reads_ranges_and_a_host_without_them_is_refused() {
         candidates: 40,
     };
     let run = |source: &dyn Ranges, published: &Published| {
-        search(
-            published,
-            source,
-            d.query(),
-            Blend::DEFAULT,
-            probe,
-            10,
-            Variants::All,
-            false,
-            |_| true,
-        )
-        .unwrap()
+        search_plain(published, source, d.query(), probe, 10).unwrap()
     };
     let (over_http, trace) = run(source.as_ref(), &opened);
     let (from_folder, _) = run(folder.as_ref(), &local);
@@ -365,19 +363,9 @@ fn over_http_a_query_reads_ranges_and_a_host_without_them_is_refused() {
     assert!(trace.bytes() < publication.manifest.lists.bytes + publication.manifest.records.bytes);
 
     host.ranges.store(false, Ordering::SeqCst);
-    let err = search(
-        &opened,
-        source.as_ref(),
-        d.query(),
-        Blend::DEFAULT,
-        probe,
-        10,
-        Variants::All,
-        false,
-        |_| true,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = search_plain(&opened, source.as_ref(), d.query(), probe, 10)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("answered 200 to a range request"), "{err}");
 }
 
@@ -413,19 +401,9 @@ pub(crate) fn first_found(dir: &Path, index: &CatalogueIndex, q: usize, cells: u
         cells,
         candidates: 30,
     };
-    search(
-        &opened,
-        source.as_ref(),
-        d.query(),
-        Blend::DEFAULT,
-        probe,
-        5,
-        Variants::All,
-        false,
-        |_| true,
-    )
-    .map(|(found, _)| format!("found {}", found[0].item.id))
-    .unwrap_or_else(|e| e.to_string())
+    search_plain(&opened, source.as_ref(), d.query(), probe, 5)
+        .map(|(found, _)| format!("found {}", found[0].item.id))
+        .unwrap_or_else(|e| e.to_string())
 }
 
 #[test]
@@ -527,18 +505,7 @@ fn a_publication_keeps_the_previous_generation_and_removes_older_ones() {
         cells: 3,
         candidates: 300,
     };
-    let (found, _) = search(
-        &old,
-        &old_source,
-        d.query(),
-        Blend::DEFAULT,
-        probe,
-        5,
-        Variants::All,
-        false,
-        |_| true,
-    )
-    .unwrap();
+    let (found, _) = search_plain(&old, &old_source, d.query(), probe, 5).unwrap();
     assert_eq!(found[0].item.id, "item-3");
     for name in files(&first).iter().chain(&files(&second)) {
         assert!(dir.path().join(name).is_file(), "{name} removed too soon");
@@ -591,18 +558,8 @@ fn the_top_file_holds_int8_centroids_and_codebooks_and_an_older_f32_one_still_re
             // The reader probes the cells and scores the codes as the partition in memory.
             let d = index.description(q);
             let (expected, _) = ivf.search(&index, d.query(), Blend::DEFAULT, probe, 10);
-            let (found, trace) = search(
-                &opened,
-                source.as_ref(),
-                d.query(),
-                Blend::DEFAULT,
-                probe,
-                10,
-                Variants::All,
-                false,
-                |_| true,
-            )
-            .unwrap();
+            let (found, trace) =
+                search_plain(&opened, source.as_ref(), d.query(), probe, 10).unwrap();
             let want: Vec<usize> = expected.iter().map(|h| h.index).collect();
             let got: Vec<usize> = found
                 .iter()
