@@ -8,6 +8,7 @@
 mod batch;
 mod cache;
 mod fetch;
+pub mod partition;
 mod shards;
 mod summary;
 

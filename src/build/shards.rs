@@ -70,18 +70,19 @@ impl Shard {
         at(self.index)..at(self.index + 1)
     }
 
-    fn stem(self) -> String {
-        format!("part-{:05}-of-{:05}", self.index, self.count)
+    /// The name of its file `prefix-0000I-of-0000N.ext`.
+    pub fn file(self, prefix: &str, ext: &str) -> String {
+        format!("{prefix}-{:05}-of-{:05}.{ext}", self.index, self.count)
     }
 
     /// Its part file's name.
     pub fn part_name(self) -> String {
-        format!("{}.safetensors", self.stem())
+        self.file("part", "safetensors")
     }
 
     /// Its done-marker's name.
     pub fn marker_name(self) -> String {
-        format!("{}.done.json", self.stem())
+        self.file("part", "done.json")
     }
 }
 
@@ -176,14 +177,16 @@ pub struct Merged {
     pub index_bytes: usize,
 }
 
-/// The number of shards the markers in `dir` name (all must agree).
-fn shard_count(dir: &Path) -> Result<usize> {
+/// The number of shards the markers `prefix-*-of-N.done.json` in `dir` name (all must
+/// agree).
+pub(super) fn shard_count(dir: &Path, prefix: &str) -> Result<usize> {
     let mut counts = std::collections::BTreeSet::new();
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let count = name
-            .strip_prefix("part-")
+            .strip_prefix(prefix)
+            .and_then(|n| n.strip_prefix('-'))
             .and_then(|n| n.strip_suffix(".done.json"))
             .and_then(|n| n.split_once("-of-"))
             .and_then(|(_, n)| n.parse::<usize>().ok());
@@ -208,7 +211,7 @@ fn shard_count(dir: &Path) -> Result<usize> {
 /// checked first, and nothing in `out` changes unless all are whole. A missing shard is an
 /// [`Unfinished`] error.
 pub fn merge(parts: &Path, out: &Path, model_sha256: &str) -> Result<Merged> {
-    let count = shard_count(parts)?;
+    let count = shard_count(parts, "part")?;
     let mut missing = Vec::new();
     let mut markers = Vec::with_capacity(count);
     for index in 0..count {

@@ -2,19 +2,20 @@
 //! only in part (the cells nearest to it, its best candidates' records, the shown items).
 //! Where the output folder already holds a partitioned index of the same model, it is updated
 //! with a delta (new and changed items, a removed set, rewritten cells) unless the update
-//! measures that a full re-partition is due.
+//! measures that a full re-partition is due. With `--work` it runs one step of a build on a
+//! cluster (train, place a shard, gather and publish: `build::partition`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::build::partition as steps;
+use crate::build::{Shard, from_env};
 use crate::files::read_index_files;
 use crate::index::CatalogueIndex;
 use crate::index::INDEX_MANIFEST_FILE;
-use crate::index::ivf::{
-    Layout, MAX_ITEMS, Mixture, Partitioned, Update, UpdatePolicy, held, publish, update,
-};
+use crate::index::ivf::{Layout, MAX_ITEMS, Mixture, Update, UpdatePolicy, held, publish, update};
 use crate::partitioned::{self, carry_images};
 use rayon::prelude::*;
 
@@ -24,8 +25,25 @@ pub(super) struct PartitionArgs {
     #[arg(long)]
     index: PathBuf,
     /// Output folder for the partitioned index (its `index.json`, its files, its thumbnails).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present_any = ["train", "shard", "shards"])]
+    out: Option<PathBuf>,
+    /// Work folder of a partition built in steps on a cluster, which the steps share: `--train`
+    /// first, then every shard (`--shard` or `--shards`), then this command with `--out` and
+    /// neither, which gathers the shards' rows and publishes.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["synthetic", "full"])]
+    work: Option<PathBuf>,
+    /// The build's first step: fit the cells and the codebooks on a sample of the index, into
+    /// `--work` (a training of the same index and layout that finished does nothing).
+    #[arg(long, requires = "work", conflicts_with_all = ["shard", "shards", "out"])]
+    train: bool,
+    /// The second step, shard I of N (0-based): place the I-th slice of the index's rows in
+    /// their cells and code them, into `--work`. A shard that finished before does nothing.
+    #[arg(long, value_name = "I/N", requires = "work", conflicts_with_all = ["shards", "out"])]
+    shard: Option<Shard>,
+    /// The second step as one of N shards, the one `JOB_COMPLETION_INDEX` (a Kubernetes
+    /// Indexed Job) or `SLURM_ARRAY_TASK_ID` (a Slurm array) names.
+    #[arg(long, value_name = "N", requires = "work", conflicts_with = "out")]
+    shards: Option<usize>,
     /// Cells of the partition (default: one per 100 items, at most 32,768).
     #[arg(long)]
     cells: Option<usize>,
@@ -51,14 +69,55 @@ pub(super) struct PartitionArgs {
 const SYNTHETIC_COMPONENTS: usize = 48;
 
 pub(super) fn run(args: PartitionArgs) -> Result<()> {
-    anyhow::ensure!(
-        args.index.canonicalize().ok() != args.out.canonicalize().ok(),
-        "--out must be another folder than --index: each has its own index.json"
-    );
+    if let Some(out) = &args.out {
+        anyhow::ensure!(
+            args.index.canonicalize().ok() != out.canonicalize().ok(),
+            "--out must be another folder than --index: each has its own index.json"
+        );
+    }
     let (manifest, data) = read_index_files(&args.index)?;
     manifest.data.verify(&data)?;
     let mut index = CatalogueIndex::from_bytes(&data)
         .with_context(|| format!("loading the index in {}", args.index.display()))?;
+    drop(data);
+    let started = std::time::Instant::now();
+    if let Some(work) = &args.work {
+        let sha = &manifest.data.sha256;
+        if args.train {
+            let (marker, trained) = steps::train(work, &index, sha, &layout(&args, &index)?)?;
+            println!(
+                "{} the partition of {} items in {} ({} bytes, {:.1} s)",
+                if trained { "trained" } else { "had trained" },
+                marker.rows,
+                work.display(),
+                marker.file.bytes,
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        let shard = match (args.shard, args.shards) {
+            (Some(s), _) => Some(s),
+            (None, Some(n)) => Some(from_env(n)?),
+            (None, None) => None,
+        };
+        if let Some(shard) = shard {
+            let (marker, placed) = steps::place(work, shard, &index, sha)?;
+            println!(
+                "shard {}/{} {} {} rows into {} ({} bytes, {:.1} s)",
+                marker.shard,
+                marker.shards,
+                if placed { "placed" } else { "had placed" },
+                marker.rows,
+                work.display(),
+                marker.file.bytes,
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+    }
+    let Some(out) = args.out.clone() else {
+        anyhow::bail!("--out is needed to publish");
+    };
     if let Some(n) = args.synthetic {
         anyhow::ensure!(
             (1..=MAX_ITEMS).contains(&n),
@@ -72,13 +131,47 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
             .collect();
         index = CatalogueIndex::build(entries).context("drawing the synthetic catalogue")?;
     }
-    let started = std::time::Instant::now();
-    if args.synthetic.is_none() && args.cells.is_none() && args.look_bytes.is_none() && !args.full {
-        match try_update(&args, &index, &manifest.model_sha256, &manifest.images)? {
+    let from_scratch = args.synthetic.is_some()
+        || args.cells.is_some()
+        || args.look_bytes.is_some()
+        || args.full
+        || args.work.is_some();
+    if !from_scratch {
+        match try_update(
+            &args.index,
+            &out,
+            &index,
+            &manifest.model_sha256,
+            &manifest.images,
+        )? {
             Outcome::Done => return Ok(()),
             Outcome::Full(why) => println!("partitioning again: {why}"),
         }
     }
+    let built = match &args.work {
+        Some(work) => steps::gather(work, &index, &manifest.data.sha256)?,
+        None => steps::build(&index, &layout(&args, &index)?)?,
+    };
+    let publication = publish(
+        &index,
+        &built,
+        &manifest.model_sha256,
+        manifest.images.clone(),
+    )?;
+    carry_images(&args.index, &out, &manifest.images)?;
+    let bytes = partitioned::publish(&out, &publication).context("publishing")?;
+    println!(
+        "partitioned {} items into {} cells in {} ({bytes} bytes, {:.1} s)",
+        index.len(),
+        built.cells.len(),
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The layout the arguments ask for, for `index`.
+fn layout(args: &PartitionArgs, index: &CatalogueIndex) -> Result<Layout> {
     let mut layout = Layout::for_items(index.len());
     if let Some(cells) = args.cells {
         anyhow::ensure!(
@@ -97,23 +190,7 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
         layout.embedding_bytes = bytes;
     }
     layout.sample = args.sample.max(1);
-    let built = Partitioned::build(&index, &layout);
-    let publication = publish(
-        &index,
-        &built,
-        &manifest.model_sha256,
-        manifest.images.clone(),
-    )?;
-    carry_images(&args.index, &args.out, &manifest.images)?;
-    let bytes = partitioned::publish(&args.out, &publication).context("publishing")?;
-    println!(
-        "partitioned {} items into {} cells in {} ({bytes} bytes, {:.1} s)",
-        index.len(),
-        built.cells.len(),
-        args.out.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    Ok(layout)
 }
 
 /// What an attempted update did.
@@ -126,15 +203,16 @@ enum Outcome {
 
 /// Updates the partitioned index in `--out` to `index` where there is one it can update.
 fn try_update(
-    args: &PartitionArgs,
+    from: &Path,
+    out: &Path,
     index: &CatalogueIndex,
     model_sha256: &str,
     images: &[String],
 ) -> Result<Outcome> {
-    if !args.out.join(INDEX_MANIFEST_FILE).exists() {
+    if !out.join(INDEX_MANIFEST_FILE).exists() {
         return Ok(Outcome::Full("no index to update".into()));
     }
-    let location = args.out.to_string_lossy();
+    let location = out.to_string_lossy();
     let (previous, source) = match partitioned::open(&location) {
         Ok(opened) => opened,
         Err(e) => {
@@ -148,7 +226,7 @@ fn try_update(
     }
     let started = std::time::Instant::now();
     let held = held(&previous, source.as_ref())
-        .with_context(|| format!("reading the index in {}", args.out.display()))?;
+        .with_context(|| format!("reading the index in {}", out.display()))?;
     let (publication, changes) = match update(
         &previous,
         &held,
@@ -157,11 +235,7 @@ fn try_update(
         &UpdatePolicy::DEFAULT,
     )? {
         Update::Unchanged => {
-            println!(
-                "{} is up to date ({} items)",
-                args.out.display(),
-                held.len()
-            );
+            println!("{} is up to date ({} items)", out.display(), held.len());
             return Ok(Outcome::Done);
         }
         Update::Repartition(why) => return Ok(Outcome::Full(why)),
@@ -170,12 +244,12 @@ fn try_update(
             changes,
         } => (publication, changes),
     };
-    carry_images(&args.index, &args.out, images)?;
-    let bytes = partitioned::publish(&args.out, &publication).context("publishing")?;
+    carry_images(from, out, images)?;
+    let bytes = partitioned::publish(out, &publication).context("publishing")?;
     let total = publication.manifest.bytes();
     println!(
         "updated {}: {} added, {} changed, {} removed; {} cells rewritten{}; {} delta segments; wrote {bytes} bytes, {:.2}% of the index's {total} ({:.1} s)",
-        args.out.display(),
+        out.display(),
         changes.added,
         changes.changed,
         changes.removed,

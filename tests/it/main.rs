@@ -18,6 +18,7 @@ mod published;
 mod ranking;
 mod shards;
 mod shipped;
+mod steps;
 mod store;
 mod structure;
 mod teachers;

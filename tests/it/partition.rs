@@ -26,7 +26,7 @@ fn kmeans_finds_well_separated_clusters_the_same_way_every_time() {
 }
 
 /// `n` items in a few clusters of look, with colours and categories.
-fn catalogue(n: usize) -> CatalogueIndex {
+pub(crate) fn catalogue(n: usize) -> CatalogueIndex {
     let (dim, classes) = (16, 5);
     let mut rng = SplitMix::new(3);
     let entries = (0..n)

@@ -140,6 +140,38 @@ fn apportion(total: usize, sizes: &[usize]) -> Vec<usize> {
 }
 
 impl Groups {
+    /// The groups' centroids (`groups * width`) and where each group's cells begin, one more
+    /// entry than groups: as a trained partition's file stores them.
+    pub(super) fn to_parts(&self) -> (&[f32], Vec<u32>) {
+        let mut starts: Vec<u32> = self.cells.iter().map(|r| r.start as u32).collect();
+        starts.push(self.cells.last().map_or(0, |r| r.end as u32));
+        (&self.centroids, starts)
+    }
+
+    /// Groups from [`Self::to_parts`]'s values for `cells` cells of `width`, if they fit:
+    /// every group with at least one cell, the groups' cells one after another from the first
+    /// cell to the last.
+    pub(super) fn from_parts(
+        centroids: Vec<f32>,
+        starts: &[u32],
+        cells: usize,
+        width: usize,
+    ) -> Option<Self> {
+        let groups = starts.len().checked_sub(1)?;
+        let fits = groups > 0
+            && centroids.len() == groups * width
+            && starts.first() == Some(&0)
+            && starts.last().map(|s| *s as usize) == Some(cells)
+            && starts.windows(2).all(|w| w[0] < w[1]);
+        fits.then(|| Self {
+            centroids,
+            cells: starts
+                .windows(2)
+                .map(|w| w[0] as usize..w[1] as usize)
+                .collect(),
+        })
+    }
+
     /// The cell nearest to `point` among the cells of its [`GROUPS_SEARCHED`] nearest
     /// groups, of `centroids` (rows of `width`), and its squared distance.
     fn nearest(&self, centroids: &[f32], width: usize, point: &[f32]) -> (usize, f32) {

@@ -2,7 +2,7 @@
 //! partition in memory (`partition`, its cells drawn in the space of the blended score:
 //! `space`), published as files (`manifest`, `write`, `published`; what was read of them
 //! ranked as a catalogue: `read`), updated by delta segments (`delta`) and read in part
-//! (`lazy`); `synthetic` draws catalogues that look like a real one, for measuring.
+//! (`lazy`), built in steps a cluster runs apart (`fitted`); `synthetic` draws catalogues that look like a real one, for measuring.
 //! The items are partitioned into cells by k-means on their embeddings, colours and
 //! categories (in two levels for many cells: `cells`); each item carries a product-quantised code of its features (its embedding as
 //! the residual from its cell's centroid) in its cell's list; a query probes the cells
@@ -11,6 +11,7 @@
 
 mod cells;
 mod delta;
+mod fitted;
 mod kmeans;
 mod lazy;
 mod manifest;
@@ -20,10 +21,12 @@ mod published;
 mod q8;
 mod read;
 mod space;
+mod step_files;
 mod synthetic;
 mod write;
 
 pub use delta::{Changes, Held, Update, UpdatePolicy, held, update};
+pub use fitted::{Fitted, Placed};
 pub use kmeans::{SplitMix, distance2, kmeans, nearest};
 pub use lazy::{
     CellCache, Found, MERGE_GAP, Ranges, ReadRanges, Round, Trace, search, search_async,

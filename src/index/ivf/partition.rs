@@ -2,9 +2,9 @@
 //! steps (the nearest cells, the prepared code tables, the best candidates), which the
 //! published index reads the same way.
 
-use super::cells::{FLAT_CELLS, Groups, ROWS_PER_CELL, Trained, near_order, nearest_cell, train};
-use super::kmeans::{SplitMix, nearest_n};
-use super::pq::{Measure, Part, Quantiser};
+use super::cells::{Groups, near_order, nearest_cell};
+use super::kmeans::nearest_n;
+use super::pq::Quantiser;
 use super::space::Space;
 use crate::colour::HIST_LEN;
 use crate::index::catalogue::CatalogueIndex;
@@ -64,8 +64,8 @@ pub struct Cell {
 /// The partition, the codebooks and the cells.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Partitioned {
-    dim: usize,
-    classes: usize,
+    pub(super) dim: usize,
+    pub(super) classes: usize,
     /// The space of the centroids.
     pub space: Space,
     /// Cell centroids, `cells * space.width(dim, classes)`.
@@ -110,7 +110,7 @@ pub struct Touched {
 }
 
 /// An item's features as one vector: unit embedding, histogram, probabilities.
-fn features(index: &CatalogueIndex, row: usize, out: &mut Vec<f32>) {
+pub(super) fn features(index: &CatalogueIndex, row: usize, out: &mut Vec<f32>) {
     out.clear();
     out.extend(unit(&index.embedding(row)));
     out.extend(index.histogram(row));
@@ -118,100 +118,11 @@ fn features(index: &CatalogueIndex, row: usize, out: &mut Vec<f32>) {
 }
 
 /// `v - centroid`, in place.
-fn residual(v: &mut [f32], centroid: &[f32]) {
+pub(super) fn residual(v: &mut [f32], centroid: &[f32]) {
     v.iter_mut().zip(centroid).for_each(|(x, c)| *x -= c);
 }
 
 impl Partitioned {
-    /// Partitions and codes `index` with `layout`.
-    pub fn build(index: &CatalogueIndex, layout: &Layout) -> Self {
-        let (dim, classes) = (index.dim(), index.classes());
-        let width = dim + HIST_LEN + classes;
-        let n = index.len();
-        let mut rng = SplitMix::new(layout.seed);
-        // Two levels of cells want more rows than the codebooks: enough for each cell.
-        let wanted = if layout.cells > FLAT_CELLS {
-            layout.sample.max(layout.cells * ROWS_PER_CELL)
-        } else {
-            layout.sample
-        };
-        let sample_rows: Vec<usize> = if n <= wanted {
-            (0..n).collect()
-        } else {
-            (0..wanted).map(|_| rng.below(n)).collect()
-        };
-        let mut row = Vec::with_capacity(width);
-        let mut sample = Vec::with_capacity(sample_rows.len() * width);
-        for &r in &sample_rows {
-            features(index, r, &mut row);
-            sample.extend_from_slice(&row);
-        }
-        let space = layout.space;
-        let points = space.width(dim, classes);
-        let mut point = Vec::with_capacity(points);
-        let mut sample_points = Vec::with_capacity(sample_rows.len() * points);
-        for r in sample.chunks_exact(width) {
-            space.of_features(r, dim, classes, &mut point);
-            sample_points.extend_from_slice(&point);
-        }
-        let Trained { centroids, groups } = train(
-            &sample_points,
-            points,
-            layout.cells,
-            layout.iterations,
-            layout.seed,
-        );
-        drop(sample_points);
-        // The codebooks train on the first `layout.sample` rows (a random sample too).
-        sample.truncate(layout.sample.min(sample_rows.len()) * width);
-        let parts = [
-            Part {
-                offset: 0,
-                len: dim,
-                subspaces: layout.embedding_bytes,
-                measure: Measure::Dot,
-            },
-            Part {
-                offset: dim,
-                len: HIST_LEN,
-                subspaces: layout.colour_bytes,
-                measure: Measure::Intersection,
-            },
-            Part {
-                offset: dim + HIST_LEN,
-                len: classes,
-                subspaces: layout.category_bytes,
-                measure: Measure::Dot,
-            },
-        ];
-        // The embedding is coded as its residual from its cell's centroid, as IVF-PQ does: the
-        // residuals are smaller than the embeddings, so the same bytes code them more finely.
-        for r in sample.chunks_exact_mut(width) {
-            space.of_features(r, dim, classes, &mut point);
-            let (c, _) = nearest_cell(&centroids, groups.as_ref(), points, &point);
-            residual(&mut r[..dim], &centroids[c * points..c * points + dim]);
-        }
-        let quantiser = Quantiser::train(&sample, width, &parts, layout.iterations, layout.seed);
-        let coder = Coder {
-            centroids: &centroids,
-            groups: groups.as_ref(),
-            dim,
-            classes,
-            space,
-            quantiser: &quantiser,
-        };
-        let (cells, spread) = coder.assign(index, 0..n as u32);
-        Self {
-            dim,
-            classes,
-            space,
-            centroids,
-            quantiser,
-            cells,
-            spread,
-        }
-    }
-
     /// The best `top` items for `query` by the blended score, probing `probe.cells` cells and
     /// ranking `probe.candidates` of their items exactly against `index` (the catalogue the
     /// partition was built from).
@@ -301,10 +212,10 @@ impl Coder<'_> {
         nearest_cell(self.centroids, self.groups, self.width(), &point)
     }
 
-    /// Cell `c` holding `rows` of `index`: ordered so that near items lie near each other
-    /// ([`near_order`]), so that the items a query ranks best tend to lie next to each other
-    /// in the records file and their reads merge; then coded.
-    pub fn cell(&self, index: &CatalogueIndex, c: usize, mut rows: Vec<u32>) -> Cell {
+    /// `rows` of `index` in cell `c` ordered so that near items lie near each other
+    /// ([`near_order`]): the items a query ranks best then tend to lie next to each other in
+    /// the records file, and their reads merge.
+    pub fn order(&self, index: &CatalogueIndex, c: usize, rows: Vec<u32>) -> Vec<u32> {
         let w = self.width();
         let mut point = Vec::with_capacity(w);
         let mut points = Vec::with_capacity(rows.len() * w);
@@ -312,10 +223,15 @@ impl Coder<'_> {
             self.point(index, *r as usize, &mut point);
             points.extend_from_slice(&point);
         }
-        rows = near_order(&points, w, c as u64)
+        near_order(&points, w, c as u64)
             .into_iter()
             .map(|i| rows[i])
-            .collect();
+            .collect()
+    }
+
+    /// Cell `c` holding `rows` of `index`, in [`Self::order`], coded.
+    pub fn cell(&self, index: &CatalogueIndex, c: usize, rows: Vec<u32>) -> Cell {
+        let rows = self.order(index, c, rows);
         let mut buf = Vec::new();
         let codes = rows
             .iter()
@@ -336,29 +252,6 @@ impl Coder<'_> {
         let at = c * self.width();
         residual(&mut buf[..self.dim], &self.centroids[at..at + self.dim]);
         self.quantiser.encode(buf)
-    }
-
-    /// `rows` of `index` in their nearest cells (each ordered by [`Self::cell`]), and their
-    /// mean squared distance from their centroids.
-    pub fn assign(
-        &self,
-        index: &CatalogueIndex,
-        rows: impl IntoIterator<Item = u32>,
-    ) -> (Vec<Cell>, f32) {
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.cells()];
-        let (mut sum, mut n) = (0f64, 0usize);
-        for r in rows {
-            let (c, d) = self.nearest(index, r as usize);
-            sum += d as f64;
-            n += 1;
-            members[c].push(r);
-        }
-        let cells = members
-            .into_iter()
-            .enumerate()
-            .map(|(c, rows)| self.cell(index, c, rows))
-            .collect();
-        (cells, (sum / n.max(1) as f64) as f32)
     }
 }
 

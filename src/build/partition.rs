@@ -1,0 +1,288 @@
+//! A partition built in steps on a cluster (issue 23), in a work folder the steps share:
+//! `train` fits the cells and codebooks on a sample of the merged index once
+//! (`trained.safetensors`, then its marker `trained.json`); shard `i` of `n` places the
+//! `i`-th slice of the index's rows (`place-0000I-of-0000N.safetensors`, then its
+//! done-marker), and a retried shard that finished does nothing; `gather` checks every marker
+//! and file and regroups the rows by cell: the same partition, byte for byte, as one process
+//! builds, for any number of shards.
+
+use std::ops::Range;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail, ensure};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::shards::{Shard, Unfinished, shard_count};
+use crate::assets::FileEntry;
+use crate::files::{MAX_MANIFEST_BYTES, read_bounded, write_atomic};
+use crate::index::CatalogueIndex;
+use crate::index::ivf::{Fitted, Layout, Partitioned, Placed};
+
+/// The trained partition's file in the work folder.
+const TRAINED_FILE: &str = "trained.safetensors";
+/// Its marker, written after it.
+const TRAINED_MARKER: &str = "trained.json";
+/// Prefix of the shards' files.
+const PLACE: &str = "place";
+/// Format tag of the markers.
+const MARKER_FORMAT: &str = "deep-shopping-partition-step/1";
+/// Largest trained partition read (32,768 cells of a few hundred f32 values are 42 MB).
+const MAX_TRAINED_BYTES: usize = 256 << 20;
+/// Rows one task of [`place_rows`] places.
+const CHUNK: usize = 16_384;
+
+/// What a finished step wrote: the index it worked on, the trained partition it used (for a
+/// shard) and its file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMarker {
+    /// [`MARKER_FORMAT`].
+    pub format: String,
+    /// sha256 of the index data it worked on.
+    pub index_sha256: String,
+    /// sha256 of the trained partition's file (its own for the train step).
+    pub trained_sha256: String,
+    /// The layout it was trained with, as the command line gave it.
+    pub layout: String,
+    /// Its shard and the number of shards (0 and 1 for the train step).
+    pub shard: usize,
+    /// Number of shards.
+    pub shards: usize,
+    /// Rows it placed (all of the index's for the train step).
+    pub rows: usize,
+    /// Its file.
+    pub file: FileEntry,
+}
+
+fn read_marker(path: &Path) -> Result<StepMarker> {
+    let bytes = read_bounded(path, MAX_MANIFEST_BYTES)?;
+    let marker: StepMarker =
+        serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    ensure!(
+        marker.format == MARKER_FORMAT,
+        "{} is not a partition step's marker",
+        path.display()
+    );
+    Ok(marker)
+}
+
+/// Writes `bytes` as `file` in `work`, then `marker` (given its file entry) as `marker_name`.
+fn finish(
+    work: &Path,
+    file: &str,
+    bytes: &[u8],
+    marker_name: &str,
+    marker: StepMarker,
+) -> Result<StepMarker> {
+    write_atomic(&work.join(file), bytes)?;
+    let marker = StepMarker {
+        file: FileEntry::of(file, bytes),
+        ..marker
+    };
+    write_atomic(
+        &work.join(marker_name),
+        &serde_json::to_vec_pretty(&marker)?,
+    )?;
+    Ok(marker)
+}
+
+/// The layout as a marker records it: what decides the training.
+fn describe(layout: &Layout) -> String {
+    format!("{layout:?}")
+}
+
+/// Trains the partition of `index` (whose data hashes to `index_sha256`) with `layout` into
+/// `work`, unless a finished training of the same index and layout is there. Returns its
+/// marker and whether it trained.
+pub fn train(
+    work: &Path,
+    index: &CatalogueIndex,
+    index_sha256: &str,
+    layout: &Layout,
+) -> Result<(StepMarker, bool)> {
+    if let Ok((marker, _)) = trained(work, index_sha256)
+        && marker.layout == describe(layout)
+    {
+        return Ok((marker, false));
+    }
+    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+    let bytes = Fitted::train(index, layout).to_bytes()?;
+    let marker = StepMarker {
+        format: MARKER_FORMAT.into(),
+        index_sha256: index_sha256.into(),
+        trained_sha256: crate::assets::sha256_hex(&bytes),
+        layout: describe(layout),
+        shard: 0,
+        shards: 1,
+        rows: index.len(),
+        file: FileEntry::of(TRAINED_FILE, &[]),
+    };
+    Ok((
+        finish(work, TRAINED_FILE, &bytes, TRAINED_MARKER, marker)?,
+        true,
+    ))
+}
+
+/// The trained partition in `work` for the index hashing to `index_sha256`, checked; an
+/// [`Unfinished`] error while it has not been trained.
+pub fn trained(work: &Path, index_sha256: &str) -> Result<(StepMarker, Fitted)> {
+    let path = work.join(TRAINED_MARKER);
+    if !path.exists() {
+        return Err(Unfinished(format!(
+            "the partition in {} is not trained",
+            work.display()
+        ))
+        .into());
+    }
+    let marker = read_marker(&path)?;
+    ensure!(
+        marker.index_sha256 == index_sha256,
+        "the partition in {} was trained on another index; train it again",
+        work.display()
+    );
+    let bytes = read_bounded(&work.join(TRAINED_FILE), MAX_TRAINED_BYTES)?;
+    marker
+        .file
+        .verify(&bytes)
+        .context("the trained partition is damaged; train it again")?;
+    let fitted = Fitted::from_bytes(&bytes).context("reading the trained partition")?;
+    Ok((marker, fitted))
+}
+
+/// Largest file of placed rows for `rows` rows of `code_len` bytes.
+fn place_limit(rows: usize, code_len: usize) -> usize {
+    rows.saturating_mul(8 + code_len).saturating_add(1 << 16)
+}
+
+/// The marker of `shard` in `work` if it finished with the trained partition `trained` and
+/// its file is whole.
+fn placed_marker(work: &Path, shard: Shard, trained: &StepMarker) -> Option<StepMarker> {
+    let marker = read_marker(&work.join(shard.file(PLACE, "done.json"))).ok()?;
+    let limit = place_limit(marker.rows, 4096);
+    let bytes = read_bounded(&work.join(shard.file(PLACE, "safetensors")), limit).ok()?;
+    let same = marker.trained_sha256 == trained.trained_sha256
+        && marker.index_sha256 == trained.index_sha256
+        && marker.shard == shard.index
+        && marker.shards == shard.count;
+    (same && marker.file.verify(&bytes).is_ok()).then_some(marker)
+}
+
+/// `rows` of `index` placed by `fitted`, in runs placed in parallel.
+pub fn place_rows(fitted: &Fitted, index: &CatalogueIndex, rows: Range<usize>) -> Vec<Placed> {
+    let runs: Vec<Range<usize>> = rows
+        .clone()
+        .step_by(CHUNK)
+        .map(|start| start..(start + CHUNK).min(rows.end))
+        .collect();
+    runs.into_par_iter()
+        .map(|r| fitted.place(index, r.start as u32..r.end as u32))
+        .collect()
+}
+
+/// `runs` of placed rows, one after another, as one.
+fn joined(runs: Vec<Placed>, first: usize) -> Placed {
+    let mut all = Placed {
+        first: first as u32,
+        cells: Vec::new(),
+        distances: Vec::new(),
+        codes: Vec::new(),
+    };
+    for run in runs {
+        all.cells.extend(run.cells);
+        all.distances.extend(run.distances);
+        all.codes.extend(run.codes);
+    }
+    all
+}
+
+/// `index` partitioned with `layout` on this machine's cores: the same partition as
+/// [`Partitioned::build`].
+pub fn build(index: &CatalogueIndex, layout: &Layout) -> Result<Partitioned> {
+    let fitted = Fitted::train(index, layout);
+    let placed = place_rows(&fitted, index, 0..index.len());
+    Ok(fitted.gather(index, placed)?)
+}
+
+/// Places `shard`'s slice of `index` (hashing to `index_sha256`) into `work` with the
+/// partition trained there, unless it finished before. Returns its marker and whether it
+/// placed.
+pub fn place(
+    work: &Path,
+    shard: Shard,
+    index: &CatalogueIndex,
+    index_sha256: &str,
+) -> Result<(StepMarker, bool)> {
+    let (trained, fitted) = trained(work, index_sha256)?;
+    ensure!(
+        fitted.fits(index),
+        "the trained partition is for another embedding length or categories"
+    );
+    if let Some(marker) = placed_marker(work, shard, &trained) {
+        return Ok((marker, false));
+    }
+    let rows = shard.slice(index.len());
+    let count = rows.len();
+    let slice = joined(place_rows(&fitted, index, rows.clone()), rows.start);
+    let bytes = slice.to_bytes()?;
+    let marker = StepMarker {
+        shard: shard.index,
+        shards: shard.count,
+        rows: count,
+        ..trained
+    };
+    let marker = finish(
+        work,
+        &shard.file(PLACE, "safetensors"),
+        &bytes,
+        &shard.file(PLACE, "done.json"),
+        marker,
+    )?;
+    Ok((marker, true))
+}
+
+/// The partition of `index` (hashing to `index_sha256`) from the trained partition and every
+/// shard's placed rows in `work`, each checked first: an [`Unfinished`] error while a shard
+/// has not finished, an error naming the shard whose file is damaged or of another training.
+pub fn gather(work: &Path, index: &CatalogueIndex, index_sha256: &str) -> Result<Partitioned> {
+    let (trained, fitted) = trained(work, index_sha256)?;
+    let count = shard_count(work, PLACE)?;
+    let mut placed = Vec::with_capacity(count);
+    let mut missing = Vec::new();
+    for i in 0..count {
+        let shard = Shard { index: i, count };
+        let marker_path = work.join(shard.file(PLACE, "done.json"));
+        if !marker_path.exists() {
+            missing.push(format!("{i}/{count}"));
+            continue;
+        }
+        let marker = read_marker(&marker_path)?;
+        if marker.trained_sha256 != trained.trained_sha256 {
+            bail!("shard {i}/{count} placed its rows with another training; run it again");
+        }
+        let rows = shard.slice(index.len());
+        ensure!(
+            marker.rows == rows.len() && marker.shard == i && marker.shards == count,
+            "shard {i}/{count}: its marker is of another slice; run it again"
+        );
+        let path = work.join(&marker.file.file);
+        let bytes = read_bounded(&path, place_limit(rows.len(), fitted.code_len()))
+            .with_context(|| format!("shard {i}/{count}"))?;
+        marker
+            .file
+            .verify(&bytes)
+            .with_context(|| format!("shard {i}/{count}: its file is damaged; run it again"))?;
+        let part = Placed::from_bytes(&bytes)
+            .with_context(|| format!("shard {i}/{count}: reading its file"))?;
+        ensure!(
+            part.first as usize == rows.start && part.len() == rows.len(),
+            "shard {i}/{count}: its file places other rows than its slice; run it again"
+        );
+        placed.push(part);
+    }
+    if !missing.is_empty() {
+        return Err(Unfinished(missing.join(", ")).into());
+    }
+    fitted
+        .gather(index, placed)
+        .context("gathering the shards' rows")
+}

@@ -1,0 +1,290 @@
+//! The files of a partition built in steps (`fitted`): a trained partition (its centroids,
+//! groups and codebooks, exact f32 values, and their layout) and a run of placed rows (each
+//! row's cell, distance and code), as safetensors with a format tag, checked when read.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors, serialize};
+use serde::{Deserialize, Serialize};
+
+use super::cells::Groups;
+use super::fitted::{Fitted, Placed};
+use super::pq::{Part, Quantiser, SubspaceShape};
+use super::space::Space;
+use crate::colour::HIST_LEN;
+use crate::error::AssetError;
+
+/// What the errors of these files name.
+const WHAT: &str = "partition step file";
+/// Format tag of a trained partition's file.
+const TRAINED_FORMAT: &str = "deep-shopping-partition-trained/1";
+/// Format tag of a file of placed rows.
+const PLACED_FORMAT: &str = "deep-shopping-partition-placed/1";
+
+/// What a trained partition's file says of itself besides its tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainedLayout {
+    dim: usize,
+    classes: usize,
+    parts: Vec<Part>,
+    subspaces: Vec<SubspaceShape>,
+}
+
+fn content(detail: impl Into<String>) -> AssetError {
+    AssetError::content(WHAT, detail)
+}
+
+fn st_error(source: safetensors::SafeTensorError) -> AssetError {
+    AssetError::safetensors(WHAT, source)
+}
+
+fn le_bytes<const N: usize, T: Copy>(values: &[T], to: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    values.iter().flat_map(|v| to(*v)).collect()
+}
+
+fn from_le<const N: usize, T>(bytes: &[u8], from: impl Fn([u8; N]) -> T) -> Vec<T> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| {
+            let mut a = [0u8; N];
+            a.copy_from_slice(c);
+            from(a)
+        })
+        .collect()
+}
+
+/// A safetensors file of `tensors` (name, type, shape, bytes) with `metadata`.
+fn write(
+    tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, AssetError> {
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|v| (*name, v))
+                .map_err(st_error)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    serialize(views, Some(metadata)).map_err(st_error)
+}
+
+/// `bytes` read as a safetensors file of the format `format`: its tensors and its metadata.
+fn open<'a>(
+    bytes: &'a [u8],
+    format: &str,
+) -> Result<(SafeTensors<'a>, HashMap<String, String>), AssetError> {
+    let file = SafeTensors::deserialize(bytes).map_err(st_error)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(st_error)?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    if metadata.get("format").map(String::as_str) != Some(format) {
+        return Err(content(format!("it is not a {format} file")));
+    }
+    Ok((file, metadata))
+}
+
+/// The bytes of tensor `name` of `file`, which must be of `dtype` and, where `shape` is not
+/// empty, of `shape`.
+fn tensor<'a>(
+    file: &'a SafeTensors<'a>,
+    name: &str,
+    dtype: Dtype,
+    shape: &[usize],
+) -> Result<&'a [u8], AssetError> {
+    let view = file.tensor(name).map_err(st_error)?;
+    if view.dtype() != dtype || (!shape.is_empty() && view.shape() != shape) {
+        return Err(content(format!(
+            "its {name} are {:?} {:?}, expected {dtype:?} {shape:?}",
+            view.dtype(),
+            view.shape()
+        )));
+    }
+    Ok(view.data())
+}
+
+impl Fitted {
+    /// Its file: the centroids, groups and codebooks exactly (f32), and their layout.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, AssetError> {
+        let width = self.space.width(self.dim, self.classes);
+        let (parts, subspaces, codebooks) = self.quantiser.to_table();
+        let layout = TrainedLayout {
+            dim: self.dim,
+            classes: self.classes,
+            parts,
+            subspaces,
+        };
+        let layout = serde_json::to_string(&layout).map_err(|e| AssetError::json(WHAT, e))?;
+        let space = [self.space.category, self.space.colour];
+        let mut tensors = vec![
+            (
+                "space",
+                Dtype::F32,
+                vec![2],
+                le_bytes(&space, f32::to_le_bytes),
+            ),
+            (
+                "centroids",
+                Dtype::F32,
+                vec![self.cells(), width],
+                le_bytes(&self.centroids, f32::to_le_bytes),
+            ),
+            (
+                "codebooks",
+                Dtype::F32,
+                vec![codebooks.len()],
+                le_bytes(&codebooks, f32::to_le_bytes),
+            ),
+        ];
+        if let Some(groups) = &self.groups {
+            let (centroids, starts) = groups.to_parts();
+            tensors.push((
+                "group_centroids",
+                Dtype::F32,
+                vec![starts.len() - 1, width],
+                le_bytes(centroids, f32::to_le_bytes),
+            ));
+            tensors.push((
+                "group_starts",
+                Dtype::U32,
+                vec![starts.len()],
+                le_bytes(&starts, u32::to_le_bytes),
+            ));
+        }
+        let metadata = HashMap::from([
+            ("format".to_string(), TRAINED_FORMAT.to_string()),
+            ("layout".to_string(), layout),
+        ]);
+        write(tensors, metadata)
+    }
+
+    /// A trained partition from its file, checked: shapes that fit each other, finite values.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AssetError> {
+        let (file, metadata) = open(bytes, TRAINED_FORMAT)?;
+        let layout: TrainedLayout = metadata
+            .get("layout")
+            .ok_or_else(|| content("it has no layout"))
+            .and_then(|j| serde_json::from_str(j).map_err(|e| AssetError::json(WHAT, e)))?;
+        let (dim, classes) = (layout.dim, layout.classes);
+        let space = match from_le(
+            tensor(&file, "space", Dtype::F32, &[2])?,
+            f32::from_le_bytes,
+        )[..]
+        {
+            [category, colour] => Space { category, colour },
+            _ => return Err(content("its space is not two scales")),
+        };
+        if !space.is_valid() {
+            return Err(content("its cell space has scales outside 0..=16"));
+        }
+        let width = space.width(dim, classes);
+        let centroids = from_le(
+            tensor(&file, "centroids", Dtype::F32, &[])?,
+            f32::from_le_bytes,
+        );
+        let cells = centroids.len().checked_div(width).unwrap_or(0);
+        if cells == 0 || centroids.len() != cells * width {
+            return Err(content(format!(
+                "its centroids are not rows of the cell space's {width} values"
+            )));
+        }
+        let codebooks = from_le(
+            tensor(&file, "codebooks", Dtype::F32, &[])?,
+            f32::from_le_bytes,
+        );
+        let quantiser = Quantiser::from_table(
+            layout.parts,
+            &layout.subspaces,
+            &codebooks,
+            dim + HIST_LEN + classes,
+        )
+        .ok_or_else(|| content("its codebooks do not fit its layout"))?;
+        let groups = if file.names().contains(&"group_starts") {
+            let starts = from_le(
+                tensor(&file, "group_starts", Dtype::U32, &[])?,
+                u32::from_le_bytes,
+            );
+            let centroids = from_le(
+                tensor(&file, "group_centroids", Dtype::F32, &[])?,
+                f32::from_le_bytes,
+            );
+            Some(
+                Groups::from_parts(centroids, &starts, cells, width)
+                    .ok_or_else(|| content("its groups do not cover its cells in order"))?,
+            )
+        } else {
+            None
+        };
+        let finite = centroids.iter().chain(&codebooks).all(|v| v.is_finite());
+        if !finite {
+            return Err(content(
+                "its centroids or codebooks hold a value that is not finite",
+            ));
+        }
+        Ok(Self {
+            dim,
+            classes,
+            space,
+            centroids,
+            groups,
+            quantiser,
+        })
+    }
+}
+
+impl Placed {
+    /// Its file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, AssetError> {
+        let rows = self.len();
+        let code_len = self.codes.len().checked_div(rows).unwrap_or(0);
+        let tensors = vec![
+            (
+                "cells",
+                Dtype::U32,
+                vec![rows],
+                le_bytes(&self.cells, u32::to_le_bytes),
+            ),
+            (
+                "distances",
+                Dtype::F32,
+                vec![rows],
+                le_bytes(&self.distances, f32::to_le_bytes),
+            ),
+            ("codes", Dtype::U8, vec![rows, code_len], self.codes.clone()),
+        ];
+        let metadata = HashMap::from([
+            ("format".to_string(), PLACED_FORMAT.to_string()),
+            ("first".to_string(), self.first.to_string()),
+        ]);
+        write(tensors, metadata)
+    }
+
+    /// Placed rows from their file, checked: as many cells, distances and codes, and
+    /// distances that are finite and not negative ([`Fitted::gather`] checks the rest).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AssetError> {
+        let (file, metadata) = open(bytes, PLACED_FORMAT)?;
+        let first = metadata
+            .get("first")
+            .and_then(|f| f.parse::<u32>().ok())
+            .ok_or_else(|| content("it does not say its first row"))?;
+        let cells = from_le(tensor(&file, "cells", Dtype::U32, &[])?, u32::from_le_bytes);
+        let rows = cells.len();
+        let distances = from_le(
+            tensor(&file, "distances", Dtype::F32, &[rows])?,
+            f32::from_le_bytes,
+        );
+        let codes = file.tensor("codes").map_err(st_error)?;
+        if codes.dtype() != Dtype::U8 || codes.shape().first() != Some(&rows) {
+            return Err(content(format!("its codes are not {rows} rows of bytes")));
+        }
+        if distances.iter().any(|d| !d.is_finite() || *d < 0.0) {
+            return Err(content("a distance is negative or not finite"));
+        }
+        Ok(Self {
+            first,
+            cells,
+            distances,
+            codes: codes.data().to_vec(),
+        })
+    }
+}
