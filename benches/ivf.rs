@@ -1,16 +1,19 @@
-//! Partitioned index benchmark (issue 23): synthetic catalogues of 100k and 1M items drawn
+//! Partitioned index benchmark (issue 23): synthetic catalogues of 100k to 10M items drawn
 //! from a mixture fitted to the real catalogue (embeddings, colour histograms, category
 //! probabilities), queried with the test split's real photos; each is partitioned and
 //! published (in memory, as `deep-shopping partition` writes it) and queried by reading ranges
 //! of its files; prints recall@10 against exact search with the same blended score, the bytes,
 //! requests and rounds a query reads, the published files' sizes and the build time; then a
 //! 1% change of the catalogue published as a delta (the share of bytes it republishes, and
-//! recall after it).
+//! recall after it). Above 2M items the drawn items keep only their ids and stock (to fit in
+//! 24 GB) and no change is measured.
 //!
-//! Usage: `cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE]`, INDEX_DIR a
-//! catalogue index of the whole clothing dataset (as `scripts/demo.sh` builds it), SIZES a
-//! comma list (default 100000,1000000), CODE the code bytes for embedding, colour and
-//! categories (default 16,8,2).
+//! Usage: `cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE] [CELL_ITEMS]
+//! [PROBED]`, INDEX_DIR a catalogue index of the whole clothing dataset (as `scripts/demo.sh`
+//! builds it), SIZES a comma list (default 100000,1000000), CODE the code bytes for
+//! embedding, colour and categories (default 16,8,2), CELL_ITEMS the items a cell holds
+//! (default the layout's), PROBED the cell counts probed (default 4,8,16,32); `-` for a
+//! default.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::shards::{Shard, Unfinished, shard_count};
 use crate::assets::FileEntry;
+use crate::error::AssetError;
 use crate::files::{MAX_MANIFEST_BYTES, read_bounded, write_atomic};
 use crate::index::CatalogueIndex;
 use crate::index::ivf::{Fitted, Layout, Partitioned, Placed};
@@ -168,7 +169,11 @@ fn placed_marker(work: &Path, shard: Shard, trained: &StepMarker) -> Option<Step
 }
 
 /// `rows` of `index` placed by `fitted`, in runs placed in parallel.
-pub fn place_rows(fitted: &Fitted, index: &CatalogueIndex, rows: Range<usize>) -> Vec<Placed> {
+pub fn place_rows(
+    fitted: &Fitted,
+    index: &CatalogueIndex,
+    rows: Range<usize>,
+) -> Result<Vec<Placed>, AssetError> {
     let runs: Vec<Range<usize>> = rows
         .clone()
         .step_by(CHUNK)
@@ -199,7 +204,7 @@ fn joined(runs: Vec<Placed>, first: usize) -> Placed {
 /// [`Partitioned::build`].
 pub fn build(index: &CatalogueIndex, layout: &Layout) -> Result<Partitioned> {
     let fitted = Fitted::train(index, layout);
-    let placed = place_rows(&fitted, index, 0..index.len());
+    let placed = place_rows(&fitted, index, 0..index.len())?;
     Ok(fitted.gather(index, placed)?)
 }
 
@@ -213,16 +218,12 @@ pub fn place(
     index_sha256: &str,
 ) -> Result<(StepMarker, bool)> {
     let (trained, fitted) = trained(work, index_sha256)?;
-    ensure!(
-        fitted.fits(index),
-        "the trained partition is for another embedding length or categories"
-    );
     if let Some(marker) = placed_marker(work, shard, &trained) {
         return Ok((marker, false));
     }
     let rows = shard.slice(index.len());
     let count = rows.len();
-    let slice = joined(place_rows(&fitted, index, rows.clone()), rows.start);
+    let slice = joined(place_rows(&fitted, index, rows.clone())?, rows.start);
     let bytes = slice.to_bytes()?;
     let marker = StepMarker {
         shard: shard.index,

@@ -9,9 +9,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use deep_shopping::build::partition as steps;
+use deep_shopping::colour::HIST_LEN;
 use deep_shopping::files::publish_index;
 use deep_shopping::index::ivf::{Fitted, Layout, Partitioned, Placed, Space};
-use deep_shopping::index::{Blend, CatalogueIndex};
+use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item};
 
 use crate::partition::catalogue;
 
@@ -34,7 +35,8 @@ fn placed_in(fitted: &Fitted, index: &CatalogueIndex, runs: usize) -> Vec<Placed
     let n = index.len();
     (0..runs)
         .map(|k| {
-            let run = fitted.place(index, (k * n / runs) as u32..((k + 1) * n / runs) as u32);
+            let rows = (k * n / runs) as u32..((k + 1) * n / runs) as u32;
+            let run = fitted.place(index, rows).unwrap();
             Placed::from_bytes(&run.to_bytes().unwrap()).unwrap()
         })
         .collect()
@@ -69,7 +71,8 @@ fn runs_that_leave_rows_out_overlap_or_do_not_fit_are_refused() {
         ..layout()
     };
     let fitted = Fitted::train(&index, &layout);
-    let (a, b) = (fitted.place(&index, 0..300), fitted.place(&index, 300..600));
+    let a = fitted.place(&index, 0..300).unwrap();
+    let b = fitted.place(&index, 300..600).unwrap();
     let refused = |runs: Vec<Placed>| {
         fitted
             .clone()
@@ -87,6 +90,16 @@ fn runs_that_leave_rows_out_overlap_or_do_not_fit_are_refused() {
     short.codes.pop();
     assert!(refused(vec![a.clone(), short]).contains("code bytes"));
     assert!(fitted.clone().gather(&index, vec![a.clone(), b]).is_ok());
+    // An index of another shape than the one trained on.
+    let narrow = CatalogueIndex::build(vec![IndexEntry {
+        item: Item::bare("narrow"),
+        embedding: vec![1.0; 8],
+        histogram: vec![0.0; HIST_LEN],
+        probabilities: vec![0.2; 5],
+    }])
+    .unwrap();
+    let err = fitted.place(&narrow, 0..1).unwrap_err().to_string();
+    assert!(err.contains("trained for embeddings of 16 values"), "{err}");
 
     // Files: damaged, truncated, or of the other kind.
     let file = a.to_bytes().unwrap();

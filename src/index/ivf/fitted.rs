@@ -55,7 +55,7 @@ impl Partitioned {
     /// by cell in one go, as a sharded build does in steps ([`Fitted`]).
     pub fn build(index: &CatalogueIndex, layout: &Layout) -> Self {
         let fitted = Fitted::train(index, layout);
-        let placed = fitted.place(index, 0..index.len() as u32);
+        let placed = fitted.place_fitting(index, 0..index.len() as u32);
         fitted.gather_placed(index, vec![placed])
     }
 }
@@ -167,9 +167,29 @@ impl Fitted {
         self.dim == index.dim() && self.classes == index.classes()
     }
 
+    /// Refuses an index of another shape than the one it was trained on.
+    fn check_fits(&self, index: &CatalogueIndex) -> Result<(), AssetError> {
+        if self.fits(index) {
+            return Ok(());
+        }
+        Err(content(format!(
+            "it was trained for embeddings of {} values and {} categories, the index has {} and {}",
+            self.dim,
+            self.classes,
+            index.dim(),
+            index.classes()
+        )))
+    }
+
     /// The cell, distance and code of each of `rows` of `index` (the rows past its end left
-    /// out).
-    pub fn place(&self, index: &CatalogueIndex, rows: Range<u32>) -> Placed {
+    /// out), which must be of the shape it was trained on.
+    pub fn place(&self, index: &CatalogueIndex, rows: Range<u32>) -> Result<Placed, AssetError> {
+        self.check_fits(index)?;
+        Ok(self.place_fitting(index, rows))
+    }
+
+    /// [`Self::place`] of an index known to fit.
+    fn place_fitting(&self, index: &CatalogueIndex, rows: Range<u32>) -> Placed {
         let n = index.len() as u32;
         let rows = rows.start.min(n)..rows.end.min(n);
         let coder = self.coder();
@@ -200,6 +220,7 @@ impl Fitted {
         index: &CatalogueIndex,
         placed: Vec<Placed>,
     ) -> Result<Partitioned, AssetError> {
+        self.check_fits(index)?;
         let (cells, len) = (self.cells() as u32, self.code_len());
         let mut next = 0u32;
         for p in &placed {

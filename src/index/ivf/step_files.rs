@@ -17,6 +17,8 @@ use crate::error::AssetError;
 
 /// What the errors of these files name.
 const WHAT: &str = "partition step file";
+/// Most embedding values, and most categories, a trained partition's file may declare.
+const MAX_VALUES: usize = 1 << 16;
 /// Format tag of a trained partition's file.
 const TRAINED_FORMAT: &str = "deep-shopping-partition-trained/1";
 /// Format tag of a file of placed rows.
@@ -166,6 +168,11 @@ impl Fitted {
             .ok_or_else(|| content("it has no layout"))
             .and_then(|j| serde_json::from_str(j).map_err(|e| AssetError::json(WHAT, e)))?;
         let (dim, classes) = (layout.dim, layout.classes);
+        if !(1..=MAX_VALUES).contains(&dim) || classes > MAX_VALUES {
+            return Err(content(format!(
+                "its embeddings of {dim} values and {classes} categories are out of range"
+            )));
+        }
         let space = match from_le(
             tensor(&file, "space", Dtype::F32, &[2])?,
             f32::from_le_bytes,
