@@ -25,9 +25,10 @@ use deep_shopping::build::partition as steps;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
-    Layout, Mixture, Probe, Published, Ranges, Update, UpdatePolicy, held, publish, search, update,
+    Layout, Mixture, Probe, Published, Ranges, Request, Update, UpdatePolicy, held, publish,
+    search, update,
 };
-use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Item, Variants, rank};
+use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Item, rank};
 use deep_shopping::train::config::TrainConfig;
 use deep_shopping::train::data::Splits;
 use rayon::prelude::*;
@@ -350,11 +351,10 @@ fn measure(
                 published,
                 memory,
                 d.query(),
-                Blend::DEFAULT,
-                probe,
-                10,
-                Variants::All,
-                false,
+                Request {
+                    probe,
+                    ..Request::top(10)
+                },
                 |_| true,
             )
             .expect("searching");

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::args::{ModelArgs, for_each_photo, read_photo};
 use crate::files::{MAX_MANIFEST_BYTES, read_bounded, read_index, read_model};
-use crate::index::ivf::{Probe, Published, Ranges, is_partitioned, search};
+use crate::index::ivf::{Probe, Published, Ranges, Request, is_partitioned, search};
 use crate::index::{
     Blend, Card, CatalogueIndex, Hit, INDEX_MANIFEST_FILE, Item, Variants, rank_where, reason,
 };
@@ -133,11 +133,13 @@ pub(super) fn run(args: SearchArgs) -> Result<()> {
                     published,
                     source.as_ref(),
                     description.query(),
-                    blend,
-                    probe,
-                    args.top,
-                    variants,
-                    !args.include_out_of_stock,
+                    Request {
+                        blend,
+                        probe,
+                        top: args.top,
+                        variants,
+                        orderable_only: !args.include_out_of_stock,
+                    },
                     keep,
                 )?;
                 let cards = found.iter().map(|f| card(&f.hit, &f.item)).collect();

@@ -18,7 +18,8 @@ use super::fetch::{self, OnBytes};
 use super::js::to_js;
 use crate::error::AssetError;
 use crate::index::ivf::{
-    CellCache, Found, PartitionedManifest, Probe, Published, ReadRanges, Trace, search_async,
+    CellCache, Found, PartitionedManifest, Probe, Published, ReadRanges, Request, Trace,
+    search_async,
 };
 use crate::index::{Blend, Item, Query, Variants};
 
@@ -184,11 +185,13 @@ impl Remote {
             &fetcher,
             Some(&self.cells),
             query,
-            weights,
-            self.probe,
-            top,
-            variants,
-            orderable_only,
+            Request {
+                blend: weights,
+                probe: self.probe,
+                top,
+                variants,
+                orderable_only,
+            },
             keep,
         )
         .await?;

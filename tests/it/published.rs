@@ -12,7 +12,7 @@ use deep_shopping::colour::HIST_LEN;
 use deep_shopping::error::AssetError;
 use deep_shopping::index::ivf::{
     CellCache, Found, Layout, Partitioned, PartitionedManifest, Probe, Publication, Published,
-    Ranges, Space, SplitMix, Trace, publish, search, search_async,
+    Ranges, Request, Space, SplitMix, Trace, publish, search, search_async,
 };
 use deep_shopping::index::{
     Availability, Blend, CatalogueIndex, IndexEntry, Item, Query, Variants, rank_where,
@@ -151,18 +151,11 @@ pub(crate) fn search_plain(
     probe: Probe,
     top: usize,
 ) -> Result<(Vec<Found>, Trace), AssetError> {
-    let all = |_: &Item| true;
-    search(
-        published,
-        source,
-        query,
-        Blend::DEFAULT,
+    let request = Request {
         probe,
-        top,
-        Variants::All,
-        false,
-        all,
-    )
+        ..Request::top(top)
+    };
+    search(published, source, query, request, |_| true)
 }
 
 pub(crate) fn ids(found: &[Found]) -> Vec<String> {
@@ -204,11 +197,10 @@ fn cells_read_once_are_kept_within_the_cache_budget_and_what_was_read_ranks_as_t
             source.as_ref(),
             Some(&cache),
             d.query(),
-            Blend::DEFAULT,
-            probe,
-            10,
-            Variants::All,
-            false,
+            Request {
+                probe,
+                ..Request::top(10)
+            },
             |_| true,
         ))
         .unwrap()
@@ -314,11 +306,12 @@ fn read_ranges_in(space: Space) {
             &opened,
             source.as_ref(),
             d.query(),
-            Blend::DEFAULT,
-            all,
-            12,
-            Variants::Best,
-            true,
+            Request {
+                probe: all,
+                variants: Variants::Best,
+                orderable_only: true,
+                ..Request::top(12)
+            },
             keep,
         )
         .unwrap();

@@ -272,36 +272,49 @@ async fn read_files(
     Ok(out)
 }
 
-/// The best `top` items for `query` by the blended score among those `keep` accepts, with
-/// `variants` of one product: `probe.cells` cells probed, `probe.candidates` of their items
-/// ranked exactly, metadata read for the items shown (and for more when `keep` or
-/// `variants` leave some out); with `orderable_only`, candidates that cannot be ordered are
-/// left out before their metadata is read (their records say so). Reads block: see
-/// [`search_async`].
-#[allow(clippy::too_many_arguments)]
+/// What a query asks of a partitioned index besides its photo.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Request {
+    /// The blended score's weights.
+    pub blend: Blend,
+    /// The cells probed and the candidates ranked exactly.
+    pub probe: Probe,
+    /// Results wanted.
+    pub top: usize,
+    /// Which variants of one product are shown.
+    pub variants: Variants,
+    /// Leave out items that cannot be ordered (out of stock), before their metadata is read.
+    pub orderable_only: bool,
+}
+
+impl Request {
+    /// The best `top` items by the default blend and probe, every variant, whatever their
+    /// stock.
+    pub fn top(top: usize) -> Self {
+        Self {
+            blend: Blend::DEFAULT,
+            probe: Probe::DEFAULT,
+            top,
+            variants: Variants::All,
+            orderable_only: false,
+        }
+    }
+}
+
+/// The best `request.top` items for `query` by the blended score among those `keep`
+/// accepts, with `request.variants` of one product: `probe.cells` cells probed,
+/// `probe.candidates` of their items ranked exactly, metadata read for the items shown (and
+/// for more when `keep` or `variants` leave some out); with `orderable_only`, candidates
+/// that cannot be ordered are left out before their metadata is read (their records say so).
+/// Reads block: see [`search_async`].
 pub fn search(
     published: &Published,
     source: &(dyn Ranges + '_),
     query: Query<'_>,
-    weights: Blend,
-    probe: Probe,
-    top: usize,
-    variants: Variants,
-    orderable_only: bool,
+    request: Request,
     keep: impl Fn(&Item) -> bool,
 ) -> Result<(Vec<Found>, Trace), AssetError> {
-    let future = search_async(
-        published,
-        source,
-        None,
-        query,
-        weights,
-        probe,
-        top,
-        variants,
-        orderable_only,
-        keep,
-    );
+    let future = search_async(published, source, None, query, request, keep);
     // A blocking reader's futures are ready when first polled.
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
@@ -314,19 +327,21 @@ pub fn search(
 
 /// [`search`] through an asynchronous reader, the probed cells taken from `cache` where it
 /// holds them and kept there once read.
-#[allow(clippy::too_many_arguments)]
 pub async fn search_async(
     published: &Published,
     source: &(impl ReadRanges + ?Sized),
     cache: Option<&CellCache>,
     query: Query<'_>,
-    weights: Blend,
-    probe: Probe,
-    top: usize,
-    variants: Variants,
-    orderable_only: bool,
+    request: Request,
     keep: impl Fn(&Item) -> bool,
 ) -> Result<(Vec<Found>, Trace), AssetError> {
+    let Request {
+        blend: weights,
+        probe,
+        top,
+        variants,
+        orderable_only,
+    } = request;
     let mut trace = Trace::default();
     let manifest = &published.manifest;
     let Some(plan) = published.plan(query, weights, probe.cells) else {

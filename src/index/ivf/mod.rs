@@ -29,7 +29,7 @@ pub use delta::{Changes, Held, Update, UpdatePolicy, held, update};
 pub use fitted::{Fitted, Placed};
 pub use kmeans::{SplitMix, distance2, kmeans, nearest};
 pub use lazy::{
-    CellCache, Found, MERGE_GAP, Ranges, ReadRanges, Round, Trace, search, search_async,
+    CellCache, Found, MERGE_GAP, Ranges, ReadRanges, Request, Round, Trace, search, search_async,
 };
 pub use manifest::{
     Facets, MAX_CELLS, MAX_DELTAS, MAX_ITEM_BYTES, MAX_ITEMS, MAX_TOP_BYTES,
