@@ -1,13 +1,14 @@
 //! A partitioned index for catalogues too large to rank exactly on a phone (issue 23): the
 //! partition in memory (`partition`, its cells drawn in the space of the blended score:
-//! `space`), published as files (`manifest`, `write`, `published`; what was read of them
-//! ranked as a catalogue: `read`), updated by delta segments (`delta`) and read in part
-//! (`lazy`), built in steps a cluster runs apart (`fitted`); `synthetic` draws catalogues that look like a real one, for measuring.
+//! `space`), built in steps a cluster runs apart (`fitted`, their files: `step_files`),
+//! published as files (`manifest`, `write`, `published`; what was read of them ranked as a
+//! catalogue: `read`), updated by delta segments (`delta`) and read in part (`lazy`);
+//! `synthetic` draws catalogues that look like a real one, for measuring.
 //! The items are partitioned into cells by k-means on their embeddings, colours and
-//! categories (in two levels for many cells: `cells`); each item carries a product-quantised code of its features (its embedding as
-//! the residual from its cell's centroid) in its cell's list; a query probes the cells
-//! nearest to it, scores their codes by table lookups and ranks the best candidates exactly
-//! with the blended score.
+//! categories (in two levels for many cells: `cells`); each item carries a product-quantised
+//! code of its features (its embedding as the residual from its cell's centroid) in its
+//! cell's list; a query probes the cells nearest to it, scores their codes by table lookups
+//! and ranks the best candidates exactly with the blended score.
 
 mod cells;
 mod delta;
