@@ -25,8 +25,8 @@ use deep_shopping::build::partition as steps;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
-    Layout, Mixture, Probe, Published, Ranges, Request, Update, UpdatePolicy, held, publish,
-    search, update,
+    Fitted, Layout, Mixture, Probe, Published, Ranges, Request, Update, UpdatePolicy, held,
+    publish, search, update,
 };
 use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Item, rank};
 use deep_shopping::train::config::TrainConfig;
@@ -171,13 +171,20 @@ fn main() {
         if let Some(items) = cell_items {
             layout.cells = (n / items.max(1)).max(1);
         }
+        // The build's three steps, as `deep-shopping partition` runs them in one process.
         let t = Instant::now();
-        let ivf = steps::build(&catalogue, &layout).expect("building");
+        let fitted = Fitted::train(&catalogue, &layout);
+        let trained = t.elapsed().as_secs_f64();
+        let placed = steps::place_rows(&fitted, &catalogue, 0..n).expect("placing");
+        let placing = t.elapsed().as_secs_f64() - trained;
+        let ivf = fitted.gather(&catalogue, placed).expect("gathering");
         let built = t.elapsed().as_secs_f64();
         let cell_sizes: Vec<usize> = ivf.cells.iter().map(|c| c.rows.len()).collect();
         println!(
-            "\n{n} items: sampled in {sampled:.1} s; partition built in {built:.1} s ({} cells, \
-             {}..{} items a cell, {} code bytes an item); peak memory {:.0} MB",
+            "\n{n} items: sampled in {sampled:.1} s; partition built in {built:.1} s (trained in \
+             {trained:.1} s, placed in {placing:.1} s on every core, gathered in {:.1} s; {} \
+             cells, {}..{} items a cell, {} code bytes an item); peak memory {:.0} MB",
+            built - trained - placing,
             ivf.cells.len(),
             cell_sizes.iter().min().unwrap_or(&0),
             cell_sizes.iter().max().unwrap_or(&0),

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use crate::store::{Route, Store};
 
-fn bin() -> Command {
+/// The binary, run from the project root with no shard variable set.
+pub(crate) fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_deep-shopping"));
     cmd.current_dir(crate::root());
     cmd.env_remove("JOB_COMPLETION_INDEX")
@@ -54,7 +55,8 @@ fn merge(parts: &Path, out: &Path) -> Output {
         .unwrap()
 }
 
-fn ok(out: Output) -> String {
+/// The standard output of a command that succeeded.
+pub(crate) fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
         "{}\n{}",

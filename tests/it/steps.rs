@@ -6,7 +6,7 @@
 //! again when run again; runs and files that do not fit are refused.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use deep_shopping::build::partition as steps;
 use deep_shopping::colour::HIST_LEN;
@@ -15,6 +15,7 @@ use deep_shopping::index::ivf::{Fitted, Layout, Partitioned, Placed, Space};
 use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item};
 
 use crate::partition::catalogue;
+use crate::shards::{bin, ok};
 
 /// Cells in two levels (more than one k-means draws), so the groups travel too.
 fn layout() -> Layout {
@@ -111,14 +112,6 @@ fn runs_that_leave_rows_out_overlap_or_do_not_fit_are_refused() {
     assert!(Fitted::from_bytes(&trained[..trained.len() / 2]).is_err());
 }
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deep-shopping"));
-    cmd.current_dir(crate::root());
-    cmd.env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("SLURM_ARRAY_TASK_ID");
-    cmd
-}
-
 /// `deep-shopping partition --index index` with `args`.
 fn partition(index: &Path, args: &[&str]) -> Output {
     bin()
@@ -128,16 +121,6 @@ fn partition(index: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Exit status and standard error of a command that failed.

@@ -31,6 +31,7 @@ use super::q8;
 use super::space::Space;
 use super::write::{
     CHECK, Directory, TopLayout, WHAT, check, content, directory_names, fingerprint, st_error,
+    tensor,
 };
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
@@ -135,15 +136,7 @@ impl Published {
         let (cells, dim) = (manifest.cells, manifest.dim);
         let names: Vec<String> = file.names().into_iter().map(String::from).collect();
         let get = |name: &str, dtype: Dtype, shape: &[usize]| {
-            let view = file.tensor(name).map_err(st_error)?;
-            if view.dtype() != dtype || (!shape.is_empty() && view.shape() != shape) {
-                return Err(content(format!(
-                    "its {name} are {:?} {:?}, expected {dtype:?} {shape:?}",
-                    view.dtype(),
-                    view.shape()
-                )));
-            }
-            Ok(view.data().to_vec())
+            tensor(WHAT, &file, name, dtype, shape).map(<[u8]>::to_vec)
         };
         let has = |name: &str| names.iter().any(|n| n == name);
         let space = if has("space") {

@@ -12,6 +12,7 @@ use super::cells::Groups;
 use super::fitted::{Fitted, Placed};
 use super::pq::{Part, Quantiser, SubspaceShape};
 use super::space::Space;
+use super::write::tensor;
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
 
@@ -86,25 +87,6 @@ fn open<'a>(
     Ok((file, metadata))
 }
 
-/// The bytes of tensor `name` of `file`, which must be of `dtype` and, where `shape` is not
-/// empty, of `shape`.
-fn tensor<'a>(
-    file: &'a SafeTensors<'a>,
-    name: &str,
-    dtype: Dtype,
-    shape: &[usize],
-) -> Result<&'a [u8], AssetError> {
-    let view = file.tensor(name).map_err(st_error)?;
-    if view.dtype() != dtype || (!shape.is_empty() && view.shape() != shape) {
-        return Err(content(format!(
-            "its {name} are {:?} {:?}, expected {dtype:?} {shape:?}",
-            view.dtype(),
-            view.shape()
-        )));
-    }
-    Ok(view.data())
-}
-
 impl Fitted {
     /// Its file: the centroids, groups and codebooks exactly (f32), and their layout.
     pub fn to_bytes(&self) -> Result<Vec<u8>, AssetError> {
@@ -174,7 +156,7 @@ impl Fitted {
             )));
         }
         let space = match from_le(
-            tensor(&file, "space", Dtype::F32, &[2])?,
+            tensor(WHAT, &file, "space", Dtype::F32, &[2])?,
             f32::from_le_bytes,
         )[..]
         {
@@ -186,7 +168,7 @@ impl Fitted {
         }
         let width = space.width(dim, classes);
         let centroids = from_le(
-            tensor(&file, "centroids", Dtype::F32, &[])?,
+            tensor(WHAT, &file, "centroids", Dtype::F32, &[])?,
             f32::from_le_bytes,
         );
         let cells = centroids.len().checked_div(width).unwrap_or(0);
@@ -196,7 +178,7 @@ impl Fitted {
             )));
         }
         let codebooks = from_le(
-            tensor(&file, "codebooks", Dtype::F32, &[])?,
+            tensor(WHAT, &file, "codebooks", Dtype::F32, &[])?,
             f32::from_le_bytes,
         );
         let quantiser = Quantiser::from_table(
@@ -208,11 +190,11 @@ impl Fitted {
         .ok_or_else(|| content("its codebooks do not fit its layout"))?;
         let groups = if file.names().contains(&"group_starts") {
             let starts = from_le(
-                tensor(&file, "group_starts", Dtype::U32, &[])?,
+                tensor(WHAT, &file, "group_starts", Dtype::U32, &[])?,
                 u32::from_le_bytes,
             );
             let centroids = from_le(
-                tensor(&file, "group_centroids", Dtype::F32, &[])?,
+                tensor(WHAT, &file, "group_centroids", Dtype::F32, &[])?,
                 f32::from_le_bytes,
             );
             Some(
@@ -274,10 +256,13 @@ impl Placed {
             .get("first")
             .and_then(|f| f.parse::<u32>().ok())
             .ok_or_else(|| content("it does not say its first row"))?;
-        let cells = from_le(tensor(&file, "cells", Dtype::U32, &[])?, u32::from_le_bytes);
+        let cells = from_le(
+            tensor(WHAT, &file, "cells", Dtype::U32, &[])?,
+            u32::from_le_bytes,
+        );
         let rows = cells.len();
         let distances = from_le(
-            tensor(&file, "distances", Dtype::F32, &[rows])?,
+            tensor(WHAT, &file, "distances", Dtype::F32, &[rows])?,
             f32::from_le_bytes,
         );
         let codes = file.tensor("codes").map_err(st_error)?;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, serialize};
+use safetensors::{Dtype, SafeTensors, serialize};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -31,6 +31,31 @@ pub(super) fn content(detail: impl Into<String>) -> AssetError {
 
 pub(super) fn st_error(source: safetensors::SafeTensorError) -> AssetError {
     AssetError::safetensors(WHAT, source)
+}
+
+/// The bytes of tensor `name` of `file` (a `what`), which must be of `dtype` and, where
+/// `shape` is not empty, of `shape`.
+pub(super) fn tensor<'a>(
+    what: &'static str,
+    file: &'a SafeTensors<'a>,
+    name: &str,
+    dtype: Dtype,
+    shape: &[usize],
+) -> Result<&'a [u8], AssetError> {
+    let view = file
+        .tensor(name)
+        .map_err(|e| AssetError::safetensors(what, e))?;
+    if view.dtype() != dtype || (!shape.is_empty() && view.shape() != shape) {
+        return Err(AssetError::content(
+            what,
+            format!(
+                "its {name} are {:?} {:?}, expected {dtype:?} {shape:?}",
+                view.dtype(),
+                view.shape()
+            ),
+        ));
+    }
+    Ok(view.data())
 }
 
 /// The first 8 bytes of the sha256 of `parts` one after another.
