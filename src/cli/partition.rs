@@ -82,6 +82,11 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
     drop(data);
     let started = std::time::Instant::now();
     if let Some(work) = &args.work {
+        anyhow::ensure!(
+            args.train || (args.cells.is_none() && args.look_bytes.is_none()),
+            "the shards and the gathering use the layout the partition was trained with: give \
+             --cells and --look-bytes to --train"
+        );
         let sha = &manifest.data.sha256;
         if args.train {
             let (marker, trained) = steps::train(work, &index, sha, &layout(&args, &index)?)?;

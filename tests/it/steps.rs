@@ -288,6 +288,17 @@ fn shard_processes_publish_the_partitioned_index_one_process_publishes() {
     ));
     assert!(files(&one) == files(&once), "1 shard publishes other files");
 
+    // The layout is the training's: a shard or the gathering given one is refused.
+    let (code, err) = failed(partition(
+        &index,
+        &["--work", &s(&work), "--shard", "0/3", "--cells", "9"],
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("give --cells and --look-bytes to --train"),
+        "{err}"
+    );
+
     // A shard of another index than the one trained is refused.
     let (code, err) = failed(partition(&other, &["--work", &s(&work), "--shard", "0/3"]));
     assert_eq!(code, Some(1), "{err}");
