@@ -43,11 +43,11 @@ pub struct StepMarker {
     pub index_sha256: String,
     /// sha256 of the trained partition's file (its own for the train step).
     pub trained_sha256: String,
-    /// The layout it was trained with, as the command line gave it.
+    /// The layout it was trained with (its debug form).
     pub layout: String,
-    /// Its shard and the number of shards (0 and 1 for the train step).
+    /// Its shard (0 for the train step).
     pub shard: usize,
-    /// Number of shards.
+    /// Number of shards (1 for the train step).
     pub shards: usize,
     /// Rows it placed (all of the index's for the train step).
     pub rows: usize,
@@ -265,7 +265,12 @@ pub fn gather(work: &Path, index: &CatalogueIndex, index_sha256: &str) -> Result
             marker.rows == rows.len() && marker.shard == i && marker.shards == count,
             "shard {i}/{count}: its marker is of another slice; run it again"
         );
-        let path = work.join(&marker.file.file);
+        let name = shard.file(PLACE, "safetensors");
+        ensure!(
+            marker.file.file == name,
+            "shard {i}/{count}: its marker names another file than {name}; run it again"
+        );
+        let path = work.join(&name);
         let bytes = read_bounded(&path, place_limit(rows.len(), fitted.code_len()))
             .with_context(|| format!("shard {i}/{count}"))?;
         marker

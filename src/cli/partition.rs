@@ -81,44 +81,10 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
         .with_context(|| format!("loading the index in {}", args.index.display()))?;
     drop(data);
     let started = std::time::Instant::now();
-    if let Some(work) = &args.work {
-        anyhow::ensure!(
-            args.train || (args.cells.is_none() && args.look_bytes.is_none()),
-            "the shards and the gathering use the layout the partition was trained with: give \
-             --cells and --look-bytes to --train"
-        );
-        let sha = &manifest.data.sha256;
-        if args.train {
-            let (marker, trained) = steps::train(work, &index, sha, &layout(&args, &index)?)?;
-            println!(
-                "{} the partition of {} items in {} ({} bytes, {:.1} s)",
-                if trained { "trained" } else { "had trained" },
-                marker.rows,
-                work.display(),
-                marker.file.bytes,
-                started.elapsed().as_secs_f64()
-            );
-            return Ok(());
-        }
-        let shard = match (args.shard, args.shards) {
-            (Some(s), _) => Some(s),
-            (None, Some(n)) => Some(from_env(n)?),
-            (None, None) => None,
-        };
-        if let Some(shard) = shard {
-            let (marker, placed) = steps::place(work, shard, &index, sha)?;
-            println!(
-                "shard {}/{} {} {} rows into {} ({} bytes, {:.1} s)",
-                marker.shard,
-                marker.shards,
-                if placed { "placed" } else { "had placed" },
-                marker.rows,
-                work.display(),
-                marker.file.bytes,
-                started.elapsed().as_secs_f64()
-            );
-            return Ok(());
-        }
+    if let Some(work) = &args.work
+        && step(&args, work, &index, &manifest.data.sha256, started)?
+    {
+        return Ok(());
     }
     let Some(out) = args.out.clone() else {
         anyhow::bail!("--out is needed to publish");
@@ -173,6 +139,55 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Runs the step of a build in `work` the arguments name, the training or a shard, on `index`
+/// (whose data hashes to `sha`); false when they name neither (the gathering, which
+/// publishes).
+fn step(
+    args: &PartitionArgs,
+    work: &Path,
+    index: &CatalogueIndex,
+    sha: &str,
+    started: std::time::Instant,
+) -> Result<bool> {
+    anyhow::ensure!(
+        args.train || (args.cells.is_none() && args.look_bytes.is_none()),
+        "the shards and the gathering use the layout the partition was trained with: give \
+         --cells and --look-bytes to --train"
+    );
+    if args.train {
+        let (marker, trained) = steps::train(work, index, sha, &layout(args, index)?)?;
+        println!(
+            "{} the partition of {} items in {} ({} bytes, {:.1} s)",
+            if trained { "trained" } else { "had trained" },
+            marker.rows,
+            work.display(),
+            marker.file.bytes,
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(true);
+    }
+    let shard = match (args.shard, args.shards) {
+        (Some(s), _) => Some(s),
+        (None, Some(n)) => Some(from_env(n)?),
+        (None, None) => None,
+    };
+    if let Some(shard) = shard {
+        let (marker, placed) = steps::place(work, shard, index, sha)?;
+        println!(
+            "shard {}/{} {} {} rows into {} ({} bytes, {:.1} s)",
+            marker.shard,
+            marker.shards,
+            if placed { "placed" } else { "had placed" },
+            marker.rows,
+            work.display(),
+            marker.file.bytes,
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// The layout the arguments ask for, for `index`.

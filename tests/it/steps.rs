@@ -275,6 +275,20 @@ fn shard_processes_publish_the_partitioned_index_one_process_publishes() {
         "retried shards publish other files"
     );
 
+    // A marker that names a file outside its own is refused.
+    let marker = work.join("place-00000-of-00003.done.json");
+    let before = std::fs::read_to_string(&marker).unwrap();
+    let named = "place-00000-of-00003.safetensors";
+    assert!(before.contains(named), "{before}");
+    std::fs::write(&marker, before.replace(named, "../index/index.json")).unwrap();
+    let (code, err) = failed(partition(
+        &index,
+        &["--work", &s(&work), "--out", &s(&again)],
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("names another file"), "{err}");
+    std::fs::write(&marker, before).unwrap();
+
     // One shard, in a work folder of its own.
     let (work1, one) = (dir.path().join("work1"), dir.path().join("one"));
     ok(partition(
