@@ -25,6 +25,20 @@ fn kmeans_finds_well_separated_clusters_the_same_way_every_time() {
     assert_eq!(found, kmeans(&data, 2, 3, 10, 1), "not deterministic");
 }
 
+/// A layout of 300 cells, more than one k-means draws: they are drawn in two levels.
+pub(crate) fn two_levels() -> Layout {
+    Layout {
+        cells: 300,
+        space: Space::for_blend(Blend::DEFAULT),
+        embedding_bytes: 4,
+        colour_bytes: 4,
+        category_bytes: 1,
+        sample: 2_000,
+        iterations: 6,
+        seed: 2,
+    }
+}
+
 /// `n` items in a few clusters of look, with colours and categories.
 pub(crate) fn catalogue(n: usize) -> CatalogueIndex {
     let (dim, classes) = (16, 5);
@@ -142,16 +156,7 @@ fn probe_in(index: &CatalogueIndex, space: Space) {
 #[test]
 fn many_cells_are_drawn_in_two_levels_and_items_lie_in_their_nearest_cells() {
     let index = catalogue(12_000);
-    let layout = Layout {
-        cells: 300,
-        space: Space::for_blend(Blend::DEFAULT),
-        embedding_bytes: 4,
-        colour_bytes: 4,
-        category_bytes: 1,
-        sample: 2_000,
-        iterations: 6,
-        seed: 2,
-    };
+    let layout = two_levels();
     let ivf = Partitioned::build(&index, &layout);
     // Groups of about √300 cells, each group's share rounded: about the cells asked for.
     assert!(

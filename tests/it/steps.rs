@@ -11,25 +11,11 @@ use std::process::{Output, Stdio};
 use deep_shopping::build::partition as steps;
 use deep_shopping::colour::HIST_LEN;
 use deep_shopping::files::publish_index;
-use deep_shopping::index::ivf::{Fitted, Layout, Partitioned, Placed, Space};
-use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item};
+use deep_shopping::index::ivf::{Fitted, Layout, Partitioned, Placed};
+use deep_shopping::index::{CatalogueIndex, IndexEntry, Item};
 
-use crate::partition::catalogue;
+use crate::partition::{catalogue, two_levels};
 use crate::shards::{bin, ok};
-
-/// Cells in two levels (more than one k-means draws), so the groups travel too.
-fn layout() -> Layout {
-    Layout {
-        cells: 300,
-        space: Space::for_blend(Blend::DEFAULT),
-        embedding_bytes: 4,
-        colour_bytes: 4,
-        category_bytes: 1,
-        sample: 2_000,
-        iterations: 6,
-        seed: 2,
-    }
-}
 
 /// `fitted`'s placing of `index` in `runs` runs, each through its file.
 fn placed_in(fitted: &Fitted, index: &CatalogueIndex, runs: usize) -> Vec<Placed> {
@@ -46,9 +32,9 @@ fn placed_in(fitted: &Fitted, index: &CatalogueIndex, runs: usize) -> Vec<Placed
 #[test]
 fn rows_placed_in_any_number_of_runs_gather_into_the_partition_built_at_once() {
     let index = catalogue(6_000);
-    let whole = Partitioned::build(&index, &layout());
+    let whole = Partitioned::build(&index, &two_levels());
     assert!(whole.cells.len() > 256, "{} cells", whole.cells.len());
-    let fitted = Fitted::train(&index, &layout());
+    let fitted = Fitted::train(&index, &two_levels());
     let read = Fitted::from_bytes(&fitted.to_bytes().unwrap()).unwrap();
     assert_eq!(read, fitted, "the trained partition's file loses something");
     for runs in [1, 3, 7] {
@@ -59,7 +45,7 @@ fn rows_placed_in_any_number_of_runs_gather_into_the_partition_built_at_once() {
         assert!(gathered == whole, "{runs} runs gather another partition");
     }
     assert!(
-        steps::build(&index, &layout()).unwrap() == whole,
+        steps::build(&index, &two_levels()).unwrap() == whole,
         "placing on all cores gives another partition"
     );
 }
@@ -69,7 +55,7 @@ fn runs_that_leave_rows_out_overlap_or_do_not_fit_are_refused() {
     let index = catalogue(600);
     let layout = Layout {
         cells: 8,
-        ..layout()
+        ..two_levels()
     };
     let fitted = Fitted::train(&index, &layout);
     let a = fitted.place(&index, 0..300).unwrap();
