@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use super::jobs;
 use super::kmeans::{distance2, kmeans, nearest, nearest_n};
 use super::q8;
 
@@ -79,27 +80,40 @@ pub(super) fn train(
     let wanted = (cells as f64).sqrt().ceil() as usize;
     let coarse = kmeans(points, width, wanted, iterations, seed);
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); coarse.len() / width];
-    for (i, p) in points.chunks_exact(width).enumerate() {
-        members[nearest(&coarse, width, p)].push(i);
+    let mut nearest_group = vec![0usize; n];
+    jobs::fill(&mut nearest_group, |at, part| {
+        for (i, g) in (at..).zip(part) {
+            *g = nearest(&coarse, width, &points[i * width..(i + 1) * width]);
+        }
+    });
+    for (i, g) in nearest_group.into_iter().enumerate() {
+        members[g].push(i);
     }
     let shares = apportion(cells, &members.iter().map(Vec::len).collect::<Vec<_>>());
     let mut groups = Groups {
         centroids: Vec::new(),
         cells: Vec::new(),
     };
-    let mut centroids = Vec::new();
-    let mut rows = Vec::new();
-    for (g, (rows_of, k)) in members.iter().zip(shares).enumerate() {
+    // Each group's cells, drawn from its own rows (the groups at once where there are cores).
+    let drawn = jobs::map(members.len(), |g| {
+        let k = shares[g];
         if k == 0 {
-            continue;
+            return Vec::new();
         }
-        rows.clear();
-        for &i in rows_of {
+        let mut rows = Vec::with_capacity(members[g].len() * width);
+        for &i in &members[g] {
             rows.extend_from_slice(&points[i * width..(i + 1) * width]);
         }
-        let first = centroids.len() / width;
         let seed = seed ^ ((g as u64 + 1) << 40);
-        centroids.extend(kmeans(&rows, width, k, iterations, seed));
+        kmeans(&rows, width, k, iterations, seed)
+    });
+    let mut centroids = Vec::new();
+    for (g, cells_of) in drawn.into_iter().enumerate() {
+        if cells_of.is_empty() {
+            continue;
+        }
+        let first = centroids.len() / width;
+        centroids.extend(cells_of);
         groups
             .centroids
             .extend_from_slice(&coarse[g * width..(g + 1) * width]);

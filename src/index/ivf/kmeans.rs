@@ -1,6 +1,8 @@
 //! Lloyd's k-means on rows of `f32`, seeded deterministically (k-means++ on a fixed-seed
 //! generator), so one build gives the same centroids on every machine and shard count.
 
+use super::jobs;
+
 /// A small deterministic generator (SplitMix64): the build must not depend on the platform's
 /// randomness.
 #[derive(Debug, Clone)]
@@ -112,9 +114,13 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, iterations: usize, seed: u64) 
     // distance from the nearest one chosen so far.
     let mut centroids = Vec::with_capacity(k * dim);
     centroids.extend_from_slice(row(rng.below(n)));
-    let mut nearest2: Vec<f32> = (0..n)
-        .map(|i| distance2(row(i), &centroids[..dim]))
-        .collect();
+    let mut nearest2 = vec![0f32; n];
+    let first = &centroids[..dim];
+    jobs::fill(&mut nearest2, |at, part| {
+        for (i, d) in (at..).zip(part) {
+            *d = distance2(row(i), first);
+        }
+    });
     while centroids.len() < k * dim {
         let total: f64 = nearest2.iter().map(|d| *d as f64).sum();
         let pick = if total > 0.0 {
@@ -134,15 +140,19 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, iterations: usize, seed: u64) 
         let start = centroids.len();
         centroids.extend_from_slice(row(pick));
         let added = &centroids[start..start + dim];
-        for (i, d) in nearest2.iter_mut().enumerate() {
-            *d = d.min(distance2(row(i), added));
-        }
+        jobs::fill(&mut nearest2, |at, part| {
+            for (i, d) in (at..).zip(part) {
+                *d = d.min(distance2(row(i), added));
+            }
+        });
     }
     let mut assignment = vec![0usize; n];
     for _ in 0..iterations {
-        for (i, a) in assignment.iter_mut().enumerate() {
-            *a = nearest(&centroids, dim, row(i));
-        }
+        jobs::fill(&mut assignment, |at, part| {
+            for (i, a) in (at..).zip(part) {
+                *a = nearest(&centroids, dim, row(i));
+            }
+        });
         let mut sums = vec![0.0f64; k * dim];
         let mut counts = vec![0usize; k];
         for (i, a) in assignment.iter().enumerate() {

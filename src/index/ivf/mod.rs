@@ -13,6 +13,7 @@
 mod cells;
 mod delta;
 mod fitted;
+mod jobs;
 mod kmeans;
 mod lazy;
 mod manifest;
