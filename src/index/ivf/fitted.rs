@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use super::cells::{FLAT_CELLS, Groups, ROWS_PER_CELL, Trained, nearest_cell, train};
+use super::jobs;
 use super::kmeans::SplitMix;
 use super::partition::{Cell, Coder, Layout, Partitioned, features, residual};
 use super::pq::{Measure, Part, Quantiser};
@@ -271,19 +272,16 @@ impl Fitted {
             }
             codes.extend_from_slice(&p.codes);
         }
-        let cells = members
-            .into_iter()
-            .enumerate()
-            .map(|(c, rows)| {
-                let rows = coder.order(index, c, rows);
-                let codes = rows
-                    .iter()
-                    .flat_map(|r| &codes[*r as usize * len..(*r as usize + 1) * len])
-                    .copied()
-                    .collect();
-                Cell { rows, codes }
-            })
-            .collect();
+        // Each cell ordered near-first, the cells at once where there are cores.
+        let cells = jobs::map(members.len(), |c| {
+            let rows = coder.order(index, c, members[c].clone());
+            let codes = rows
+                .iter()
+                .flat_map(|r| &codes[*r as usize * len..(*r as usize + 1) * len])
+                .copied()
+                .collect();
+            Cell { rows, codes }
+        });
         Partitioned {
             dim: self.dim,
             classes: self.classes,
