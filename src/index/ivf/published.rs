@@ -30,8 +30,8 @@ use super::pq::Quantiser;
 use super::q8;
 use super::space::Space;
 use super::write::{
-    CHECK, Directory, TopLayout, WHAT, check, content, directory_names, fingerprint, st_error,
-    tensor,
+    CHECK, Directory, TopLayout, WHAT, check, content, directory_names, fingerprint, read_f32s,
+    read_i8s, read_u32s, st_error, tensor,
 };
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
@@ -105,22 +105,6 @@ pub struct Plan {
     prepared: Prepared,
 }
 
-fn f32s(b: Vec<u8>) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-fn i8s(b: Vec<u8>) -> Vec<i8> {
-    b.into_iter().map(|v| v as i8).collect()
-}
-
-fn u32s(b: Vec<u8>) -> Vec<u32> {
-    b.chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 impl Published {
     /// Checks `top` (the top file's bytes) against `manifest` and parses it.
     pub fn open(manifest: PartitionedManifest, top: &[u8]) -> Result<Self, AssetError> {
@@ -140,7 +124,7 @@ impl Published {
         };
         let has = |name: &str| names.iter().any(|n| n == name);
         let space = if has("space") {
-            match f32s(get("space", Dtype::F32, &[2])?)[..] {
+            match read_f32s(&get("space", Dtype::F32, &[2])?)[..] {
                 [category, colour] => Space { category, colour },
                 _ => Space::EMBEDDING,
             }
@@ -153,12 +137,12 @@ impl Published {
         let width = space.width(dim, manifest.classes);
         let dtype = |name: &str| file.tensor(name).map(|t| t.dtype()).map_err(st_error);
         let centroids = if dtype("centroids")? == Dtype::I8 {
-            let codes = i8s(get("centroids", Dtype::I8, &[cells, width])?);
-            let exponents = i8s(get("centroid_exponents", Dtype::I8, &[cells])?);
+            let codes = read_i8s(&get("centroids", Dtype::I8, &[cells, width])?);
+            let exponents = read_i8s(&get("centroid_exponents", Dtype::I8, &[cells])?);
             q8::decode(&codes, &exponents, width)
                 .ok_or_else(|| content("its centroids' scales are out of range"))?
         } else {
-            f32s(get("centroids", Dtype::F32, &[cells, width])?)
+            read_f32s(&get("centroids", Dtype::F32, &[cells, width])?)
         };
         let files = manifest.segments();
         let live = if has("live") {
@@ -173,7 +157,7 @@ impl Published {
         let mut first = 0u32;
         for (s, files) in files.into_iter().enumerate() {
             let (starts, checks) = directory_names(s);
-            let starts = u32s(get(&starts, Dtype::U32, &[cells + 1])?);
+            let starts = read_u32s(&get(&starts, Dtype::U32, &[cells + 1])?);
             if starts.first() != Some(&0)
                 || starts.last().map(|s| *s as usize) != Some(files.count)
                 || starts.windows(2).any(|w| w[0] > w[1])
@@ -198,7 +182,7 @@ impl Published {
                 .ok_or_else(|| content("its segments hold too many items"))?;
         }
         let removed = if has("removed") {
-            u32s(get("removed", Dtype::U32, &[manifest.removed])?)
+            read_u32s(&get("removed", Dtype::U32, &[manifest.removed])?)
         } else {
             Vec::new()
         };
@@ -211,18 +195,18 @@ impl Published {
             ));
         }
         let spread = has("spread")
-            .then(|| get("spread", Dtype::F32, &[1]).map(f32s))
+            .then(|| get("spread", Dtype::F32, &[1]).map(|b| read_f32s(&b)))
             .transpose()?
             .and_then(|v| v.first().copied());
         let codebooks = if dtype("codebooks")? == Dtype::I8 {
-            let codes = i8s(get("codebooks", Dtype::I8, &[])?);
-            let exponents = i8s(get("codebook_exponents", Dtype::I8, &[])?);
+            let codes = read_i8s(&get("codebooks", Dtype::I8, &[])?);
+            let exponents = read_i8s(&get("codebook_exponents", Dtype::I8, &[])?);
             Quantiser::values_of_q8(&layout.subspaces, &codes, &exponents)
                 .ok_or_else(|| content("its codebooks do not fit its layout"))?
         } else {
-            f32s(get("codebooks", Dtype::F32, &[])?)
+            read_f32s(&get("codebooks", Dtype::F32, &[])?)
         };
-        let centre = f32s(get("centre", Dtype::F32, &[dim])?);
+        let centre = read_f32s(&get("centre", Dtype::F32, &[dim])?);
         let features = dim + HIST_LEN + manifest.classes;
         let quantiser =
             Quantiser::from_table(layout.parts, &layout.subspaces, &codebooks, features)

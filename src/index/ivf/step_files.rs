@@ -4,15 +4,14 @@
 
 use std::collections::HashMap;
 
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors, serialize};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::cells::Groups;
 use super::fitted::{Fitted, Placed};
 use super::pq::{Part, Quantiser, SubspaceShape};
 use super::space::Space;
-use super::write::tensor;
+use super::write::{Tensor, f32s, read_f32s, read_u32s, serialized, tensor, u32s};
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
 
@@ -42,37 +41,6 @@ fn st_error(source: safetensors::SafeTensorError) -> AssetError {
     AssetError::safetensors(WHAT, source)
 }
 
-fn le_bytes<const N: usize, T: Copy>(values: &[T], to: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-    values.iter().flat_map(|v| to(*v)).collect()
-}
-
-fn from_le<const N: usize, T>(bytes: &[u8], from: impl Fn([u8; N]) -> T) -> Vec<T> {
-    bytes
-        .chunks_exact(N)
-        .map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            from(a)
-        })
-        .collect()
-}
-
-/// A safetensors file of `tensors` (name, type, shape, bytes) with `metadata`.
-fn write(
-    tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>,
-    metadata: HashMap<String, String>,
-) -> Result<Vec<u8>, AssetError> {
-    let views = tensors
-        .iter()
-        .map(|(name, dtype, shape, bytes)| {
-            TensorView::new(*dtype, shape.clone(), bytes)
-                .map(|v| (*name, v))
-                .map_err(st_error)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    serialize(views, Some(metadata)).map_err(st_error)
-}
-
 /// `bytes` read as a safetensors file of the format `format`: its tensors and its metadata.
 fn open<'a>(
     bytes: &'a [u8],
@@ -100,46 +68,41 @@ impl Fitted {
         };
         let layout = serde_json::to_string(&layout).map_err(|e| AssetError::json(WHAT, e))?;
         let space = [self.space.category, self.space.colour];
-        let mut tensors = vec![
+        let mut tensors: Vec<Tensor> = vec![
+            ("space".into(), Dtype::F32, vec![2], f32s(&space)),
             (
-                "space",
-                Dtype::F32,
-                vec![2],
-                le_bytes(&space, f32::to_le_bytes),
-            ),
-            (
-                "centroids",
+                "centroids".into(),
                 Dtype::F32,
                 vec![self.cells(), width],
-                le_bytes(&self.centroids, f32::to_le_bytes),
+                f32s(&self.centroids),
             ),
             (
-                "codebooks",
+                "codebooks".into(),
                 Dtype::F32,
                 vec![codebooks.len()],
-                le_bytes(&codebooks, f32::to_le_bytes),
+                f32s(&codebooks),
             ),
         ];
         if let Some(groups) = &self.groups {
             let (centroids, starts) = groups.to_parts();
             tensors.push((
-                "group_centroids",
+                "group_centroids".into(),
                 Dtype::F32,
                 vec![starts.len() - 1, width],
-                le_bytes(centroids, f32::to_le_bytes),
+                f32s(centroids),
             ));
             tensors.push((
-                "group_starts",
+                "group_starts".into(),
                 Dtype::U32,
                 vec![starts.len()],
-                le_bytes(&starts, u32::to_le_bytes),
+                u32s(&starts),
             ));
         }
         let metadata = HashMap::from([
             ("format".to_string(), TRAINED_FORMAT.to_string()),
             ("layout".to_string(), layout),
         ]);
-        write(tensors, metadata)
+        serialized(WHAT, &tensors, metadata)
     }
 
     /// A trained partition from its file, checked: shapes that fit each other, finite values.
@@ -155,11 +118,7 @@ impl Fitted {
                 "its embeddings of {dim} values and {classes} categories are out of range"
             )));
         }
-        let space = match from_le(
-            tensor(WHAT, &file, "space", Dtype::F32, &[2])?,
-            f32::from_le_bytes,
-        )[..]
-        {
+        let space = match read_f32s(tensor(WHAT, &file, "space", Dtype::F32, &[2])?)[..] {
             [category, colour] => Space { category, colour },
             _ => return Err(content("its space is not two scales")),
         };
@@ -167,20 +126,14 @@ impl Fitted {
             return Err(content("its cell space has scales outside 0..=16"));
         }
         let width = space.width(dim, classes);
-        let centroids = from_le(
-            tensor(WHAT, &file, "centroids", Dtype::F32, &[])?,
-            f32::from_le_bytes,
-        );
+        let centroids = read_f32s(tensor(WHAT, &file, "centroids", Dtype::F32, &[])?);
         let cells = centroids.len().checked_div(width).unwrap_or(0);
         if cells == 0 || centroids.len() != cells * width {
             return Err(content(format!(
                 "its centroids are not rows of the cell space's {width} values"
             )));
         }
-        let codebooks = from_le(
-            tensor(WHAT, &file, "codebooks", Dtype::F32, &[])?,
-            f32::from_le_bytes,
-        );
+        let codebooks = read_f32s(tensor(WHAT, &file, "codebooks", Dtype::F32, &[])?);
         let quantiser = Quantiser::from_table(
             layout.parts,
             &layout.subspaces,
@@ -189,14 +142,8 @@ impl Fitted {
         )
         .ok_or_else(|| content("its codebooks do not fit its layout"))?;
         let groups = if file.names().contains(&"group_starts") {
-            let starts = from_le(
-                tensor(WHAT, &file, "group_starts", Dtype::U32, &[])?,
-                u32::from_le_bytes,
-            );
-            let centroids = from_le(
-                tensor(WHAT, &file, "group_centroids", Dtype::F32, &[])?,
-                f32::from_le_bytes,
-            );
+            let starts = read_u32s(tensor(WHAT, &file, "group_starts", Dtype::U32, &[])?);
+            let centroids = read_f32s(tensor(WHAT, &file, "group_centroids", Dtype::F32, &[])?);
             Some(
                 Groups::from_parts(centroids, &starts, cells, width)
                     .ok_or_else(|| content("its groups do not cover its cells in order"))?,
@@ -226,26 +173,26 @@ impl Placed {
     pub fn to_bytes(&self) -> Result<Vec<u8>, AssetError> {
         let rows = self.len();
         let code_len = self.codes.len().checked_div(rows).unwrap_or(0);
-        let tensors = vec![
+        let tensors: Vec<Tensor> = vec![
+            ("cells".into(), Dtype::U32, vec![rows], u32s(&self.cells)),
             (
-                "cells",
-                Dtype::U32,
-                vec![rows],
-                le_bytes(&self.cells, u32::to_le_bytes),
-            ),
-            (
-                "distances",
+                "distances".into(),
                 Dtype::F32,
                 vec![rows],
-                le_bytes(&self.distances, f32::to_le_bytes),
+                f32s(&self.distances),
             ),
-            ("codes", Dtype::U8, vec![rows, code_len], self.codes.clone()),
+            (
+                "codes".into(),
+                Dtype::U8,
+                vec![rows, code_len],
+                self.codes.clone(),
+            ),
         ];
         let metadata = HashMap::from([
             ("format".to_string(), PLACED_FORMAT.to_string()),
             ("first".to_string(), self.first.to_string()),
         ]);
-        write(tensors, metadata)
+        serialized(WHAT, &tensors, metadata)
     }
 
     /// Placed rows from their file, checked: as many cells, distances and codes, and
@@ -256,15 +203,9 @@ impl Placed {
             .get("first")
             .and_then(|f| f.parse::<u32>().ok())
             .ok_or_else(|| content("it does not say its first row"))?;
-        let cells = from_le(
-            tensor(WHAT, &file, "cells", Dtype::U32, &[])?,
-            u32::from_le_bytes,
-        );
+        let cells = read_u32s(tensor(WHAT, &file, "cells", Dtype::U32, &[])?);
         let rows = cells.len();
-        let distances = from_le(
-            tensor(WHAT, &file, "distances", Dtype::F32, &[rows])?,
-            f32::from_le_bytes,
-        );
+        let distances = read_f32s(tensor(WHAT, &file, "distances", Dtype::F32, &[rows])?);
         let codes = file.tensor("codes").map_err(st_error)?;
         if codes.dtype() != Dtype::U8 || codes.shape().first() != Some(&rows) {
             return Err(content(format!("its codes are not {rows} rows of bytes")));

@@ -235,7 +235,8 @@ pub(super) struct Top<'a> {
     pub removed: &'a [u32],
 }
 
-fn f32s(v: &[f32]) -> Vec<u8> {
+/// `v` as the bytes of an f32 tensor.
+pub(super) fn f32s(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
@@ -243,12 +244,50 @@ fn i8s(v: &[i8]) -> Vec<u8> {
     v.iter().map(|x| *x as u8).collect()
 }
 
-fn u32s(v: &[u32]) -> Vec<u8> {
+/// `v` as the bytes of a u32 tensor.
+pub(super) fn u32s(v: &[u32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// A tensor the top file holds, with its name, type, shape and bytes.
-type Tensor = (String, Dtype, Vec<usize>, Vec<u8>);
+/// The values of an f32 tensor's bytes.
+pub(super) fn read_f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The values of an i8 tensor's bytes.
+pub(super) fn read_i8s(b: &[u8]) -> Vec<i8> {
+    b.iter().map(|v| *v as i8).collect()
+}
+
+/// The values of a u32 tensor's bytes.
+pub(super) fn read_u32s(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// A tensor of a file, with its name, type, shape and bytes.
+pub(super) type Tensor = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// A safetensors file (a `what`) of `tensors` with `metadata`.
+pub(super) fn serialized(
+    what: &'static str,
+    tensors: &[Tensor],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, AssetError> {
+    let error = |e| AssetError::safetensors(what, e);
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|v| (name.as_str(), v))
+                .map_err(error)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    serialize(views, Some(metadata)).map_err(error)
+}
 
 /// `values` as the tensor `name` of `shape`: as int8 codes with their rows' exponents (the
 /// tensor `exponents`) when `coded` holds them, which the caller gives only where they decode
@@ -348,16 +387,8 @@ impl Top<'_> {
                 u32s(self.removed),
             ));
         }
-        let views = owned
-            .iter()
-            .map(|(name, dtype, shape, bytes)| {
-                TensorView::new(*dtype, shape.clone(), bytes)
-                    .map(|v| (name.as_str(), v))
-                    .map_err(st_error)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let metadata = HashMap::from([("layout".to_string(), layout)]);
-        let top = serialize(views, Some(metadata)).map_err(st_error)?;
+        let top = serialized(WHAT, &owned, metadata)?;
         Ok(named("top", "safetensors", top))
     }
 }
