@@ -21,7 +21,6 @@ use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
-use deep_shopping::build::partition as steps;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
@@ -175,9 +174,9 @@ fn main() {
         let t = Instant::now();
         let fitted = Fitted::train(&catalogue, &layout);
         let trained = t.elapsed().as_secs_f64();
-        let placed = steps::place_rows(&fitted, &catalogue, 0..n).expect("placing");
+        let placed = fitted.place(&catalogue, 0..n as u32).expect("placing");
         let placing = t.elapsed().as_secs_f64() - trained;
-        let ivf = fitted.gather(&catalogue, placed).expect("gathering");
+        let ivf = fitted.gather(&catalogue, vec![placed]).expect("gathering");
         let built = t.elapsed().as_secs_f64();
         let cell_sizes: Vec<usize> = ivf.cells.iter().map(|c| c.rows.len()).collect();
         println!(

@@ -29,7 +29,9 @@ use batch::{Batch, Done, Pending, thumbnail_name};
 use cache::DescriptionCache;
 pub use fetch::Source;
 use fetch::{Fetch, fetch, read_source};
-pub use shards::{MAX_SHARDS, Marker, Merged, Shard, Unfinished, finished, from_env, merge};
+pub use shards::{
+    MAX_SHARDS, Marker, Merged, Shard, Unfinished, chosen, finished, from_env, merge,
+};
 pub use summary::{Failed, MaxFailures, Summary};
 
 /// Photos described per forward pass.

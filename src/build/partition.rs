@@ -6,16 +6,13 @@
 //! and file and regroups the rows by cell: the same partition, byte for byte, as one process
 //! builds, for any number of shards.
 
-use std::ops::Range;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail, ensure};
-use rayon::prelude::*;
+use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use super::shards::{Shard, Unfinished, shard_count};
 use crate::assets::FileEntry;
-use crate::error::AssetError;
 use crate::files::{MAX_MANIFEST_BYTES, read_bounded, write_atomic};
 use crate::index::CatalogueIndex;
 use crate::index::ivf::{Fitted, Layout, Partitioned, Placed};
@@ -30,8 +27,6 @@ const PLACE: &str = "place";
 const MARKER_FORMAT: &str = "deep-shopping-partition-step/1";
 /// Largest trained partition read (32,768 cells of a few hundred f32 values are 42 MB).
 const MAX_TRAINED_BYTES: usize = 256 << 20;
-/// Rows one task of [`place_rows`] places.
-const CHUNK: usize = 16_384;
 
 /// What a finished step wrote: the index it worked on, the trained partition it used (for a
 /// shard) and its file.
@@ -155,57 +150,38 @@ fn place_limit(rows: usize, code_len: usize) -> usize {
     rows.saturating_mul(8 + code_len).saturating_add(1 << 16)
 }
 
-/// The marker of `shard` in `work` if it finished with the trained partition `trained` and
-/// its file is whole.
-fn placed_marker(work: &Path, shard: Shard, trained: &StepMarker) -> Option<StepMarker> {
-    let marker = read_marker(&work.join(shard.file(PLACE, "done.json"))).ok()?;
-    let limit = place_limit(marker.rows, 4096);
-    let bytes = read_bounded(&work.join(shard.file(PLACE, "safetensors")), limit).ok()?;
-    let same = marker.trained_sha256 == trained.trained_sha256
-        && marker.index_sha256 == trained.index_sha256
-        && marker.shard == shard.index
-        && marker.shards == shard.count;
-    (same && marker.file.verify(&bytes).is_ok()).then_some(marker)
-}
-
-/// `rows` of `index` placed by `fitted`, in runs placed in parallel.
-pub fn place_rows(
-    fitted: &Fitted,
-    index: &CatalogueIndex,
-    rows: Range<usize>,
-) -> Result<Vec<Placed>, AssetError> {
-    let runs: Vec<Range<usize>> = rows
-        .clone()
-        .step_by(CHUNK)
-        .map(|start| start..(start + CHUNK).min(rows.end))
-        .collect();
-    runs.into_par_iter()
-        .map(|r| fitted.place(index, r.start as u32..r.end as u32))
-        .collect()
-}
-
-/// `runs` of placed rows, one after another, as one.
-fn joined(runs: Vec<Placed>, first: usize) -> Placed {
-    let mut all = Placed {
-        first: first as u32,
-        cells: Vec::new(),
-        distances: Vec::new(),
-        codes: Vec::new(),
-    };
-    for run in runs {
-        all.cells.extend(run.cells);
-        all.distances.extend(run.distances);
-        all.codes.extend(run.codes);
-    }
-    all
-}
-
-/// `index` partitioned with `layout` on this machine's cores: the same partition as
-/// [`Partitioned::build`].
-pub fn build(index: &CatalogueIndex, layout: &Layout) -> Result<Partitioned> {
-    let fitted = Fitted::train(index, layout);
-    let placed = place_rows(&fitted, index, 0..index.len())?;
-    Ok(fitted.gather(index, placed)?)
+/// `shard`'s marker and file in `work` (`rows` rows of `code_len`-byte codes) if it finished
+/// with the training `trained`; otherwise an error naming the shard and what is wrong.
+fn finished_shard(
+    work: &Path,
+    shard: Shard,
+    trained: &StepMarker,
+    rows: usize,
+    code_len: usize,
+) -> Result<(StepMarker, Vec<u8>)> {
+    let (i, count) = (shard.index, shard.count);
+    let marker = read_marker(&work.join(shard.file(PLACE, "done.json")))?;
+    ensure!(
+        marker.trained_sha256 == trained.trained_sha256
+            && marker.index_sha256 == trained.index_sha256,
+        "shard {i}/{count} placed its rows with another training; run it again"
+    );
+    ensure!(
+        marker.rows == rows && marker.shard == i && marker.shards == count,
+        "shard {i}/{count}: its marker is of another slice; run it again"
+    );
+    let name = shard.file(PLACE, "safetensors");
+    ensure!(
+        marker.file.file == name,
+        "shard {i}/{count}: its marker names another file than {name}; run it again"
+    );
+    let bytes = read_bounded(&work.join(&name), place_limit(rows, code_len))
+        .with_context(|| format!("shard {i}/{count}"))?;
+    marker
+        .file
+        .verify(&bytes)
+        .with_context(|| format!("shard {i}/{count}: its file is damaged; run it again"))?;
+    Ok((marker, bytes))
 }
 
 /// Places `shard`'s slice of `index` (hashing to `index_sha256`) into `work` with the
@@ -218,12 +194,12 @@ pub fn place(
     index_sha256: &str,
 ) -> Result<(StepMarker, bool)> {
     let (trained, fitted) = trained(work, index_sha256)?;
-    if let Some(marker) = placed_marker(work, shard, &trained) {
-        return Ok((marker, false));
-    }
     let rows = shard.slice(index.len());
     let count = rows.len();
-    let slice = joined(place_rows(&fitted, index, rows.clone())?, rows.start);
+    if let Ok((marker, _)) = finished_shard(work, shard, &trained, count, fitted.code_len()) {
+        return Ok((marker, false));
+    }
+    let slice = fitted.place(index, rows.start as u32..rows.end as u32)?;
     let bytes = slice.to_bytes()?;
     let marker = StepMarker {
         shard: shard.index,
@@ -256,27 +232,8 @@ pub fn gather(work: &Path, index: &CatalogueIndex, index_sha256: &str) -> Result
             missing.push(format!("{i}/{count}"));
             continue;
         }
-        let marker = read_marker(&marker_path)?;
-        if marker.trained_sha256 != trained.trained_sha256 {
-            bail!("shard {i}/{count} placed its rows with another training; run it again");
-        }
         let rows = shard.slice(index.len());
-        ensure!(
-            marker.rows == rows.len() && marker.shard == i && marker.shards == count,
-            "shard {i}/{count}: its marker is of another slice; run it again"
-        );
-        let name = shard.file(PLACE, "safetensors");
-        ensure!(
-            marker.file.file == name,
-            "shard {i}/{count}: its marker names another file than {name}; run it again"
-        );
-        let path = work.join(&name);
-        let bytes = read_bounded(&path, place_limit(rows.len(), fitted.code_len()))
-            .with_context(|| format!("shard {i}/{count}"))?;
-        marker
-            .file
-            .verify(&bytes)
-            .with_context(|| format!("shard {i}/{count}: its file is damaged; run it again"))?;
+        let (_, bytes) = finished_shard(work, shard, &trained, rows.len(), fitted.code_len())?;
         let part = Placed::from_bytes(&bytes)
             .with_context(|| format!("shard {i}/{count}: reading its file"))?;
         ensure!(

@@ -277,6 +277,16 @@ pub fn merge(parts: &Path, out: &Path, model_sha256: &str) -> Result<Merged> {
     })
 }
 
+/// The shard a command line names: `shard` (`--shard I/N`), or one of `shards` (`--shards
+/// N`) by [`from_env`]; none for neither.
+pub fn chosen(shard: Option<Shard>, shards: Option<usize>) -> Result<Option<Shard>> {
+    match (shard, shards) {
+        (Some(s), _) => Ok(Some(s)),
+        (None, Some(n)) => from_env(n).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 /// The shard this process is, from `JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job) or
 /// `SLURM_ARRAY_TASK_ID` (a Slurm array), of `count`.
 pub fn from_env(count: usize) -> Result<Shard> {

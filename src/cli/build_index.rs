@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use super::args::ModelArgs;
-use crate::build::{Built, MaxFailures, Request, Shard, Source, build, from_env};
+use crate::build::{Built, MaxFailures, Request, Shard, Source, build, chosen};
 use crate::download::Settings;
 use crate::feed::{self, Format};
 use crate::files::read_model;
@@ -110,11 +110,7 @@ fn default_cache() -> PathBuf {
 /// published without them), 1 (an error) when nothing was published. A shard exits the
 /// same way for its slice.
 pub(super) fn run(args: IndexArgs) -> Result<ExitCode> {
-    let shard = match (args.shard, args.shards) {
-        (Some(s), _) => Some(s),
-        (None, Some(n)) => Some(from_env(n)?),
-        (None, None) => None,
-    };
+    let shard = chosen(args.shard, args.shards)?;
     let model = read_model(&args.model.model)?;
     let source = match (args.feed, args.images) {
         (Some(location), None) => Source::Feed {

@@ -11,11 +11,13 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::build::partition as steps;
-use crate::build::{Shard, from_env};
+use crate::build::{Shard, chosen};
 use crate::files::read_index_files;
 use crate::index::CatalogueIndex;
 use crate::index::INDEX_MANIFEST_FILE;
-use crate::index::ivf::{Layout, MAX_ITEMS, Mixture, Update, UpdatePolicy, held, publish, update};
+use crate::index::ivf::{
+    Layout, MAX_ITEMS, Mixture, Partitioned, Update, UpdatePolicy, held, publish, update,
+};
 use crate::partitioned::{self, carry_images};
 use rayon::prelude::*;
 
@@ -121,7 +123,7 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
     }
     let built = match &args.work {
         Some(work) => steps::gather(work, &index, &manifest.data.sha256)?,
-        None => steps::build(&index, &layout(&args, &index)?)?,
+        None => Partitioned::build(&index, &layout(&args, &index)?),
     };
     let publication = publish(
         &index,
@@ -168,11 +170,7 @@ fn step(
         );
         return Ok(true);
     }
-    let shard = match (args.shard, args.shards) {
-        (Some(s), _) => Some(s),
-        (None, Some(n)) => Some(from_env(n)?),
-        (None, None) => None,
-    };
+    let shard = chosen(args.shard, args.shards)?;
     if let Some(shard) = shard {
         let (marker, placed) = steps::place(work, shard, index, sha)?;
         println!(

@@ -44,6 +44,9 @@ pub struct Placed {
     pub codes: Vec<u8>,
 }
 
+/// Rows one job places.
+const PLACED_RUN: usize = 4096;
+
 /// What the errors of a gathering name.
 const WHAT: &str = "partition built in steps";
 
@@ -53,7 +56,8 @@ fn content(detail: impl Into<String>) -> AssetError {
 
 impl Partitioned {
     /// Partitions and codes `index` with `layout`: trains, places every row and gathers them
-    /// by cell in one go, as a sharded build does in steps ([`Fitted`]).
+    /// by cell in one go (on every core natively), as a sharded build does in steps
+    /// ([`Fitted`]).
     pub fn build(index: &CatalogueIndex, layout: &Layout) -> Self {
         let fitted = Fitted::train(index, layout);
         let placed = fitted.place_fitting(index, 0..index.len() as u32);
@@ -189,25 +193,40 @@ impl Fitted {
         Ok(self.place_fitting(index, rows))
     }
 
-    /// [`Self::place`] of an index known to fit.
+    /// [`Self::place`] of an index known to fit: runs of [`PLACED_RUN`] rows at once where
+    /// there are cores, joined in order.
     fn place_fitting(&self, index: &CatalogueIndex, rows: Range<u32>) -> Placed {
         let n = index.len() as u32;
         let rows = rows.start.min(n)..rows.end.min(n);
         let coder = self.coder();
-        let mut buf = Vec::new();
+        let (start, end) = (rows.start as usize, rows.end as usize);
+        let runs = jobs::map(rows.len().div_ceil(PLACED_RUN), |k| {
+            let run = start + k * PLACED_RUN..(start + (k + 1) * PLACED_RUN).min(end);
+            let mut buf = Vec::new();
+            let mut placed = Placed {
+                first: run.start as u32,
+                cells: Vec::with_capacity(run.len()),
+                distances: Vec::with_capacity(run.len()),
+                codes: Vec::with_capacity(run.len() * self.code_len()),
+            };
+            for r in run {
+                let (c, d) = coder.nearest(index, r);
+                placed.cells.push(c as u32);
+                placed.distances.push(d);
+                placed.codes.extend(coder.encode(index, r, c, &mut buf));
+            }
+            placed
+        });
         let mut placed = Placed {
             first: rows.start,
             cells: Vec::with_capacity(rows.len()),
             distances: Vec::with_capacity(rows.len()),
             codes: Vec::with_capacity(rows.len() * self.code_len()),
         };
-        for r in rows {
-            let (c, d) = coder.nearest(index, r as usize);
-            placed.cells.push(c as u32);
-            placed.distances.push(d);
-            placed
-                .codes
-                .extend(coder.encode(index, r as usize, c, &mut buf));
+        for run in runs {
+            placed.cells.extend(run.cells);
+            placed.distances.extend(run.distances);
+            placed.codes.extend(run.codes);
         }
         placed
     }
