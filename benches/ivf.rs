@@ -13,7 +13,8 @@
 //! builds it), SIZES a comma list (default 100000,1000000), CODE the code bytes for
 //! embedding, colour and categories (default 16,8,2), CELL_ITEMS the items a cell holds
 //! (default the layout's), PROBED the cell counts probed (default 4,8,16,32); `-` for a
-//! default.
+//! default. `[PARTS]`, part sizes such as `8x2048,16x4096` (records a part, metadata bytes
+//! a part), adds rows read by part files, as from a host without range requests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
@@ -24,8 +25,8 @@ use std::time::Instant;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
-    Fitted, Layout, Mixture, Probe, Published, Ranges, Request, Update, UpdatePolicy, held,
-    publish, search, update,
+    Fitted, Layout, Mixture, Parts, Probe, Published, Ranges, Request, Update, UpdatePolicy, held,
+    parts_folder, publish, search, update,
 };
 use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Item, rank};
 use deep_shopping::train::config::TrainConfig;
@@ -34,19 +35,54 @@ use rayon::prelude::*;
 
 /// Mixture components fitted to the real catalogue.
 const COMPONENTS: usize = 48;
-/// A publication's files in memory, read by range.
-struct Memory(HashMap<String, Vec<u8>>);
+/// A publication's files in memory, read by range; with `parts` (the index opened with
+/// parts), read as a host without range requests serves them: by their part files.
+struct Memory {
+    files: HashMap<String, Vec<u8>>,
+    parts: Option<Published>,
+}
+
+impl Memory {
+    fn file(&self, file: &str) -> Result<&Vec<u8>, AssetError> {
+        self.files.get(file).ok_or_else(|| AssetError::Read {
+            file: file.into(),
+            detail: "no such file".into(),
+        })
+    }
+}
 
 impl Ranges for Memory {
     fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError> {
-        let bytes = self.0.get(file).ok_or_else(|| AssetError::Read {
-            file: file.into(),
-            detail: "no such file".into(),
-        })?;
+        if self.parts.is_some() {
+            return Err(AssetError::RangesRefused { file: file.into() });
+        }
+        let bytes = self.file(file)?;
         Ok(ranges
             .iter()
             .map(|r| bytes[r.start as usize..r.end as usize].to_vec())
             .collect())
+    }
+
+    fn read_whole(&self, files: &[(String, u64)]) -> Result<Vec<Vec<u8>>, AssetError> {
+        let published = self.parts.as_ref().expect("parts are read only with parts");
+        files
+            .iter()
+            .map(|(name, _)| {
+                let (folder, n) = name.rsplit_once('/').expect("a part's name");
+                let n: usize = n.trim_end_matches(".bin").parse().expect("a part's number");
+                let file = self
+                    .files
+                    .keys()
+                    .find(|f| parts_folder(f) == folder)
+                    .expect("the part's file");
+                let r = published.split(file).expect("a split file").part(n);
+                Ok(self.file(file)?[r.start as usize..r.end as usize].to_vec())
+            })
+            .collect()
+    }
+
+    fn serves_ranges(&self) -> bool {
+        self.parts.is_none()
     }
 }
 
@@ -98,7 +134,7 @@ fn main() {
     let Some(dir) = args.first() else {
         eprintln!(
             "usage: cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE] [CELL_ITEMS] \
-             [PROBED]"
+             [PROBED] [PARTS]"
         );
         std::process::exit(2);
     };
@@ -122,6 +158,22 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    // Part sizes to measure reading by parts with (records a part and metadata bytes a
+    // part, `8x2048,16x4096`), beside reading by range.
+    let parts: Vec<Parts> = args
+        .get(6)
+        .map(|s| {
+            s.split(',')
+                .filter_map(|p| {
+                    let (r, b) = p.split_once('x')?;
+                    Some(Parts {
+                        records: r.trim().parse().ok()?,
+                        item_bytes: b.trim().parse().ok()?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
 
     let (_, data) = read_index_files(Path::new(dir)).expect("reading the real index");
     let real = CatalogueIndex::from_bytes(&data).expect("parsing the real index");
@@ -211,7 +263,10 @@ fn main() {
             .iter()
             .map(|t| t.iter().map(|r| catalogue.items[*r].id.clone()).collect())
             .collect();
-        let mut memory = Memory(publication.files.into_iter().collect());
+        let mut memory = Memory {
+            files: publication.files.into_iter().collect(),
+            parts: None,
+        };
         let cell_of: Vec<usize> = {
             let mut of = vec![0; n];
             for (c, cell) in ivf.cells.iter().enumerate() {
@@ -255,6 +310,28 @@ fn main() {
                     r.requests,
                     r.rounds
                 );
+                for p in &parts {
+                    let mut manifest = published.manifest.clone();
+                    manifest.parts = Some(*p);
+                    let top = memory.file(&manifest.top.file).expect("the top file");
+                    memory.parts = Some(Published::open(manifest, top).expect("opening"));
+                    let with_parts = memory.parts.as_ref().expect("just set");
+                    let r = measure(with_parts, &memory, &real, &query_rows, &ids, probe);
+                    memory.parts = None;
+                    println!(
+                        "  | {cells} | {candidates}, by parts of {} records and {} B of metadata \
+                         | {:.3} | | {:.0} KB ({:.0} + {:.0} + {:.0}) | {:.0} | {} |",
+                        p.records,
+                        p.item_bytes,
+                        r.recall,
+                        r.bytes / 1e3,
+                        r.parts[0] / 1e3,
+                        r.parts[1] / 1e3,
+                        r.parts[2] / 1e3,
+                        r.requests,
+                        r.rounds
+                    );
+                }
             }
         }
         if n > FULL_METADATA {
@@ -304,7 +381,7 @@ fn main() {
             let top = &publication.files[0].1;
             Published::open(publication.manifest.clone(), top).expect("opening the update")
         };
-        memory.0.extend(publication.files);
+        memory.files.extend(publication.files);
         let ids: Vec<Vec<String>> = query_rows
             .par_iter()
             .map(|&q| {

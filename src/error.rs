@@ -119,6 +119,14 @@ pub enum AssetError {
         /// What went wrong.
         detail: String,
     },
+    /// The host sent a whole file for a range request (it serves no ranges).
+    #[error(
+        "cannot read {file}: the host sent the whole file for a range request; it must answer Range requests (HTTP 206), or the index must be published with `partition --parts`"
+    )]
+    RangesRefused {
+        /// The file, as its manifest names it.
+        file: String,
+    },
     /// The container parsed, but its content is not what the model or index needs.
     #[error("invalid {what}: {detail}")]
     Content {

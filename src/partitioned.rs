@@ -12,9 +12,11 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::error::AssetError;
-use crate::files::{MAX_MANIFEST_BYTES, inside, read_bounded, write_atomic};
+use crate::files::{MAX_MANIFEST_BYTES, TEMP_PREFIX, inside, read_bounded, write_atomic};
 use crate::index::INDEX_MANIFEST_FILE;
-use crate::index::ivf::{PartitionedManifest, Publication, Published, Ranges, is_partitioned};
+use crate::index::ivf::{
+    PartitionedManifest, Publication, Published, Ranges, is_partitioned, part_name, parts_folder,
+};
 
 /// Most ranges read at once from an HTTP host.
 const PARALLEL: usize = 8;
@@ -82,6 +84,8 @@ impl Ranges for Folder {
 pub struct Http {
     base: String,
     agent: ureq::Agent,
+    /// Set once the host sent a whole file for a range request.
+    whole_only: std::sync::atomic::AtomicBool,
 }
 
 impl Http {
@@ -98,6 +102,7 @@ impl Http {
         Self {
             base: base.trim_end_matches('/').to_string(),
             agent,
+            whole_only: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -136,6 +141,12 @@ impl Http {
             .call()
             .map_err(|e| read_error(file, e))?;
         let status = response.status().as_u16();
+        if status == 200 {
+            // The body (the whole file) is left unread: the connection is dropped.
+            self.whole_only
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(AssetError::RangesRefused { file: file.into() });
+        }
         if status != 206 {
             return Err(read_error(
                 file,
@@ -169,6 +180,32 @@ impl Ranges for Http {
             .map_err(|e| read_error(file, e))?;
         pool.install(|| ranges.par_iter().map(|r| self.range(file, r)).collect())
     }
+
+    fn read_whole(&self, files: &[(String, u64)]) -> Result<Vec<Vec<u8>>, AssetError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(PARALLEL.min(files.len()).max(1))
+            .build()
+            .map_err(|e| read_error("parts", e))?;
+        pool.install(|| {
+            files
+                .par_iter()
+                .map(|(file, len)| {
+                    let bytes = self.whole(file, *len)?;
+                    if bytes.len() as u64 != *len {
+                        return Err(read_error(
+                            file,
+                            format!("{} bytes where it has {len}", bytes.len()),
+                        ));
+                    }
+                    Ok(bytes)
+                })
+                .collect()
+        })
+    }
+
+    fn serves_ranges(&self) -> bool {
+        !self.whole_only.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// A partitioned index opened at `location` (a folder or an http(s) URL), with its reader.
@@ -184,9 +221,8 @@ pub fn open(location: &str) -> Result<(Published, Box<dyn Ranges + Send + Sync>)
     };
     let manifest = PartitionedManifest::from_json(&manifest)
         .with_context(|| format!("in the index manifest at {location}"))?;
-    let top_range = 0..manifest.top.bytes;
     let top = source
-        .read(&manifest.top.file, &[top_range])?
+        .read_whole(&[(manifest.top.file.clone(), manifest.top.bytes)])?
         .pop()
         .unwrap_or_default();
     let published = Published::open(manifest, &top)
@@ -227,6 +263,7 @@ pub fn publish(dir: &Path, publication: &Publication) -> Result<u64> {
         write_atomic(&inside(dir, name)?, bytes)?;
         written += bytes.len() as u64;
     }
+    written += write_parts(dir, publication)?;
     let manifest = publication.manifest.to_json()?;
     write_atomic(&dir.join(INDEX_MANIFEST_FILE), &manifest)?;
     let kept: std::collections::HashSet<&str> = publication
@@ -235,15 +272,98 @@ pub fn publish(dir: &Path, publication: &Publication) -> Result<u64> {
         .into_iter()
         .chain(previous.iter().flat_map(|p| p.files()))
         .collect();
+    let folders: std::collections::HashSet<&str> = kept.iter().map(|f| parts_folder(f)).collect();
     let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if ours(&name) && !kept.contains(name.as_str()) {
-            std::fs::remove_file(entry.path())
-                .with_context(|| format!("removing {}", entry.path().display()))?;
-        }
+        let path = entry.path();
+        let removed = if ours(&name) && !kept.contains(name.as_str()) {
+            std::fs::remove_file(&path)
+        } else if (ours_folder(&name) && !folders.contains(name.as_str()))
+            || (name.starts_with(TEMP_PREFIX) && path.is_dir())
+        {
+            std::fs::remove_dir_all(&path)
+        } else {
+            Ok(())
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(written + manifest.len() as u64)
+}
+
+/// Folders of part files [`write_parts`] names: a segment file's name without its extension.
+fn ours_folder(name: &str) -> bool {
+    ["lists-", "records-", "items-"].iter().any(|p| {
+        name.strip_prefix(p)
+            .is_some_and(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    })
+}
+
+/// Writes the part files of every segment file `publication`'s manifest names, where it asks
+/// for parts, unless their folder is there: each folder written under a temporary name and
+/// renamed into place whole. The bytes of files kept from before are read back (and checked)
+/// from `dir`. Returns the bytes written.
+fn write_parts(dir: &Path, publication: &Publication) -> Result<u64> {
+    let m = &publication.manifest;
+    if m.parts.is_none() {
+        return Ok(0);
+    }
+    let new = |name: &str| {
+        publication
+            .files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b)
+    };
+    let top = new(&m.top.file).context("the publication has no top file")?;
+    let published = Published::open(m.clone(), top)?;
+    let mut written = 0u64;
+    for segment in m.segments() {
+        for entry in [&segment.lists, &segment.records, &segment.items] {
+            let folder = inside(dir, parts_folder(&entry.file))?;
+            if folder.is_dir() {
+                continue;
+            }
+            let kept;
+            let bytes = match new(&entry.file) {
+                Some(bytes) => bytes,
+                None => {
+                    kept = read_bounded(&inside(dir, &entry.file)?, entry.bytes as usize)?;
+                    entry.verify(&kept)?;
+                    &kept
+                }
+            };
+            let split = published
+                .split(&entry.file)
+                .context("the manifest does not name its own file")?;
+            let tmp = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempdir_in(dir)
+                .with_context(|| format!("creating a temporary folder in {}", dir.display()))?;
+            (0..split.count())
+                .into_par_iter()
+                .filter(|n| !split.part(*n).is_empty())
+                .try_for_each(|n| {
+                    let r = split.part(n);
+                    let name = part_name(&entry.file, n);
+                    let file = name.rsplit('/').next().unwrap_or(&name);
+                    let path = tmp.path().join(file);
+                    let mut f = std::fs::File::create(&path)?;
+                    std::io::Write::write_all(&mut f, &bytes[r.start as usize..r.end as usize])?;
+                    f.sync_all()
+                })
+                .with_context(|| format!("writing the parts of {}", entry.file))?;
+            #[cfg(unix)]
+            std::fs::set_permissions(
+                tmp.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )?;
+            std::fs::rename(tmp.keep(), &folder)
+                .with_context(|| format!("renaming into {}", folder.display()))?;
+            written += bytes.len() as u64;
+        }
+    }
+    Ok(written)
 }
 
 /// Puts the thumbnails `images` (paths under `from`, each `images/<name>`) under `to`: a hard

@@ -16,7 +16,7 @@ use crate::files::read_index_files;
 use crate::index::CatalogueIndex;
 use crate::index::INDEX_MANIFEST_FILE;
 use crate::index::ivf::{
-    Layout, MAX_ITEMS, Mixture, Partitioned, Update, UpdatePolicy, held, publish, update,
+    Layout, MAX_ITEMS, Mixture, Partitioned, Parts, Update, UpdatePolicy, held, publish, update,
 };
 use crate::partitioned::{self, carry_images};
 use rayon::prelude::*;
@@ -65,6 +65,12 @@ pub(super) struct PartitionArgs {
     /// Partition again even where `--out` holds an index this one could update.
     #[arg(long)]
     full: bool,
+    /// Publish each segment file also as small part files (the codes one file per cell, the
+    /// records in runs of 8, the metadata in slices of 2 KB), which a page or `search` reads
+    /// where the host answers no range requests. An update of an index published with parts
+    /// keeps them.
+    #[arg(long)]
+    parts: bool,
 }
 
 /// Mixture components fitted for `--synthetic` (fewer for small indexes: eight items each).
@@ -116,6 +122,7 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
             &index,
             &manifest.model_sha256,
             &manifest.images,
+            args.parts,
         )? {
             Outcome::Done => return Ok(()),
             Outcome::Full(why) => println!("partitioning again: {why}"),
@@ -125,12 +132,13 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
         Some(work) => steps::gather(work, &index, &manifest.data.sha256)?,
         None => Partitioned::build(&index, &layout(&args, &index)?),
     };
-    let publication = publish(
+    let mut publication = publish(
         &index,
         &built,
         &manifest.model_sha256,
         manifest.images.clone(),
     )?;
+    publication.manifest.parts = args.parts.then_some(Parts::DEFAULT);
     carry_images(&args.index, &out, &manifest.images)?;
     let bytes = partitioned::publish(&out, &publication).context("publishing")?;
     println!(
@@ -226,6 +234,7 @@ fn try_update(
     index: &CatalogueIndex,
     model_sha256: &str,
     images: &[String],
+    parts: bool,
 ) -> Result<Outcome> {
     if !out.join(INDEX_MANIFEST_FILE).exists() {
         return Ok(Outcome::Full("no index to update".into()));
@@ -245,7 +254,7 @@ fn try_update(
     let started = std::time::Instant::now();
     let held = held(&previous, source.as_ref())
         .with_context(|| format!("reading the index in {}", out.display()))?;
-    let (publication, changes) = match update(
+    let (mut publication, changes) = match update(
         &previous,
         &held,
         index,
@@ -262,6 +271,9 @@ fn try_update(
             changes,
         } => (publication, changes),
     };
+    if parts && publication.manifest.parts.is_none() {
+        publication.manifest.parts = Some(Parts::DEFAULT);
+    }
     carry_images(from, out, images)?;
     let bytes = partitioned::publish(out, &publication).context("publishing")?;
     let total = publication.manifest.bytes();

@@ -5,7 +5,7 @@
 //! while the page is open never mixes in: the page keeps reading its own generation until it
 //! reloads. Probed cells are kept in a bounded cache.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
 use js_sys::Uint8Array;
@@ -57,12 +57,16 @@ pub(crate) struct Remote {
     probe: Probe,
     cells: CellCache,
     reads: RefCell<Reads>,
+    /// Whether the host sent a whole file for a range request (parts are read since).
+    whole_only: Cell<bool>,
 }
 
 /// Reads ranges of the files next to `url` with `fetch` and `Range` headers, every range of
 /// a round at once.
 struct Fetcher<'a> {
     url: &'a str,
+    /// Set once the host sent a whole file for a range request: parts are read instead.
+    whole_only: &'a Cell<bool>,
 }
 
 fn read_error(file: &str, detail: impl Into<String>) -> AssetError {
@@ -80,6 +84,8 @@ impl ReadRanges for Fetcher<'_> {
     ) -> Result<Vec<Vec<u8>>, AssetError> {
         let js = |e: JsValue| read_error(file, super::js::error_message(&e));
         let url = fetch::join(self.url, file).map_err(js)?;
+        // Aborts the other requests of a host that sends whole files.
+        let abort = web_sys::AbortController::new().map_err(js)?;
         let mut pending = Vec::with_capacity(ranges.len());
         for r in ranges {
             let headers = web_sys::Headers::new().map_err(js)?;
@@ -91,34 +97,24 @@ impl ReadRanges for Fetcher<'_> {
                 .map_err(js)?;
             let init = web_sys::RequestInit::new();
             init.set_headers(&headers);
+            init.set_signal(Some(&abort.signal()));
             // Past the browser's HTTP cache, which lets one request at a time at a URL (ranges
             // of one file would wait on each other); read cells are kept in `CellCache`.
             js_sys::Reflect::set(&init, &"cache".into(), &"no-store".into()).map_err(js)?;
             let promise = gloo::utils::window().fetch_with_str_and_init(&url, &init);
-            pending.push((r.clone(), promise));
+            // Awaited from now on, so that those aborted below reject into a handler.
+            pending.push((r.clone(), JsFuture::from(promise)));
         }
         let mut out = Vec::with_capacity(ranges.len());
-        for (r, promise) in pending {
-            let response: Response = JsFuture::from(promise)
-                .await
-                .map_err(js)?
-                .dyn_into()
-                .map_err(js)?;
+        for (r, response) in pending {
+            let response: Response = response.await.map_err(js)?.dyn_into().map_err(js)?;
             match response.status() {
                 206 => {}
-                404 | 410 => {
-                    return Err(read_error(
-                        file,
-                        "it is gone (the catalogue was republished since this page loaded; \
-                         reload the page)",
-                    ));
-                }
+                404 | 410 => return Err(read_error(file, GONE)),
                 200 => {
-                    return Err(read_error(
-                        file,
-                        "the host sent the whole file for a range request; it must answer \
-                         Range requests (HTTP 206)",
-                    ));
+                    abort.abort();
+                    self.whole_only.set(true);
+                    return Err(AssetError::RangesRefused { file: file.into() });
                 }
                 s => return Err(read_error(file, format!("HTTP {s}"))),
             }
@@ -136,7 +132,47 @@ impl ReadRanges for Fetcher<'_> {
         }
         Ok(out)
     }
+
+    async fn read_whole_files(&self, files: &[(String, u64)]) -> Result<Vec<Vec<u8>>, AssetError> {
+        let mut pending = Vec::with_capacity(files.len());
+        for (file, _) in files {
+            let url = fetch::join(self.url, file)
+                .map_err(|e| read_error(file, super::js::error_message(&e)))?;
+            // Parts are immutable, named by their file's hash: the HTTP cache may keep them.
+            pending.push(JsFuture::from(gloo::utils::window().fetch_with_str(&url)));
+        }
+        let mut out = Vec::with_capacity(files.len());
+        for ((file, len), response) in files.iter().zip(pending) {
+            let js = |e: JsValue| read_error(file, super::js::error_message(&e));
+            let response: Response = response.await.map_err(js)?.dyn_into().map_err(js)?;
+            match response.status() {
+                200 => {}
+                404 | 410 => return Err(read_error(file, GONE)),
+                s => return Err(read_error(file, format!("HTTP {s}"))),
+            }
+            let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
+                .await
+                .map_err(js)?;
+            let bytes = Uint8Array::new(&buffer).to_vec();
+            if bytes.len() as u64 != *len {
+                return Err(read_error(
+                    file,
+                    format!("{} bytes where the part has {len}", bytes.len()),
+                ));
+            }
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
+    fn ranges_served(&self) -> bool {
+        !self.whole_only.get()
+    }
 }
+
+/// Why a file the manifest named is not found.
+const GONE: &str =
+    "it is gone (the catalogue was republished since this page loaded; reload the page)";
 
 impl Remote {
     /// Opens the partitioned index whose manifest (`manifest`, read from `url`) names its
@@ -157,6 +193,7 @@ impl Remote {
             probe,
             cells: CellCache::new(CELL_CACHE_BYTES),
             reads: RefCell::new(Reads::default()),
+            whole_only: Cell::new(false),
         })
     }
 
@@ -179,7 +216,10 @@ impl Remote {
         orderable_only: bool,
         keep: impl Fn(&Item) -> bool,
     ) -> Result<Vec<Found>, AssetError> {
-        let fetcher = Fetcher { url: &self.url };
+        let fetcher = Fetcher {
+            url: &self.url,
+            whole_only: &self.whole_only,
+        };
         let (found, trace) = search_async(
             &self.published,
             &fetcher,

@@ -23,11 +23,12 @@ const TYPES = {
  * (further prefix -> folder), with `headers` on every answer; with `cdn`, files are sent
  * gzip-compressed and revalidated by ETag, as a CDN would. A request with a single
  * `Range: bytes=a-b` is answered 206 with those bytes (416 past the end), as hosts and CDNs
- * do; with `delay`, every answer waits that many milliseconds (a far host). A POST is recorded with its body in `posts` and answered 204. Each request's path is
+ * do (unless `ranges` is false: then the whole file is sent with 200, as a host without range
+ * support does); with `delay`, every answer waits that many milliseconds (a far host). A POST is recorded with its body in `posts` and answered 204. Each request's path is
  * in `requests`, and with its Range header (or null) in `ranges`. Resolves to
  * { url, origin, close, requests, ranges, posts }.
  */
-export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0 } = {}) {
+export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0, ranges: servesRanges = true } = {}) {
   const requests = [];
   const ranges = [];
   const posts = [];
@@ -56,7 +57,7 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const head = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' };
-      const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      const range = servesRanges && /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
       if (range) {
         // Only the range is read: a range of a large file costs what a CDN's would.
         const [start, end] = [Number(range[1]), Number(range[2])];

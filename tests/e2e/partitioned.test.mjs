@@ -5,7 +5,8 @@
 // shown items' metadata; cells kept once read), counted by the server; a manifest republished
 // mid-session does not mix generations; a damaged or missing file gives a clear message and
 // the rest still works; a synthetic 100k-item catalogue is read in three rounds of a few
-// requests and finds what the CLI's reader of the same files finds.
+// requests and finds what the CLI's reader of the same files finds, and so it does from a host
+// without range requests, through its part files.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -259,7 +260,7 @@ test('a damaged cell or a missing file gives a clear message and the rest still 
 
 test('a 100k-item catalogue is read in three rounds of few requests and finds what the native reader finds', { timeout: 900_000 }, async () => {
   const dir = join(tmp, 'big');
-  execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', '100000'], { stdio: 'pipe' });
+  execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', '100000', '--parts'], { stdio: 'pipe' });
   const m = await manifest(dir);
   assert.equal(m.count, 100_000);
   assert.equal(m.cells, 1000);
@@ -309,6 +310,42 @@ test('a 100k-item catalogue is read in three rounds of few requests and finds wh
       await page.close();
     }
     console.log(`# 100k recall@10 against exact search over all 100,000 items: ${recall.toFixed(3)}`);
+
+    // A host without range requests (it sends whole files): the page reads the part files
+    // holding what it would have read by range, and finds the same.
+    const plain = await serve(DIST, '/', {
+      mounts: { '/big/': dir },
+      pages: { '/big.html': storefront('/big/index.json') },
+      ranges: false,
+    });
+    try {
+      const { page, errors } = await openPage(browser, `${plain.origin}/big.html`);
+      const partsOf = data.map((f) => f.replace(/\.(bin|json)$/, '/'));
+      for (const [q, id] of queries.slice(0, 2).entries()) {
+        const before = plain.ranges.length;
+        const results = await callWithPhoto(page, 'search', await photoBase64(id), { top: 10 });
+        assert.deepEqual(results.map((r) => r.id), native[q].results.map((r) => r.id));
+        const i = (await info(page)).partitioned;
+        const read = since(plain, before, '/big/').filter((r) => !r.path.startsWith('/big/images/'));
+        const parts = read.filter((r) => partsOf.some((p) => r.path.startsWith(p)) && r.range === null);
+        const refused = read.filter((r) => r.path === data[0] && r.range !== null);
+        // Ranges are asked for once, of the lists file (the first round), then parts only.
+        assert.equal(parts.length + refused.length, read.length, JSON.stringify(read));
+        assert.equal(parts.length, i.lastRequests);
+        assert.ok(i.lastRounds >= 2 && i.lastRounds <= 3, `${i.lastRounds} rounds`);
+        if (q === 0) assert.ok(refused.length >= 1 && refused.length <= 64, `${refused.length} refused`);
+        else assert.equal(refused.length, 0);
+        const count = (k) => parts.filter((r) => r.path.startsWith(partsOf[k])).length;
+        // The probed cells' parts (those not cached from the first query), one file each.
+        assert.ok(count(0) >= (q === 0 ? 1 : 0) && count(0) <= 64, `${count(0)} cell parts`);
+        console.log(`# 100k by parts, query ${q}: ${i.lastRequests} requests (${count(0)} cells, ${count(1)} records, ${count(2)} metadata), ${(i.lastBytes / 1e3).toFixed(0)} KB${q === 0 ? `, after ${refused.length} range requests answered whole` : ''}`);
+      }
+      assert.deepEqual(errors, []);
+      await page.screenshot({ path: join(SHOTS, 'partitioned-by-parts.png') });
+      await page.close();
+    } finally {
+      await plain.close();
+    }
   } finally {
     await browser.close();
     await server.close();

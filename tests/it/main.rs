@@ -13,6 +13,7 @@ mod formats;
 mod fuzzed;
 mod hostile;
 mod partition;
+mod parts;
 mod preprocess;
 mod published;
 mod ranking;

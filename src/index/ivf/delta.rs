@@ -14,10 +14,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
-use super::lazy::Ranges;
 use super::manifest::{Facets, Segment};
 use super::partition::{Cell, Coder};
 use super::published::Published;
+use super::reading::Ranges;
 use super::write::{
     CHECK, Directory, Publication, Top, check, content, features, fingerprint, metadata, segment,
 };

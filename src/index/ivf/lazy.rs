@@ -7,48 +7,20 @@
 //! bounded [`CellCache`].
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::ops::Range;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use futures_util::future::join_all;
-
 use super::partition::{Probe, best};
 use super::published::{Published, Record};
 use super::read::records_index;
+use super::reading::{Ranges, ReadRanges, Round, read_files};
 use crate::error::AssetError;
 use crate::index::description::Query;
 use crate::index::item::Item;
 use crate::index::rank::{Blend, Hit, Variants, rank};
-
-/// Reads ranges of a published index's files.
-pub trait Ranges {
-    /// The bytes of each of `ranges` of `file` (a name the manifest gives), in order; each
-    /// answer must be exactly its range's length.
-    fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError>;
-}
-
-/// Reads ranges of a published index's files asynchronously; every [`Ranges`] is one.
-pub trait ReadRanges {
-    /// The bytes of each of `ranges` of `file`, in order, as [`Ranges::read`].
-    fn read_ranges(
-        &self,
-        file: &str,
-        ranges: &[Range<u64>],
-    ) -> impl Future<Output = Result<Vec<Vec<u8>>, AssetError>>;
-}
-
-impl<T: Ranges + ?Sized> ReadRanges for T {
-    fn read_ranges(
-        &self,
-        file: &str,
-        ranges: &[Range<u64>],
-    ) -> impl Future<Output = Result<Vec<Vec<u8>>, AssetError>> {
-        std::future::ready(self.read(file, ranges))
-    }
-}
 
 /// The probed cells' codes kept between queries, the least recently used dropped first
 /// once they hold more than their budget. It belongs to one published index (one
@@ -115,18 +87,6 @@ impl CellCache {
     }
 }
 
-/// Ranges closer than this are read as one (bytes read twice cost less than a request).
-pub const MERGE_GAP: u64 = 4096;
-
-/// One round of reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Round {
-    /// Requests (ranges read).
-    pub requests: usize,
-    /// Bytes read.
-    pub bytes: u64,
-}
-
 /// What one query read, round by round.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
@@ -175,101 +135,6 @@ pub struct Found {
     pub item: Item,
     /// Its features, as the index stores them.
     pub record: Record,
-}
-
-/// `wanted` (sorted by start) merged where they touch or lie within `gap` of each other;
-/// each merged range with the indices of the wanted ranges it covers.
-fn merge(wanted: &[Range<u64>], gap: u64) -> Vec<(Range<u64>, Vec<usize>)> {
-    let mut out: Vec<(Range<u64>, Vec<usize>)> = Vec::new();
-    for (i, r) in wanted.iter().enumerate() {
-        match out.last_mut() {
-            Some((m, members)) if r.start <= m.end.saturating_add(gap) => {
-                m.end = m.end.max(r.end);
-                members.push(i);
-            }
-            _ => out.push((r.clone(), vec![i])),
-        }
-    }
-    out
-}
-
-/// Reads `wanted` of `file` through `source`, merging near ranges; the bytes of each wanted
-/// range, in the order given.
-async fn read_merged(
-    source: &(impl ReadRanges + ?Sized),
-    file: &str,
-    wanted: &[Range<u64>],
-    round: &mut Round,
-) -> Result<Vec<Vec<u8>>, AssetError> {
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut order: Vec<usize> = (0..wanted.len()).collect();
-    order.sort_by_key(|i| wanted[*i].start);
-    let sorted: Vec<Range<u64>> = order.iter().map(|i| wanted[*i].clone()).collect();
-    let merged = merge(&sorted, MERGE_GAP);
-    let ranges: Vec<Range<u64>> = merged.iter().map(|(r, _)| r.clone()).collect();
-    let answers = source.read_ranges(file, &ranges).await?;
-    if answers.len() != ranges.len() {
-        return Err(AssetError::Read {
-            file: file.into(),
-            detail: format!("{} answers for {} ranges", answers.len(), ranges.len()),
-        });
-    }
-    round.requests += ranges.len();
-    let mut out = vec![Vec::new(); wanted.len()];
-    for ((range, members), bytes) in merged.iter().zip(&answers) {
-        round.bytes += bytes.len() as u64;
-        if bytes.len() as u64 != range.end - range.start {
-            return Err(AssetError::Read {
-                file: file.into(),
-                detail: format!(
-                    "{} bytes for the range {}..{}",
-                    bytes.len(),
-                    range.start,
-                    range.end
-                ),
-            });
-        }
-        for &m in members {
-            let r = &sorted[m];
-            let (a, b) = (
-                (r.start - range.start) as usize,
-                (r.end - range.start) as usize,
-            );
-            out[order[m]] = bytes[a..b].to_vec();
-        }
-    }
-    Ok(out)
-}
-
-/// Reads `wanted` (file and range) through `source`, each file's ranges merged and the files
-/// read at once; the bytes of each wanted range, in the order given.
-async fn read_files(
-    source: &(impl ReadRanges + ?Sized),
-    wanted: &[(&str, Range<u64>)],
-    round: &mut Round,
-) -> Result<Vec<Vec<u8>>, AssetError> {
-    let mut by_file: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, (file, _)) in wanted.iter().enumerate() {
-        by_file.entry(file).or_default().push(i);
-    }
-    let reads = by_file.iter().map(|(file, members)| async move {
-        let ranges: Vec<Range<u64>> = members.iter().map(|i| wanted[*i].1.clone()).collect();
-        let mut round = Round::default();
-        let bytes = read_merged(source, file, &ranges, &mut round).await;
-        (round, bytes)
-    });
-    let answers = join_all(reads).await;
-    let mut out = vec![Vec::new(); wanted.len()];
-    for ((_, members), (r, bytes)) in by_file.iter().zip(answers) {
-        round.requests += r.requests;
-        round.bytes += r.bytes;
-        for (i, b) in members.iter().zip(bytes?) {
-            out[*i] = b;
-        }
-    }
-    Ok(out)
 }
 
 /// What a query asks of a partitioned index besides its photo.
@@ -371,7 +236,7 @@ pub async fn search_async(
             (published.lists_file(s), published.cell_range(s, c))
         })
         .collect();
-    let read = read_files(source, &ranges, &mut trace.cells).await?;
+    let read = read_files(published, source, &ranges, &mut trace.cells).await?;
     for (i, codes) in missing.into_iter().zip(read) {
         lists[i] = Some(codes);
     }
@@ -402,7 +267,7 @@ pub async fn search_async(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let bytes = read_files(source, &ranges, &mut trace.records).await?;
+    let bytes = read_files(published, source, &ranges, &mut trace.records).await?;
     let records: Vec<Record> = candidates
         .iter()
         .zip(&bytes)
@@ -430,7 +295,7 @@ pub async fn search_async(
             })
             .collect();
         let mut round = Round::default();
-        let bytes = read_files(source, &ranges, &mut round).await?;
+        let bytes = read_files(published, source, &ranges, &mut round).await?;
         trace.items.push(round);
         for (h, b) in batch.iter().zip(&bytes) {
             let record = &records[h.index];

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::parts::Parts;
 use crate::assets::{FileEntry, parse_manifest, plain_name};
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
@@ -84,6 +85,10 @@ pub struct PartitionedManifest {
     /// What the items offer to filter by, for a page that never holds them all.
     #[serde(default)]
     pub facets: Facets,
+    /// Whether the segment files are also published as part files, and their sizes, for
+    /// hosts that answer no range requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Parts>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -208,6 +213,11 @@ impl PartitionedManifest {
                 &segment.records,
                 segment.count as u64 * m.record_len() as u64,
             )?;
+        }
+        if m.parts.is_some_and(|p| !p.is_valid()) {
+            return Err(content(
+                "its parts hold 1 to 4,096 records and 256 bytes to 1 MB of metadata",
+            ));
         }
         if m.top.bytes > MAX_TOP_BYTES {
             return Err(content(format!(

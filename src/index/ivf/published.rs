@@ -326,6 +326,11 @@ impl Published {
         })
     }
 
+    /// Where each cell's codes begin in segment `s`, in codes from the segment's first.
+    pub(super) fn local_starts(&self, s: usize) -> Option<&[u32]> {
+        self.segments.get(s).map(|seg| seg.starts.as_slice())
+    }
+
     /// The lists file of segment `s`.
     pub fn lists_file(&self, s: usize) -> &str {
         self.segments

@@ -447,6 +447,7 @@ pub fn publish(
             removed: 0,
             images,
             facets: Facets::of(&index.items),
+            parts: None,
         },
         files,
     })
