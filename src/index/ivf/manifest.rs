@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::parts::Parts;
 use crate::assets::{FileEntry, parse_manifest, plain_name};
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
@@ -107,6 +106,28 @@ pub struct Segment {
     pub records: FileEntry,
     /// The metadata.
     pub items: FileEntry,
+}
+
+/// How a partitioned index's segment files are split into part files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parts {
+    /// Records in each part of a records file.
+    pub records: u32,
+    /// Bytes in each part of a metadata file.
+    pub item_bytes: u32,
+}
+
+impl Parts {
+    /// Runs of 8 records (the near-first order's runs) and metadata slices of 2 KB.
+    pub const DEFAULT: Self = Self {
+        records: 8,
+        item_bytes: 2048,
+    };
+
+    /// Whether the sizes are ones a reader accepts (1 to 4,096 records, 256 B to 1 MB).
+    pub fn is_valid(&self) -> bool {
+        (1..=4096).contains(&self.records) && (256..=1 << 20).contains(&self.item_bytes)
+    }
 }
 
 /// The categories and colour names the items of an index carry (those in stock, and all).

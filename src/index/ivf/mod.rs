@@ -36,10 +36,11 @@ pub use kmeans::{SplitMix, distance2, kmeans, nearest};
 pub use lazy::{CellCache, Found, Request, Trace, search, search_async};
 pub use manifest::{
     Facets, MAX_CELLS, MAX_DELTAS, MAX_ITEM_BYTES, MAX_ITEMS, MAX_TOP_BYTES,
-    PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest, Segment, is_partitioned,
+    PARTITIONED_FORMAT_VERSION, PARTITIONED_LAYOUT, PartitionedManifest, Parts, Segment,
+    is_partitioned,
 };
 pub use partition::{Cell, Layout, Partitioned, Probe, Touched};
-pub use parts::{Parts, Split, part_name, parts_folder};
+pub use parts::{Split, part_name, parts_folder};
 pub use pq::{CENTROIDS, Measure, Part, Quantiser, SubspaceShape};
 pub use published::{Plan, Published, Record};
 pub use read::records_index;

@@ -1,4 +1,4 @@
-//! Part files, for hosts that answer no range requests: with [`Parts`] in the manifest, each
+//! Part files, for hosts that answer no range requests: with `parts` in the manifest, each
 //! segment file is also published split into small files under a folder named as the file
 //! is (`lists-<hash>/<n>.bin`): the codes one file per cell, the records in runs of a few,
 //! the metadata in slices of a few kilobytes. A query on such a host reads whole the parts
@@ -7,31 +7,8 @@
 
 use std::ops::Range;
 
-use serde::{Deserialize, Serialize};
-
+use super::manifest::Parts;
 use super::published::Published;
-
-/// How a partitioned index's segment files are split into part files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parts {
-    /// Records in each part of a records file.
-    pub records: u32,
-    /// Bytes in each part of a metadata file.
-    pub item_bytes: u32,
-}
-
-impl Parts {
-    /// Runs of 8 records (the near-first order's runs) and metadata slices of 2 KB.
-    pub const DEFAULT: Self = Self {
-        records: 8,
-        item_bytes: 2048,
-    };
-
-    /// Whether the sizes are ones a reader accepts (1 to 4,096 records, 256 B to 1 MB).
-    pub fn is_valid(&self) -> bool {
-        (1..=4096).contains(&self.records) && (256..=1 << 20).contains(&self.item_bytes)
-    }
-}
 
 /// Where the parts of one file lie in it: part `n` is `bounds[n]..bounds[n + 1]` (cells,
 /// which may be empty: no file is published for an empty part), or every `size` bytes.
@@ -112,7 +89,7 @@ impl Published {
     /// How `file` (one of its segments' files) is split into parts; `None` for an index
     /// published without parts or a file it does not name.
     pub fn split(&self, file: &str) -> Option<Split> {
-        let parts = self.manifest.parts?;
+        let parts = self.manifest.parts.filter(Parts::is_valid)?;
         let m = &self.manifest;
         let (s, files) = m.segments().into_iter().enumerate().find(|(_, seg)| {
             [&seg.lists, &seg.records, &seg.items]
