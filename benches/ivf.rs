@@ -300,15 +300,9 @@ fn main() {
                 let probe = Probe { cells, candidates };
                 let r = measure(&published, &memory, &real, &query_rows, &ids, probe);
                 println!(
-                    "  | {cells} | {candidates} | {:.3} | {probed:.3} | {:.0} KB ({:.0} + {:.0} + \
-                     {:.0}) | {:.0} | {} |",
+                    "  | {cells} | {candidates} | {:.3} | {probed:.3} | {} |",
                     r.recall,
-                    r.bytes / 1e3,
-                    r.parts[0] / 1e3,
-                    r.parts[1] / 1e3,
-                    r.parts[2] / 1e3,
-                    r.requests,
-                    r.rounds
+                    r.reads()
                 );
                 for p in &parts {
                     let mut manifest = published.manifest.clone();
@@ -320,16 +314,11 @@ fn main() {
                     memory.parts = None;
                     println!(
                         "  | {cells} | {candidates}, by parts of {} records and {} B of metadata \
-                         | {:.3} | | {:.0} KB ({:.0} + {:.0} + {:.0}) | {:.0} | {} |",
+                         | {:.3} | | {} |",
                         p.records,
                         p.item_bytes,
                         r.recall,
-                        r.bytes / 1e3,
-                        r.parts[0] / 1e3,
-                        r.parts[1] / 1e3,
-                        r.parts[2] / 1e3,
-                        r.requests,
-                        r.rounds
+                        r.reads()
                     );
                 }
             }
@@ -414,6 +403,22 @@ struct Measured {
     rounds: usize,
     /// Bytes of the codes, the records and the metadata.
     parts: [f64; 3],
+}
+
+impl Measured {
+    /// The table's columns of what a query read: bytes (codes + records + metadata),
+    /// requests, rounds.
+    fn reads(&self) -> String {
+        format!(
+            "{:.0} KB ({:.0} + {:.0} + {:.0}) | {:.0} | {}",
+            self.bytes / 1e3,
+            self.parts[0] / 1e3,
+            self.parts[1] / 1e3,
+            self.parts[2] / 1e3,
+            self.requests,
+            self.rounds
+        )
+    }
 }
 
 /// Queries `published` (its files in `memory`) with `probe`, against the exact `ids`.

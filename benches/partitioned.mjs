@@ -1,7 +1,7 @@
 // Partitioned catalogue benchmark in headless Chromium (CPU backend): a synthetic catalogue of
 // ITEMS items drawn from dist/catalogue (`deep-shopping partition --synthetic`), served on
 // loopback with no added latency and with 50 ms added to every answer, against the whole
-// dist/catalogue index. Prints, per setting: load time, the first photo's wall time to
+// dist/catalogue index, and from a host without range requests (read by its part files). Prints, per setting: load time, the first photo's wall time to
 // results, and over RUNS further photos the median wall time, the time reading the index,
 // bytes, requests and rounds a query read, and the page bundle's wasm memory.
 // Usage: node benches/partitioned.mjs [ITEMS] [RUNS]   (after scripts/test.sh built dist/ and the CLI)
@@ -18,7 +18,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = await mkdtemp(join(tmpdir(), 'ds-bench-partitioned-'));
 const t0 = Date.now();
-console.log(execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', String(items)]).toString().trim()
+console.log(execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', String(items), '--parts']).toString().trim()
   + ` (${((Date.now() - t0) / 1e3).toFixed(0)} s with sampling)`);
 const rows = await catalogueRows();
 const photos = await Promise.all(rows.slice(0, runs + 1).map((r) => photoBase64(r.id)));
@@ -64,6 +64,12 @@ try {
       await measure(`${server.origin}/big.html`, `partitioned, +${delay} ms a request`);
     } finally {
       await server.close();
+    }
+    const plain = await serve(DIST, '/', { delay, ranges: false, mounts: { '/big/': dir }, pages: { '/big.html': page('/big/index.json') } });
+    try {
+      await measure(`${plain.origin}/big.html`, `partitioned, by parts from a host without ranges, +${delay} ms a request`);
+    } finally {
+      await plain.close();
     }
   }
 } finally {
