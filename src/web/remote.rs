@@ -118,6 +118,7 @@ impl ReadRanges for Fetcher<'_> {
                 }
                 s => return Err(read_error(file, format!("HTTP {s}"))),
             }
+            oversized(&response, file, r.end - r.start)?;
             let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
                 .await
                 .map_err(js)?;
@@ -150,6 +151,7 @@ impl ReadRanges for Fetcher<'_> {
                 404 | 410 => return Err(read_error(file, GONE)),
                 s => return Err(read_error(file, format!("HTTP {s}"))),
             }
+            oversized(&response, file, *len)?;
             let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
                 .await
                 .map_err(js)?;
@@ -167,6 +169,28 @@ impl ReadRanges for Fetcher<'_> {
 
     fn ranges_served(&self) -> bool {
         !self.whole_only.get()
+    }
+}
+
+/// Bytes an answer's declared length may exceed what was asked for (a compressed answer of
+/// a few incompressible bytes is a little longer).
+const SLACK: u64 = 1024;
+
+/// Fails, before the body is read, when `response` declares more bytes than the `len` asked
+/// of `file` (and some slack).
+fn oversized(response: &Response, file: &str, len: u64) -> Result<(), AssetError> {
+    let declared = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(n) if n > len.saturating_add(SLACK) => Err(read_error(
+            file,
+            format!("the host sends {n} bytes where {len} were asked for"),
+        )),
+        _ => Ok(()),
     }
 }
 
