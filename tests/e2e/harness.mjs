@@ -24,11 +24,13 @@ const TYPES = {
  * gzip-compressed and revalidated by ETag, as a CDN would. A request with a single
  * `Range: bytes=a-b` is answered 206 with those bytes (416 past the end), as hosts and CDNs
  * do (unless `ranges` is false: then the whole file is sent with 200, as a host without range
- * support does); with `delay`, every answer waits that many milliseconds (a far host). A POST is recorded with its body in `posts` and answered 204. Each request's path is
+ * support does); with `delay`, every answer waits that many milliseconds (a far host); while
+ * `tamper.pad` (a RegExp, read at each request) matches a path, a whole file is sent with a
+ * megabyte of zeros after it and that length declared (a host sending far more than asked). A POST is recorded with its body in `posts` and answered 204. Each request's path is
  * in `requests`, and with its Range header (or null) in `ranges`. Resolves to
  * { url, origin, close, requests, ranges, posts }.
  */
-export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0, ranges: servesRanges = true } = {}) {
+export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0, ranges: servesRanges = true, tamper = {} } = {}) {
   const requests = [];
   const ranges = [];
   const posts = [];
@@ -87,6 +89,12 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
           res.writeHead(200, { ...head, 'content-encoding': 'gzip' }).end(gzipped(file, body));
           return;
         }
+      }
+      if (tamper.pad?.test(path)) {
+        const padded = Buffer.concat([body, Buffer.alloc(1 << 20)]);
+        res.writeHead(200, { ...head, 'content-length': padded.length });
+        res.end(padded);
+        return;
       }
       res.writeHead(200, head);
       res.end(body);

@@ -258,6 +258,41 @@ test('a damaged cell or a missing file gives a clear message and the rest still 
   }
 });
 
+test('from a host without ranges the parts are read, and an answer far longer than asked is refused', { timeout: 600_000 }, async () => {
+  const dir = join(tmp, 'plain');
+  execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--cells', '4', '--parts'], { stdio: 'pipe' });
+  const m = await manifest(dir);
+  assert.deepEqual(m.parts, { records: 8, item_bytes: 2048 });
+  const [a, b] = [rows[0], rows[7]];
+  const native = cliSearch(dir, [a.id, b.id]);
+  const tamper = {};
+  const server = await serve(DIST, '/', {
+    mounts: { '/plain/': dir },
+    pages: { '/plain.html': storefront('/plain/index.json') },
+    ranges: false,
+    tamper,
+  });
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(browser, `${server.origin}/plain.html`);
+    const first = await trySearch(page, await photoBase64(a.id), { top: 10 });
+    assert.deepEqual(first.results?.map((r) => r.id), native[0].results.map((r) => r.id), JSON.stringify(first));
+    // A host that pads the records' parts with a megabyte: refused by their declared length.
+    const records = m.records.file.replace(/\.bin$/, '/');
+    tamper.pad = new RegExp(`^/plain/${records}`);
+    const padded = await trySearch(page, await photoBase64(b.id), { top: 10 });
+    assert.match(padded.error ?? '', /sends \d+ bytes where \d+ were asked for/, JSON.stringify(padded));
+    // Once the host behaves, the same photo is found.
+    tamper.pad = null;
+    const again = await trySearch(page, await photoBase64(b.id), { top: 10 });
+    assert.deepEqual(again.results?.map((r) => r.id), native[1].results.map((r) => r.id), JSON.stringify(again));
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
 test('a 100k-item catalogue is read in three rounds of few requests and finds what the native reader finds', { timeout: 900_000 }, async () => {
   const dir = join(tmp, 'big');
   execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', '100000', '--parts'], { stdio: 'pipe' });
