@@ -1,6 +1,7 @@
 //! Files the browser and the CLI load at run time: the model manifest, int8 weights and
-//! their checksums.
+//! their checksums; safetensors files written from plain tensors (`tensors`).
 
+mod tensors;
 #[cfg(feature = "model")]
 mod weights;
 
@@ -10,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::error::AssetError;
 use crate::model::ResNetConfig;
 
+pub use tensors::{Tensor, f32s, serialized};
 #[cfg(feature = "model")]
 pub use weights::{
     NamedTensor, QuantStats, f32_weights, load_weights, quantise_weights, read_weights,

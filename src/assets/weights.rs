@@ -14,6 +14,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use burn::module::Module;
 
+use super::tensors::{Tensor, f32s, serialized};
 use crate::error::AssetError;
 
 const WHAT: &str = "weights file";
@@ -71,10 +72,6 @@ fn quantise(values: &[f32], shape: &[usize], axis: usize) -> (Vec<i8>, Vec<f32>,
     (q, scales, err)
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 /// Serialises a model's parameters as int8 weights with per-channel scales.
 pub fn quantise_weights<M: Module>(model: &M) -> Result<(Vec<u8>, QuantStats), AssetError> {
     encode_weights(model, true)
@@ -87,7 +84,7 @@ pub fn f32_weights<M: Module>(model: &M) -> Result<Vec<u8>, AssetError> {
 
 fn encode_weights<M: Module>(model: &M, int8: bool) -> Result<(Vec<u8>, QuantStats), AssetError> {
     let mut stats = QuantStats::default();
-    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut owned: Vec<Tensor> = Vec::new();
     let mut metadata = HashMap::new();
     for tensor in model.collect(None, None, false) {
         let (name, dtype, shape, _, bytes) = tensor
@@ -113,7 +110,7 @@ fn encode_weights<M: Module>(model: &M, int8: bool) -> Result<(Vec<u8>, QuantSta
                 format!("{name}{SCALE_SUFFIX}"),
                 Dtype::F32,
                 vec![scales.len()],
-                f32_bytes(&scales),
+                f32s(&scales),
             ));
             owned.push((
                 name,
@@ -123,18 +120,10 @@ fn encode_weights<M: Module>(model: &M, int8: bool) -> Result<(Vec<u8>, QuantSta
             ));
         } else {
             stats.kept += values.len();
-            owned.push((name, Dtype::F32, dims, f32_bytes(&values)));
+            owned.push((name, Dtype::F32, dims, f32s(&values)));
         }
     }
-    let views = owned
-        .iter()
-        .map(|(name, dtype, shape, data)| {
-            TensorView::new(*dtype, shape.clone(), data)
-                .map(|view| (name.clone(), view))
-                .map_err(st_error)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let bytes = safetensors::serialize(views, Some(metadata)).map_err(st_error)?;
+    let bytes = serialized(WHAT, &owned, metadata)?;
     Ok((sorted_header(&bytes)?, stats))
 }
 
@@ -243,7 +232,7 @@ pub fn load_weights<M: Module>(mut model: M, bytes: &[u8]) -> Result<M, AssetErr
                 DType::F32,
                 t.shape,
                 None,
-                Bytes::from_bytes_vec(f32_bytes(&t.values)),
+                Bytes::from_bytes_vec(f32s(&t.values)),
             )
         })
         .collect();

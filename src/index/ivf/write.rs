@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors, serialize};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -18,6 +17,7 @@ use super::pq::{Part, Quantiser, SubspaceShape};
 use super::q8;
 use super::space::Space;
 use crate::assets::FileEntry;
+pub(super) use crate::assets::{Tensor, f32s, serialized};
 use crate::error::AssetError;
 use crate::index::CatalogueIndex;
 
@@ -235,11 +235,6 @@ pub(super) struct Top<'a> {
     pub removed: &'a [u32],
 }
 
-/// `v` as the bytes of an f32 tensor.
-pub(super) fn f32s(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 fn i8s(v: &[i8]) -> Vec<u8> {
     v.iter().map(|x| *x as u8).collect()
 }
@@ -266,27 +261,6 @@ pub(super) fn read_u32s(b: &[u8]) -> Vec<u32> {
     b.chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
-}
-
-/// A tensor of a file, with its name, type, shape and bytes.
-pub(super) type Tensor = (String, Dtype, Vec<usize>, Vec<u8>);
-
-/// A safetensors file (a `what`) of `tensors` with `metadata`.
-pub(super) fn serialized(
-    what: &'static str,
-    tensors: &[Tensor],
-    metadata: HashMap<String, String>,
-) -> Result<Vec<u8>, AssetError> {
-    let error = |e| AssetError::safetensors(what, e);
-    let views = tensors
-        .iter()
-        .map(|(name, dtype, shape, bytes)| {
-            TensorView::new(*dtype, shape.clone(), bytes)
-                .map(|v| (name.as_str(), v))
-                .map_err(error)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    serialize(views, Some(metadata)).map_err(error)
 }
 
 /// `values` as the tensor `name` of `shape`: as int8 codes with their rows' exponents (the
