@@ -118,18 +118,8 @@ impl ReadRanges for Fetcher<'_> {
                 }
                 s => return Err(read_error(file, format!("HTTP {s}"))),
             }
-            oversized(&response, file, r.end - r.start)?;
-            let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
-                .await
-                .map_err(js)?;
-            let bytes = Uint8Array::new(&buffer).to_vec();
-            if bytes.len() as u64 != r.end - r.start {
-                return Err(read_error(
-                    file,
-                    format!("{} bytes for the range {}..{}", bytes.len(), r.start, r.end),
-                ));
-            }
-            out.push(bytes);
+            let asked = format!("the range {}..{}", r.start, r.end);
+            out.push(body(&response, file, r.end - r.start, &asked).await?);
         }
         Ok(out)
     }
@@ -151,18 +141,7 @@ impl ReadRanges for Fetcher<'_> {
                 404 | 410 => return Err(read_error(file, GONE)),
                 s => return Err(read_error(file, format!("HTTP {s}"))),
             }
-            oversized(&response, file, *len)?;
-            let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
-                .await
-                .map_err(js)?;
-            let bytes = Uint8Array::new(&buffer).to_vec();
-            if bytes.len() as u64 != *len {
-                return Err(read_error(
-                    file,
-                    format!("{} bytes where the part has {len}", bytes.len()),
-                ));
-            }
-            out.push(bytes);
+            out.push(body(&response, file, *len, &format!("a part of {len}")).await?);
         }
         Ok(out)
     }
@@ -170,6 +149,30 @@ impl ReadRanges for Fetcher<'_> {
     fn ranges_served(&self) -> bool {
         !self.whole_only.get()
     }
+}
+
+/// The body of `response`, asked for `len` bytes of `file` (`asked`, as an error names them):
+/// refused before it is read where it declares far more, and after where it holds another
+/// length.
+async fn body(
+    response: &Response,
+    file: &str,
+    len: u64,
+    asked: &str,
+) -> Result<Vec<u8>, AssetError> {
+    oversized(response, file, len)?;
+    let js = |e: JsValue| read_error(file, super::js::error_message(&e));
+    let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
+        .await
+        .map_err(js)?;
+    let bytes = Uint8Array::new(&buffer).to_vec();
+    if bytes.len() as u64 != len {
+        return Err(read_error(
+            file,
+            format!("{} bytes for {asked}", bytes.len()),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Bytes an answer's declared length may exceed what was asked for (a compressed answer of

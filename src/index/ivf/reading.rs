@@ -175,8 +175,7 @@ pub(super) async fn read_files(
     let reads = by_file.iter().map(|(file, members)| async move {
         let ranges: Vec<Range<u64>> = members.iter().map(|i| wanted[*i].1.clone()).collect();
         let mut round = Round::default();
-        let split = published.split(file);
-        let bytes = read_file(source, split, file, &ranges, &mut round).await;
+        let bytes = read_file(source, published, file, &ranges, &mut round).await;
         (round, bytes)
     });
     let answers = join_all(reads).await;
@@ -191,25 +190,26 @@ pub(super) async fn read_files(
     Ok(out)
 }
 
-/// Reads `wanted` of `file` through `source`: by merged ranges, or by its parts (`split`)
-/// where the host serves no ranges.
+/// Reads `wanted` of `file` through `source`: by merged ranges, or by its parts where the
+/// host serves no ranges and `published` has parts (their split worked out only then).
 async fn read_file(
     source: &(impl ReadRanges + ?Sized),
-    split: Option<Split>,
+    published: &Published,
     file: &str,
     wanted: &[Range<u64>],
     round: &mut Round,
 ) -> Result<Vec<Vec<u8>>, AssetError> {
-    let Some(split) = split else {
-        return read_merged(source, file, wanted, round).await;
-    };
-    if source.ranges_served() {
+    let has_parts = published.manifest.parts.is_some();
+    if !has_parts || source.ranges_served() {
         match read_merged(source, file, wanted, round).await {
-            Err(AssetError::RangesRefused { .. }) => {}
+            Err(AssetError::RangesRefused { .. }) if has_parts => {}
             read => return read,
         }
     }
-    read_parts(source, &split, file, wanted, round).await
+    match published.split(file) {
+        Some(split) => read_parts(source, &split, file, wanted, round).await,
+        None => read_merged(source, file, wanted, round).await,
+    }
 }
 
 /// Reads `wanted` of `file` from the parts of `split` holding them, each part once and whole.
