@@ -172,21 +172,22 @@ impl Http {
     }
 }
 
+/// Threads for `n` requests of `what`, at most [`PARALLEL`] at once.
+fn requests(what: &str, n: usize) -> Result<rayon::ThreadPool, AssetError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(PARALLEL.min(n).max(1))
+        .build()
+        .map_err(|e| read_error(what, e))
+}
+
 impl Ranges for Http {
     fn read(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, AssetError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(PARALLEL.min(ranges.len()).max(1))
-            .build()
-            .map_err(|e| read_error(file, e))?;
-        pool.install(|| ranges.par_iter().map(|r| self.range(file, r)).collect())
+        requests(file, ranges.len())?
+            .install(|| ranges.par_iter().map(|r| self.range(file, r)).collect())
     }
 
     fn read_whole(&self, files: &[(String, u64)]) -> Result<Vec<Vec<u8>>, AssetError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(PARALLEL.min(files.len()).max(1))
-            .build()
-            .map_err(|e| read_error("parts", e))?;
-        pool.install(|| {
+        requests("parts", files.len())?.install(|| {
             files
                 .par_iter()
                 .map(|(file, len)| {
