@@ -51,8 +51,7 @@ pub fn portable(text: &str) -> String {
     out
 }
 
-/// Largest manifest read (model or index).
-pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+pub use crate::assets::MAX_MANIFEST_BYTES;
 /// Largest model weights file read.
 pub const MAX_WEIGHTS_BYTES: usize = 512 << 20;
 /// Largest index data file read.

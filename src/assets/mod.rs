@@ -40,6 +40,9 @@ pub fn plain_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// Largest manifest read (model or index), by the CLI and the page.
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+
 /// A file referenced by a manifest, with its checksum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {

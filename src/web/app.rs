@@ -16,7 +16,7 @@ use super::js::{epoch_ms, error_message, to_js};
 use super::remote::Remote;
 use super::session::{Catalogue, Photo, Query, Results, SearchOptions, Session, Work};
 use super::{fetch, widget};
-use crate::assets::ModelManifest;
+use crate::assets::{MAX_MANIFEST_BYTES, ModelManifest};
 use crate::index::ivf::{PartitionedManifest, is_partitioned};
 use crate::index::{CatalogueIndex, Feedback, IndexManifest};
 use crate::preprocess::{Crop, Limits};
@@ -68,9 +68,10 @@ pub(crate) async fn load(
     config: &widget::Config,
     progress: Rc<OnProgress>,
 ) -> Result<App, JsValue> {
-    let manifest_bytes = fetch::bytes(&config.model_url, None).await?;
+    let manifest_bytes = fetch::bytes(&config.model_url, MAX_MANIFEST_BYTES as u64, None).await?;
     let manifest = ModelManifest::from_json(&manifest_bytes).map_err(to_js)?;
-    let index_manifest_bytes = fetch::bytes(&config.index_url, None).await?;
+    let index_manifest_bytes =
+        fetch::bytes(&config.index_url, MAX_MANIFEST_BYTES as u64, None).await?;
     let index = if is_partitioned(&index_manifest_bytes) {
         Index::Partitioned(PartitionedManifest::from_json(&index_manifest_bytes).map_err(to_js)?)
     } else {
@@ -89,12 +90,11 @@ pub(crate) async fn load(
     };
 
     let weights_url = fetch::join(&config.model_url, &manifest.weights.file)?;
-    let weights = fetch::cached(&weights_url, &manifest.weights.sha256, Some(&on_bytes)).await?;
+    let weights = fetch::cached(&weights_url, &manifest.weights, Some(&on_bytes)).await?;
     let (index, remote, catalogue_sha256) = match index {
         Index::Whole(index_manifest) => {
             let data_url = fetch::join(&config.index_url, &index_manifest.data.file)?;
-            let data =
-                fetch::cached(&data_url, &index_manifest.data.sha256, Some(&on_bytes)).await?;
+            let data = fetch::cached(&data_url, &index_manifest.data, Some(&on_bytes)).await?;
             let index = CatalogueIndex::load(
                 &index_manifest,
                 &data,

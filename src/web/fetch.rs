@@ -7,6 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
 use super::js::to_js;
+use crate::assets::FileEntry;
 
 /// Told the size of each chunk of a download as it arrives.
 pub(crate) type OnBytes<'a> = &'a dyn Fn(u64);
@@ -28,8 +29,12 @@ pub(super) fn join(base_url: &str, relative: &str) -> Result<String, JsValue> {
     Ok(web_sys::Url::new_with_base(relative, base_url)?.href())
 }
 
-/// Downloads `url`, reporting bytes to `progress` as they arrive.
-pub(super) async fn bytes(url: &str, progress: Option<OnBytes<'_>>) -> Result<Vec<u8>, JsValue> {
+/// Downloads `url`, at most `limit` bytes of it, reporting bytes to `progress` as they arrive.
+pub(super) async fn bytes(
+    url: &str,
+    limit: u64,
+    progress: Option<OnBytes<'_>>,
+) -> Result<Vec<u8>, JsValue> {
     // Revalidate with the server: manifests must never be stale; large files are kept in the
     // Cache API instead (see `cached`).
     let init = web_sys::RequestInit::new();
@@ -45,13 +50,60 @@ pub(super) async fn bytes(url: &str, progress: Option<OnBytes<'_>>) -> Result<Ve
             response.status()
         )));
     }
+    read_body(&response, limit, progress)
+        .await
+        .map_err(|e| match e {
+            BodyError::Failed(e) => e,
+            BodyError::Longer(detail) => to_js(format!("cannot download {url}: {detail}")),
+        })
+}
+
+/// Why a body was not read.
+pub(super) enum BodyError {
+    /// The stream failed (the network, an abort).
+    Failed(JsValue),
+    /// It is longer than was allowed (what it declared or sent, in words); the rest is not
+    /// read.
+    Longer(String),
+}
+
+impl From<JsValue> for BodyError {
+    fn from(e: JsValue) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// Bytes an answer's declared length may exceed the body allowed (a compressed answer of a
+/// few incompressible bytes is a little longer).
+const SLACK: u64 = 1024;
+
+/// The body of `response`, read as a stream, at most `limit` bytes: refused before it is
+/// read where it declares far more, and as soon as it sends more (the rest is cancelled),
+/// so a host that sends without end costs no more than `limit`. Chunk sizes go to
+/// `progress`.
+pub(super) async fn read_body(
+    response: &Response,
+    limit: u64,
+    progress: Option<OnBytes<'_>>,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|&n| n > limit.saturating_add(SLACK)) {
+        return Err(BodyError::Longer(format!(
+            "the host sends {n} bytes where {limit} were asked for"
+        )));
+    }
     let Some(body) = response.body() else {
         return Ok(Vec::new());
     };
     let get_reader: Function = Reflect::get(&body, &"getReader".into())?.dyn_into()?;
     let reader = get_reader.call0(&body)?;
     let read: Function = Reflect::get(&reader, &"read".into())?.dyn_into()?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
     loop {
         let chunk = JsFuture::from(read.call0(&reader)?.dyn_into::<js_sys::Promise>()?).await?;
         if Reflect::get(&chunk, &"done".into())?.is_truthy() {
@@ -59,14 +111,26 @@ pub(super) async fn bytes(url: &str, progress: Option<OnBytes<'_>>) -> Result<Ve
         }
         let value: Uint8Array = Reflect::get(&chunk, &"value".into())?.dyn_into()?;
         let start = out.len();
+        if (start as u64).saturating_add(u64::from(value.length())) > limit {
+            // Dropped, not read: the stream's rejection has nothing left to report.
+            if let Ok(cancel) = method(&reader, "cancel") {
+                let _ = cancel.call0(&reader);
+            }
+            return Err(BodyError::Longer(format!(
+                "the host sends more than the {limit} bytes asked for"
+            )));
+        }
         out.resize(start + value.length() as usize, 0);
         value.copy_to(&mut out[start..]);
         if let Some(p) = progress {
-            p(value.length() as u64);
+            p(u64::from(value.length()));
         }
     }
     Ok(out)
 }
+
+/// Largest file the page downloads (its memory tops out at 4 GB).
+const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Name of the Cache API cache holding model weights and index data.
 const CACHE: &str = "deep-shopping-assets";
@@ -86,17 +150,25 @@ async fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue
     JsFuture::from(promise.dyn_into::<js_sys::Promise>()?).await
 }
 
-/// Downloads `url` unless the Cache API already holds the version whose sha256 is `sha256`;
-/// stores a fresh download and removes other versions of the same URL. Falls back to a plain
-/// download where the Cache API is unavailable (insecure origins).
+/// Downloads `entry`'s file at `url` (at most its `bytes`) unless the Cache API already
+/// holds the version whose sha256 is its `sha256`; stores a fresh download and removes other
+/// versions of the same URL. Falls back to a plain download where the Cache API is
+/// unavailable (insecure origins). The caller checks the bytes against `entry`.
 pub(super) async fn cached(
     url: &str,
-    sha256: &str,
+    entry: &FileEntry,
     progress: Option<OnBytes<'_>>,
 ) -> Result<Vec<u8>, JsValue> {
+    if entry.bytes > MAX_FILE_BYTES {
+        return Err(to_js(format!(
+            "cannot download {url}: its manifest says {} bytes, more than the page reads ({MAX_FILE_BYTES})",
+            entry.bytes
+        )));
+    }
+    let sha256 = entry.sha256.as_str();
     let caches = Reflect::get(&gloo::utils::window(), &"caches".into())?;
     if caches.is_undefined() || caches.is_null() {
-        return bytes(url, progress).await;
+        return bytes(url, entry.bytes, progress).await;
     }
     let cache = call(&caches, "open", &[&CACHE.into()]).await?;
     let prefix = format!("{url}?sha256=");
@@ -113,7 +185,7 @@ pub(super) async fn cached(
         }
         call(&cache, "delete", &[&key.clone().into()]).await?;
     }
-    let mut data = bytes(url, progress).await?;
+    let mut data = bytes(url, entry.bytes, progress).await?;
     let response = Response::new_with_opt_u8_array(Some(&mut data))?;
     if let Err(err) = call(&cache, "put", &[&key.clone().into(), &response]).await {
         web_sys::console::warn_2(&"could not cache".into(), &err);

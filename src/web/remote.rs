@@ -8,13 +8,12 @@
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
-use js_sys::Uint8Array;
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
-use super::fetch::{self, OnBytes};
+use super::fetch::{self, BodyError, OnBytes};
 use super::js::to_js;
 use crate::error::AssetError;
 use crate::index::ivf::{
@@ -84,8 +83,7 @@ impl ReadRanges for Fetcher<'_> {
     ) -> Result<Vec<Vec<u8>>, AssetError> {
         let js = |e: JsValue| read_error(file, super::js::error_message(&e));
         let url = fetch::join(self.url, file).map_err(js)?;
-        // Aborts the other requests of a host that sends whole files.
-        let abort = web_sys::AbortController::new().map_err(js)?;
+        let abort = Abort::new().map_err(js)?;
         let mut pending = Vec::with_capacity(ranges.len());
         for r in ranges {
             let headers = web_sys::Headers::new().map_err(js)?;
@@ -97,7 +95,7 @@ impl ReadRanges for Fetcher<'_> {
                 .map_err(js)?;
             let init = web_sys::RequestInit::new();
             init.set_headers(&headers);
-            init.set_signal(Some(&abort.signal()));
+            init.set_signal(Some(&abort.0.signal()));
             // Past the browser's HTTP cache, which lets one request at a time at a URL (ranges
             // of one file would wait on each other); read cells are kept in `CellCache`.
             js_sys::Reflect::set(&init, &"cache".into(), &"no-store".into()).map_err(js)?;
@@ -112,7 +110,6 @@ impl ReadRanges for Fetcher<'_> {
                 206 => {}
                 404 | 410 => return Err(read_error(file, GONE)),
                 200 => {
-                    abort.abort();
                     self.whole_only.set(true);
                     return Err(AssetError::RangesRefused { file: file.into() });
                 }
@@ -126,11 +123,16 @@ impl ReadRanges for Fetcher<'_> {
 
     async fn read_whole_files(&self, files: &[(String, u64)]) -> Result<Vec<Vec<u8>>, AssetError> {
         let mut pending = Vec::with_capacity(files.len());
+        let first = files.first().map_or("", |(file, _)| file.as_str());
+        let abort = Abort::new().map_err(|e| read_error(first, super::js::error_message(&e)))?;
         for (file, _) in files {
             let url = fetch::join(self.url, file)
                 .map_err(|e| read_error(file, super::js::error_message(&e)))?;
             // Parts are immutable, named by their file's hash: the HTTP cache may keep them.
-            pending.push(JsFuture::from(gloo::utils::window().fetch_with_str(&url)));
+            let init = web_sys::RequestInit::new();
+            init.set_signal(Some(&abort.0.signal()));
+            let promise = gloo::utils::window().fetch_with_str_and_init(&url, &init);
+            pending.push(JsFuture::from(promise));
         }
         let mut out = Vec::with_capacity(files.len());
         for ((file, len), response) in files.iter().zip(pending) {
@@ -151,21 +153,38 @@ impl ReadRanges for Fetcher<'_> {
     }
 }
 
+/// Aborts a round's requests when dropped: once the round is read, or as soon as one of them
+/// fails, so that the others' answers (a host sending whole files, or without end) do not
+/// hold the browser's few connections to the host.
+struct Abort(web_sys::AbortController);
+
+impl Abort {
+    fn new() -> Result<Self, JsValue> {
+        web_sys::AbortController::new().map(Self)
+    }
+}
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The body of `response`, asked for `len` bytes of `file` (`asked`, as an error names them):
-/// refused before it is read where it declares far more, and after where it holds another
-/// length.
+/// refused before it is read where it declares far more, as soon as it sends more, and after
+/// where it holds fewer.
 async fn body(
     response: &Response,
     file: &str,
     len: u64,
     asked: &str,
 ) -> Result<Vec<u8>, AssetError> {
-    oversized(response, file, len)?;
-    let js = |e: JsValue| read_error(file, super::js::error_message(&e));
-    let buffer = JsFuture::from(response.array_buffer().map_err(js)?)
+    let bytes = fetch::read_body(response, len, None)
         .await
-        .map_err(js)?;
-    let bytes = Uint8Array::new(&buffer).to_vec();
+        .map_err(|e| match e {
+            BodyError::Failed(e) => read_error(file, super::js::error_message(&e)),
+            BodyError::Longer(detail) => read_error(file, detail),
+        })?;
     if bytes.len() as u64 != len {
         return Err(read_error(
             file,
@@ -173,28 +192,6 @@ async fn body(
         ));
     }
     Ok(bytes)
-}
-
-/// Bytes an answer's declared length may exceed what was asked for (a compressed answer of
-/// a few incompressible bytes is a little longer).
-const SLACK: u64 = 1024;
-
-/// Fails, before the body is read, when `response` declares more bytes than the `len` asked
-/// of `file` (and some slack).
-fn oversized(response: &Response, file: &str, len: u64) -> Result<(), AssetError> {
-    let declared = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(n) if n > len.saturating_add(SLACK) => Err(read_error(
-            file,
-            format!("the host sends {n} bytes where {len} were asked for"),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Why a file the manifest named is not found.
@@ -212,7 +209,7 @@ impl Remote {
         progress: Option<OnBytes<'_>>,
     ) -> Result<Self, JsValue> {
         let top_url = fetch::join(url, &manifest.top.file)?;
-        let top = fetch::cached(&top_url, &manifest.top.sha256, progress).await?;
+        let top = fetch::cached(&top_url, &manifest.top, progress).await?;
         let published = Published::open(manifest, &top).map_err(to_js)?;
         Ok(Self {
             url: url.to_string(),

@@ -26,14 +26,18 @@ const TYPES = {
  * do (unless `ranges` is false: then the whole file is sent with 200, as a host without range
  * support does); with `delay`, every answer waits that many milliseconds (a far host); while
  * `tamper.pad` (a RegExp, read at each request) matches a path, a whole file is sent with a
- * megabyte of zeros after it and that length declared (a host sending far more than asked). A POST is recorded with its body in `posts` and answered 204. Each request's path is
+ * megabyte of zeros after it and that length declared (a host sending far more than asked);
+ * while `tamper.endless` matches, a whole file is sent with no length declared and zeros after
+ * it until the client stops reading (a host that never ends its answer; the server gives up
+ * after 1 GB, and `endlessBytes` counts what it wrote). A POST is recorded with its body in `posts` and answered 204. Each request's path is
  * in `requests`, and with its Range header (or null) in `ranges`. Resolves to
- * { url, origin, close, requests, ranges, posts }.
+ * { url, origin, close, requests, ranges, posts, endlessBytes() }.
  */
 export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0, ranges: servesRanges = true, tamper = {} } = {}) {
   const requests = [];
   const ranges = [];
   const posts = [];
+  let endlessBytes = 0;
   const roots = Object.entries({ ...mounts, [prefix]: dir }).sort((a, b) => b[0].length - a[0].length);
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -96,6 +100,23 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
         res.end(padded);
         return;
       }
+      if (tamper.endless?.test(path)) {
+        res.writeHead(200, head);
+        res.write(body);
+        const zeros = Buffer.alloc(64 << 10);
+        let sent = 0;
+        // Written as the client reads (a paused write resumes on 'drain'), up to 1 GB.
+        const more = () => {
+          while (!res.destroyed && sent < 1 << 30) {
+            sent += zeros.length;
+            endlessBytes += zeros.length;
+            if (!res.write(zeros)) { res.once('drain', more); return; }
+          }
+          res.end();
+        };
+        more();
+        return;
+      }
       res.writeHead(200, head);
       res.end(body);
     } catch {
@@ -111,6 +132,7 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     requests,
     ranges,
     posts,
+    endlessBytes: () => endlessBytes,
     close: () => new Promise((ok) => server.close(ok)),
   };
 }

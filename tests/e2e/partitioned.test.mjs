@@ -258,7 +258,7 @@ test('a damaged cell or a missing file gives a clear message and the rest still 
   }
 });
 
-test('from a host without ranges the parts are read, and an answer far longer than asked is refused', { timeout: 600_000 }, async () => {
+test('from a host without ranges the parts are read, and an answer far longer than asked, or without end, is refused', { timeout: 600_000 }, async () => {
   const dir = join(tmp, 'plain');
   execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--cells', '4', '--parts'], { stdio: 'pipe' });
   const m = await manifest(dir);
@@ -282,11 +282,26 @@ test('from a host without ranges the parts are read, and an answer far longer th
     tamper.pad = new RegExp(`^/plain/${records}`);
     const padded = await trySearch(page, await photoBase64(b.id), { top: 10 });
     assert.match(padded.error ?? '', /sends \d+ bytes where \d+ were asked for/, JSON.stringify(padded));
-    // Once the host behaves, the same photo is found.
+    // One that sends them with no length and never ends: refused once it sent more than asked.
     tamper.pad = null;
+    tamper.endless = new RegExp(`^/plain/${records}`);
+    const endless = await trySearch(page, await photoBase64(b.id), { top: 10 });
+    assert.match(endless.error ?? '', /sends more than the \d+ bytes asked for/, JSON.stringify(endless));
+    tamper.endless = null;
+    // Once the host behaves, the same photo is found.
     const again = await trySearch(page, await photoBase64(b.id), { top: 10 });
     assert.deepEqual(again.results?.map((r) => r.id), native[1].results.map((r) => r.id), JSON.stringify(again));
     assert.deepEqual(errors, []);
+    // A manifest that never ends: the page stops at 1 MB and says so.
+    tamper.endless = /^\/plain\/index\.json$/;
+    const other = await browser.newPage();
+    await other.goto(`${server.origin}/plain.html`);
+    await other.waitForFunction(() => window.deepShopping !== undefined, null, { timeout: 120_000 });
+    const unloaded = await other.evaluate(() => window.deepShopping.ready().then(() => 'loaded', (e) => String(e?.message ?? e)));
+    assert.match(unloaded, /index\.json: the host sends more than the 1048576 bytes asked for/);
+    // The page stopped reading: the server wrote far less than its 1 GB before giving up.
+    await new Promise((ok) => setTimeout(ok, 500));
+    assert.ok(server.endlessBytes() < 256 << 20, `${server.endlessBytes()} bytes written`);
   } finally {
     await browser.close();
     await server.close();
