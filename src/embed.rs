@@ -13,6 +13,9 @@ use crate::index::{Description, top_labels};
 use crate::model::{ResNet, ResNetConfig, l2_normalise};
 use crate::preprocess::{Crop, Limits, decode, normalise, square};
 
+/// Width and height of [`Embedder::warm_up`]'s photo.
+const WARM_UP_SIZE: (u32, u32) = (640, 480);
+
 /// A photo prepared for the network: its model input and the colours of the square it was
 /// made from.
 #[derive(Debug, Clone)]
@@ -123,6 +126,17 @@ impl Embedder {
             return Ok(Vec::new());
         };
         self.finish(output.try_into_data().map_err(readback)?, colours)
+    }
+
+    /// Prepares and describes a synthetic photo (a colour gradient the size of a small phone
+    /// photo) and drops the result, so that the first real photo runs code the engine has
+    /// already compiled and optimised (and, on a GPU, shaders already built).
+    pub async fn warm_up(&self) -> Result<(), EmbedError> {
+        let gradient = image::RgbImage::from_fn(WARM_UP_SIZE.0, WARM_UP_SIZE.1, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+        });
+        let photo = self.prepare_image(&DynamicImage::ImageRgb8(gradient), None)?;
+        self.describe_prepared(vec![photo]).await.map(drop)
     }
 
     /// Runs the network on a batch of prepared photos, reading its output back asynchronously.

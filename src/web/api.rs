@@ -198,6 +198,10 @@ struct Info {
     last_work: Option<Work>,
     /// Times the worker was replaced by a fresh one to give its memory back.
     worker_restarts: u32,
+    /// How long the worker took to run the model once on a synthetic photo after loading
+    /// (`null` until it has; it does not where a photo came first, or where the model runs
+    /// on the page).
+    warm_up_ms: Option<f64>,
     last_timings: Option<Timings>,
     /// Photos combined in the current query.
     photos: usize,
@@ -221,6 +225,7 @@ fn info_js() -> Result<JsValue, JsValue> {
         worker_error: app.worker_error.clone(),
         last_work: session.last_work(),
         worker_restarts: app.engine.restarts(),
+        warm_up_ms: app.engine.warm_up_ms(),
         last_timings: session.last_timings(),
         photos: session.photo_count(),
         crop: session.query().and_then(|q| q.crop),

@@ -231,6 +231,7 @@ impl App {
         blob: &web_sys::Blob,
         crop: Option<Crop>,
     ) -> Result<Rc<Photo>, JsError> {
+        self.engine.photo_coming();
         let bytes = blob_bytes(blob).await?;
         let work = self.engine.describe(bytes, crop).await?;
         self.session.set_work(Work {

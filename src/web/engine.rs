@@ -50,6 +50,33 @@ impl Engine {
         }
     }
 
+    /// Tells the engine a photo is on its way (read from its file), so that it does not
+    /// start a warm-up that the photo would wait for.
+    pub(crate) fn photo_coming(&self) {
+        if let Engine::Worker(client) = self {
+            client.asked.set(true);
+        }
+    }
+
+    /// Has the worker run the model once on a synthetic photo, unless a photo has come
+    /// already (see [`ToWorker::WarmUp`]); on the page's thread, where it would hold the
+    /// page up, nothing.
+    pub(crate) fn warm_up(&self) {
+        if let Engine::Worker(client) = self
+            && !client.asked.get()
+        {
+            client.running.borrow().warm_up();
+        }
+    }
+
+    /// How long the current worker's warm-up took, once it is done.
+    pub(crate) fn warm_up_ms(&self) -> Option<f64> {
+        match self {
+            Engine::Page(_) => None,
+            Engine::Worker(client) => client.running.borrow().warm_up_ms.get(),
+        }
+    }
+
     /// Times the worker was replaced to give its memory back.
     pub(crate) fn restarts(&self) -> u32 {
         match self {
@@ -179,11 +206,23 @@ struct Running {
     next_id: Cell<u32>,
     /// Replaced: ends once its last request is answered.
     retiring: Cell<bool>,
+    /// How long its warm-up took, once it is done.
+    warm_up_ms: Rc<Cell<Option<f64>>>,
     /// Keeps the message and error handlers alive.
     _handlers: [Handler; 2],
 }
 
 impl Running {
+    /// Asks the worker to warm up, unless it has been given a photo.
+    fn warm_up(&self) {
+        if self.next_id.get() > 0 {
+            return;
+        }
+        if let Err(err) = post(&self.worker, &ToWorker::WarmUp) {
+            web_sys::console::warn_1(&err);
+        }
+    }
+
     /// Ends the worker once it is replaced and owes no answer.
     fn end_if_done(&self) {
         if self.retiring.get() && self.pending.borrow().is_empty() {
@@ -199,6 +238,8 @@ pub(crate) struct Client {
     spec: Rc<Spec>,
     restarting: Rc<Cell<bool>>,
     restarts: Rc<Cell<u32>>,
+    /// Whether a photo has come (then the first worker is not warmed up).
+    asked: Cell<bool>,
 }
 
 /// Starts a fresh worker for `spec` and puts it in `slot`, ending the one it replaces once
@@ -211,6 +252,8 @@ async fn replace(
 ) {
     match Running::start(&spec).await {
         Ok((fresh, _, _)) => {
+            // Replaced between photos: warm before the next one comes.
+            fresh.warm_up();
             let old = slot.replace(Rc::new(fresh));
             old.retiring.set(true);
             old.end_if_done();
@@ -281,11 +324,19 @@ fn post(worker: &JsValue, message: &ToWorker) -> Result<(), JsValue> {
     js::call(worker, "postMessage", &[value, transfer.into()]).map(|_| ())
 }
 
-/// Settles the pending request a worker reply answers.
-fn settle(pending: &Pending, data: JsValue) {
+/// Settles the pending request a worker reply answers, or records its warm-up.
+fn settle(pending: &Pending, warm_up_ms: &Cell<Option<f64>>, data: JsValue) {
     let (id, answer) = match decode::<FromWorker>(data) {
         Ok(FromWorker::Described { id, work }) => (id, Ok(work)),
         Ok(FromWorker::Failed { id, message }) => (id, Err(message)),
+        Ok(FromWorker::WarmedUp { ms }) => {
+            warm_up_ms.set(Some(ms));
+            return;
+        }
+        Ok(FromWorker::Error { message }) => {
+            web_sys::console::warn_1(&format!("Deep Shopping's worker: {message}").into());
+            return;
+        }
         Ok(other) => {
             web_sys::console::warn_1(&format!("unexpected worker message {other:?}").into());
             return;
@@ -349,6 +400,7 @@ impl Client {
             spec: Rc::new(spec),
             restarting: Rc::new(Cell::new(false)),
             restarts: Rc::new(Cell::new(0)),
+            asked: Cell::new(false),
         };
         Ok((client, backend, reason))
     }
@@ -408,10 +460,12 @@ impl Running {
             }
         };
         let pending: Pending = Rc::new(RefCell::new(HashMap::new()));
+        let warm_up_ms = Rc::new(Cell::new(None));
         let on_message = {
-            let pending = pending.clone();
+            let (pending, warm_up_ms) = (pending.clone(), warm_up_ms.clone());
             Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-                settle(&pending, js::get(&event, "data").unwrap_or(JsValue::NULL));
+                let data = js::get(&event, "data").unwrap_or(JsValue::NULL);
+                settle(&pending, &warm_up_ms, data);
             })
         };
         let on_error = {
@@ -430,6 +484,7 @@ impl Running {
             pending,
             next_id: Cell::new(0),
             retiring: Cell::new(false),
+            warm_up_ms,
             _handlers: [on_message, on_error],
         };
         Ok((running, backend, reason))

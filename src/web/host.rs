@@ -95,6 +95,27 @@ async fn describe_request(id: u32, bytes: &[u8], crop: Option<Crop>) -> FromWork
     }
 }
 
+/// Runs the loaded model once on a synthetic photo: a freshly loaded bundle runs its code
+/// several times slower the first time (the engine compiles and optimises it as it first
+/// runs, on the device's cores, slowing whatever else runs then), and a shopper takes longer
+/// to choose a photo than this takes.
+async fn warm_up() -> FromWorker {
+    let Some(embedder) = EMBEDDER.with(|e| e.borrow().clone()) else {
+        return FromWorker::Error {
+            message: "the model is not loaded".into(),
+        };
+    };
+    let t0 = epoch_ms();
+    match embedder.warm_up().await {
+        Ok(()) => FromWorker::WarmedUp {
+            ms: epoch_ms() - t0,
+        },
+        Err(err) => FromWorker::Error {
+            message: format!("warming up the model failed: {err}"),
+        },
+    }
+}
+
 /// The answer to one message from the page.
 async fn handle(data: JsValue) -> FromWorker {
     match decode::<ToWorker>(data) {
@@ -104,6 +125,7 @@ async fn handle(data: JsValue) -> FromWorker {
             force_cpu,
         }) => load(&manifest, &weights, force_cpu).await,
         Ok(ToWorker::Describe { id, bytes, crop }) => describe_request(id, &bytes, crop).await,
+        Ok(ToWorker::WarmUp) => warm_up().await,
         Err(err) => FromWorker::Error {
             message: error_message(&err),
         },

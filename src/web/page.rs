@@ -6,6 +6,9 @@ use std::rc::Rc;
 
 use super::{api, app, controls, entry, js, view, widget};
 
+/// How long after loading the page waits for a photo before the worker warms up.
+const WARM_UP_AFTER_MS: u32 = 100;
+
 /// Entry point of the page's bundle: installs the JS API, builds the widget and starts
 /// loading.
 pub fn start() {
@@ -35,6 +38,12 @@ pub fn start() {
                 controls::loaded(&app);
                 ready.resolve();
                 entry::search_pending();
+                // A photo chosen while the page loaded has come by now; if none, the worker
+                // warms up while the shopper chooses one.
+                gloo::timers::callback::Timeout::new(WARM_UP_AFTER_MS, move || {
+                    app.engine.warm_up();
+                })
+                .forget();
             }
             Err(err) => {
                 controls::failed(&js::error_message(&err));

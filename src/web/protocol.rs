@@ -32,6 +32,9 @@ pub(crate) enum ToWorker {
         bytes: ByteBuf,
         crop: Option<Crop>,
     },
+    /// Run the model once on a synthetic photo, while no photo waits, so that the next real
+    /// one runs warm code (see `Embedder::warm_up`).
+    WarmUp,
 }
 
 /// What the worker tells the page.
@@ -53,6 +56,8 @@ pub(crate) enum FromWorker {
     Described { id: u32, work: Described },
     /// The photo of request `id` could not be described.
     Failed { id: u32, message: String },
+    /// The model ran on the synthetic photo in `ms` milliseconds.
+    WarmedUp { ms: f64 },
 }
 
 /// A description with the times the work took.
