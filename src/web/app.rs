@@ -11,7 +11,8 @@ use wasm_bindgen::JsError;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::engine::{Client, Engine, OnPage};
+use super::client::Client;
+use super::engine::{Engine, OnPage};
 use super::js::{epoch_ms, error_message, to_js};
 use super::remote::Remote;
 use super::session::{Catalogue, Photo, Query, Results, SearchOptions, Session, Work};

@@ -7,8 +7,8 @@
 //! Who uses whom, one way: `session` (the shopper's state, the library only) <- `app` (the
 //! loaded model, engine and session) <- `api` (the JS API) and `controls` (the widget's
 //! controls) <- `entry` (the entry point, wired before loading) <- `page` (the start);
-//! `view` renders what the session publishes; `engine` talks to the model's bundle in
-//! `protocol`'s messages, which `host` answers with `backend`'s device; `widget`, `camera`,
+//! `view` renders what the session publishes; `engine` talks to the model's bundle (in a
+//! worker through `client`, or on the page) in `protocol`'s messages, which `host` answers with `backend`'s device; `widget`, `camera`,
 //! `crop`, `fetch` and `js` are leaves; `remote` reads a partitioned catalogue for `app`; `results` is `session`'s plain data.
 
 #[cfg(feature = "page")]
@@ -19,6 +19,8 @@ mod app;
 mod backend;
 #[cfg(feature = "page")]
 mod camera;
+#[cfg(feature = "page")]
+mod client;
 #[cfg(feature = "page")]
 mod controls;
 #[cfg(feature = "page")]

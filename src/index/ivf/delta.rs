@@ -247,8 +247,9 @@ pub fn update(
         return Ok(Update::Unchanged);
     }
 
+    let centroids = previous.centroids.decoded();
     let coder = Coder {
-        centroids: &previous.centroids,
+        centroids: &centroids,
         groups: None,
         dim: m.dim,
         classes: m.classes,
@@ -372,7 +373,7 @@ pub fn update(
         dim: m.dim,
         classes: m.classes,
         space: previous.space,
-        centroids: &previous.centroids,
+        centroids: &centroids,
         quantiser: &previous.quantiser,
         centre: index.centre(),
         spread: previous.spread().unwrap_or(0.0),

@@ -82,11 +82,16 @@ pub fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
 /// The `n` centroids (at least one; rows of `dim` in `centroids`) nearest to `point`, nearest
 /// first, ties by index.
 pub fn nearest_n(centroids: &[f32], dim: usize, point: &[f32], n: usize) -> Vec<usize> {
-    let mut order: Vec<(f32, usize)> = centroids
+    let distances = centroids
         .chunks_exact(dim.max(1))
-        .enumerate()
-        .map(|(c, centroid)| (distance2(centroid, point), c))
-        .collect();
+        .map(|centroid| distance2(centroid, point));
+    closest(distances, n)
+}
+
+/// The indexes of the `n` smallest of `distances` (at least one), smallest first, ties by
+/// index.
+pub(super) fn closest(distances: impl Iterator<Item = f32>, n: usize) -> Vec<usize> {
+    let mut order: Vec<(f32, usize)> = distances.enumerate().map(|(c, d)| (d, c)).collect();
     let probed = n.max(1).min(order.len());
     if probed == 0 {
         return Vec::new();

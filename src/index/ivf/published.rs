@@ -23,11 +23,10 @@ use std::ops::Range;
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::kmeans::nearest_n;
 use super::manifest::{PartitionedManifest, Segment};
 use super::partition::Prepared;
 use super::pq::Quantiser;
-use super::q8;
+use super::q8::Centroids;
 use super::space::Space;
 use super::write::{
     CHECK, Directory, TopLayout, WHAT, check, content, directory_names, fingerprint, read_f32s,
@@ -56,7 +55,7 @@ pub struct Published {
     pub manifest: PartitionedManifest,
     /// The space of the centroids.
     pub(super) space: Space,
-    pub(super) centroids: Vec<f32>,
+    pub(super) centroids: Centroids,
     pub(super) quantiser: Quantiser,
     centre: Vec<f32>,
     spread: Option<f32>,
@@ -119,12 +118,13 @@ impl Published {
             .and_then(|j| serde_json::from_str(j).map_err(|e| AssetError::json(WHAT, e)))?;
         let (cells, dim) = (manifest.cells, manifest.dim);
         let names: Vec<String> = file.names().into_iter().map(String::from).collect();
-        let get = |name: &str, dtype: Dtype, shape: &[usize]| {
-            tensor(WHAT, &file, name, dtype, shape).map(<[u8]>::to_vec)
-        };
+        // Borrowed from `top`: a copy of each tensor would add to the page's peak memory
+        // (wasm memory never shrinks).
+        let get =
+            |name: &str, dtype: Dtype, shape: &[usize]| tensor(WHAT, &file, name, dtype, shape);
         let has = |name: &str| names.iter().any(|n| n == name);
         let space = if has("space") {
-            match read_f32s(&get("space", Dtype::F32, &[2])?)[..] {
+            match read_f32s(get("space", Dtype::F32, &[2])?)[..] {
                 [category, colour] => Space { category, colour },
                 _ => Space::EMBEDDING,
             }
@@ -137,16 +137,19 @@ impl Published {
         let width = space.width(dim, manifest.classes);
         let dtype = |name: &str| file.tensor(name).map(|t| t.dtype()).map_err(st_error);
         let centroids = if dtype("centroids")? == Dtype::I8 {
-            let codes = read_i8s(&get("centroids", Dtype::I8, &[cells, width])?);
-            let exponents = read_i8s(&get("centroid_exponents", Dtype::I8, &[cells])?);
-            q8::decode(&codes, &exponents, width)
+            let codes = read_i8s(get("centroids", Dtype::I8, &[cells, width])?);
+            let exponents = read_i8s(get("centroid_exponents", Dtype::I8, &[cells])?);
+            Centroids::coded(codes, &exponents, width)
                 .ok_or_else(|| content("its centroids' scales are out of range"))?
         } else {
-            read_f32s(&get("centroids", Dtype::F32, &[cells, width])?)
+            Centroids::plain(
+                read_f32s(get("centroids", Dtype::F32, &[cells, width])?),
+                width,
+            )
         };
         let files = manifest.segments();
         let live = if has("live") {
-            get("live", Dtype::U8, &[files.len(), cells])?
+            get("live", Dtype::U8, &[files.len(), cells])?.to_vec()
         } else {
             vec![1; files.len() * cells]
         };
@@ -157,7 +160,7 @@ impl Published {
         let mut first = 0u32;
         for (s, files) in files.into_iter().enumerate() {
             let (starts, checks) = directory_names(s);
-            let starts = read_u32s(&get(&starts, Dtype::U32, &[cells + 1])?);
+            let starts = read_u32s(get(&starts, Dtype::U32, &[cells + 1])?);
             if starts.first() != Some(&0)
                 || starts.last().map(|s| *s as usize) != Some(files.count)
                 || starts.windows(2).any(|w| w[0] > w[1])
@@ -171,7 +174,7 @@ impl Published {
                 first,
                 files,
                 starts,
-                checks: get(&checks, Dtype::U8, &[cells, CHECK])?,
+                checks: get(&checks, Dtype::U8, &[cells, CHECK])?.to_vec(),
                 live: live[s * cells..(s + 1) * cells]
                     .iter()
                     .map(|l| *l == 1)
@@ -182,7 +185,7 @@ impl Published {
                 .ok_or_else(|| content("its segments hold too many items"))?;
         }
         let removed = if has("removed") {
-            read_u32s(&get("removed", Dtype::U32, &[manifest.removed])?)
+            read_u32s(get("removed", Dtype::U32, &[manifest.removed])?)
         } else {
             Vec::new()
         };
@@ -195,24 +198,24 @@ impl Published {
             ));
         }
         let spread = has("spread")
-            .then(|| get("spread", Dtype::F32, &[1]).map(|b| read_f32s(&b)))
+            .then(|| get("spread", Dtype::F32, &[1]).map(read_f32s))
             .transpose()?
             .and_then(|v| v.first().copied());
         let codebooks = if dtype("codebooks")? == Dtype::I8 {
-            let codes = read_i8s(&get("codebooks", Dtype::I8, &[])?);
-            let exponents = read_i8s(&get("codebook_exponents", Dtype::I8, &[])?);
+            let codes = read_i8s(get("codebooks", Dtype::I8, &[])?);
+            let exponents = read_i8s(get("codebook_exponents", Dtype::I8, &[])?);
             Quantiser::values_of_q8(&layout.subspaces, &codes, &exponents)
                 .ok_or_else(|| content("its codebooks do not fit its layout"))?
         } else {
-            read_f32s(&get("codebooks", Dtype::F32, &[])?)
+            read_f32s(get("codebooks", Dtype::F32, &[])?)
         };
-        let centre = read_f32s(&get("centre", Dtype::F32, &[dim])?);
+        let centre = read_f32s(get("centre", Dtype::F32, &[dim])?);
         let features = dim + HIST_LEN + manifest.classes;
         let quantiser =
             Quantiser::from_table(layout.parts, &layout.subspaces, &codebooks, features)
                 .filter(|q| q.code_len() == manifest.code_len)
                 .ok_or_else(|| content("its codebooks do not fit its layout"))?;
-        if centroids.iter().chain(&codebooks).any(|v| !v.is_finite()) {
+        if !centroids.is_finite() || codebooks.iter().any(|v| !v.is_finite()) {
             return Err(content(
                 "its centroids or codebooks hold a value that is not finite",
             ));
@@ -305,8 +308,7 @@ impl Published {
         }
         let m = &self.manifest;
         let prepared = Prepared::new(&self.quantiser, query, weights, m.classes, self.space);
-        let width = self.space.width(m.dim, m.classes);
-        let cells = nearest_n(&self.centroids, width, &prepared.point, cells);
+        let cells = self.centroids.nearest_n(&prepared.point, cells);
         Some(Plan { cells, prepared })
     }
 
@@ -376,10 +378,7 @@ impl Published {
                 actual: hex(&check(&[codes])),
             });
         }
-        let width = self.space.width(self.manifest.dim, self.manifest.classes);
-        let base = plan
-            .prepared
-            .base(&self.centroids[c * width..(c + 1) * width]);
+        let base = plan.prepared.base(&self.centroids.row(c));
         let first = self.cell_positions(s, c).start;
         for (i, code) in codes.chunks_exact(self.manifest.code_len).enumerate() {
             let position = first + i as u32;
