@@ -6,7 +6,7 @@
 // in a fresh page 2 s after loading, once the worker has warmed up), and over RUNS further
 // photos the median wall time, the time reading the index, bytes, requests and rounds a query
 // read, and the page bundle's wasm memory.
-// Usage: node benches/partitioned.mjs [ITEMS] [RUNS] [ranges]   (after scripts/test.sh built dist/ and the CLI)
+// Usage: node benches/partitioned.mjs [ITEMS] [RUNS] [ranges|parts] [SOURCE_INDEX]   (after scripts/test.sh built dist/ and the CLI)
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -18,12 +18,15 @@ const runs = Number(process.argv[3] ?? 8);
 // `ranges` leaves out the part files and the host without ranges (a million items' parts are
 // 370,000 files).
 const parts = process.argv[4] !== 'ranges';
+// The index the catalogue is drawn from (the test index by default; `ds_dataset_csv` of the
+// whole dataset gives the 4,551-item demo index that `cargo bench --bench ivf` draws from).
+const source = process.argv[5] ?? join(DIST, 'catalogue');
 const BIN = process.env.DS_BIN ?? join(homedir(), '.cache/deep-shopping/native/release/deep-shopping');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = await mkdtemp(join(tmpdir(), 'ds-bench-partitioned-'));
 const t0 = Date.now();
-console.log(execFileSync(BIN, ['partition', '--index', join(DIST, 'catalogue'), '--out', dir, '--synthetic', String(items), ...(parts ? ['--parts'] : [])]).toString().trim()
+console.log(execFileSync(BIN, ['partition', '--index', source, '--out', dir, '--synthetic', String(items), ...(parts ? ['--parts'] : [])]).toString().trim()
   + ` (${((Date.now() - t0) / 1e3).toFixed(0)} s with sampling)`);
 const rows = await catalogueRows();
 const photos = await Promise.all(rows.slice(0, runs + 1).map((r) => photoBase64(r.id)));
