@@ -1,17 +1,19 @@
 // Partitioned catalogue benchmark in headless Chromium (CPU backend): a synthetic catalogue of
-// ITEMS items drawn from dist/catalogue (`deep-shopping partition --synthetic`), served on
-// loopback with no added latency and with 50 ms added to every answer, against the whole
-// dist/catalogue index, and from a host without range requests (read by its part files).
-// Prints, per setting: load time, the first photo's wall time to results (sent at once, and
-// in a fresh page 2 s after loading, once the worker has warmed up), and over RUNS further
-// photos the median wall time, the time reading the index, bytes, requests and rounds a query
-// read, and the page bundle's wasm memory.
-// Usage: node benches/partitioned.mjs [ITEMS] [RUNS] [ranges|parts] [SOURCE_INDEX]   (after scripts/test.sh built dist/ and the CLI)
+// ITEMS items drawn from SOURCE_INDEX (default dist/catalogue; `deep-shopping partition
+// --synthetic`), served on loopback over HTTP/1.1 and over HTTP/2 with TLS (as CDNs serve),
+// with no added latency and with 50 ms added to every answer, against the whole dist/catalogue
+// index, and from a host without range requests (read by its part files; `ranges` leaves
+// them out). Prints, per setting: load time, the first photo's wall time to results (sent at
+// once, and in a fresh page 2 s after loading, once the worker has warmed up), and over RUNS
+// further photos the median wall time, the time reading the index, bytes, requests and rounds
+// a query read, and the page bundle's wasm memory.
+// Usage: node benches/partitioned.mjs [ITEMS] [RUNS] [ranges|parts] [SOURCE_INDEX]
+// (after scripts/test.sh built dist/ and the CLI)
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIST, serve, launch, openPage, photoBase64, callWithPhoto, catalogueRows } from '../tests/e2e/harness.mjs';
+import { DIST, IGNORE_CERTIFICATE_ERRORS, serve, launch, openPage, photoBase64, callWithPhoto, catalogueRows } from '../tests/e2e/harness.mjs';
 
 const items = Number(process.argv[2] ?? 100_000);
 const runs = Number(process.argv[3] ?? 8);
@@ -37,8 +39,8 @@ const page = (index) => `<!doctype html><html lang="en"><head><meta charset="utf
 const PAUSE_MS = 2000;
 
 /** In a fresh browser: the first photo's wall time when it comes `pause` ms after loading. */
-async function firstAfter(url, pause) {
-  const browser = await launch({ webgpu: false });
+async function firstAfter(url, pause, args) {
+  const browser = await launch({ webgpu: false, args });
   try {
     const { page: p } = await openPage(browser, url);
     await new Promise((ok) => setTimeout(ok, pause));
@@ -52,8 +54,8 @@ async function firstAfter(url, pause) {
   }
 }
 
-async function measure(url, label) {
-  const browser = await launch({ webgpu: false });
+async function measure(url, label, args = []) {
+  const browser = await launch({ webgpu: false, args });
   try {
     const t = Date.now();
     const { page: p } = await openPage(browser, url);
@@ -74,7 +76,7 @@ async function measure(url, label) {
     }
     const info = await p.evaluate(() => window.deepShopping.info());
     // A shopper who takes a few seconds to choose a photo: the worker has warmed up meanwhile.
-    const paused = await firstAfter(url, PAUSE_MS);
+    const paused = await firstAfter(url, PAUSE_MS, args);
     const read = info.partitioned
       ? `; a query read ${(median(bytes) / 1e3).toFixed(0)} KB in ${median(requests)} requests, ${median(rounds)} rounds (medians; at most ${Math.max(...rounds)})`
       : '';
@@ -88,12 +90,17 @@ async function measure(url, label) {
 
 try {
   for (const delay of [0, 50]) {
-    const server = await serve(DIST, '/', { delay, mounts: { '/big/': dir }, pages: { '/big.html': page('/big/index.json') } });
-    try {
-      await measure(server.url, `whole index, +${delay} ms a request`);
-      await measure(`${server.origin}/big.html`, `partitioned, +${delay} ms a request`);
-    } finally {
-      await server.close();
+    // HTTP/1.1, six requests at a time to a host, and HTTP/2 over TLS, as CDNs serve.
+    for (const http2 of [false, true]) {
+      const server = await serve(DIST, '/', { delay, http2, mounts: { '/big/': dir }, pages: { '/big.html': page('/big/index.json') } });
+      const args = http2 ? [IGNORE_CERTIFICATE_ERRORS] : [];
+      const via = http2 ? 'HTTP/2' : 'HTTP/1.1';
+      try {
+        await measure(server.url, `whole index, ${via}, +${delay} ms a request`, args);
+        await measure(`${server.origin}/big.html`, `partitioned, ${via}, +${delay} ms a request`, args);
+      } finally {
+        await server.close();
+      }
     }
     if (!parts) continue;
     const plain = await serve(DIST, '/', { delay, ranges: false, mounts: { '/big/': dir }, pages: { '/big.html': page('/big/index.json') } });

@@ -1,7 +1,11 @@
 // Shared helpers for the browser tests and the page benchmark: a static server for dist/ on
 // loopback and Debian's Chromium driven by playwright-core.
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createSecureServer } from 'node:http2';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { open, readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
@@ -30,16 +34,18 @@ const TYPES = {
  * while `tamper.endless` matches, a whole file is sent with no length declared and zeros after
  * it until the client stops reading (a host that never ends its answer; the server gives up
  * after 1 GB, and `endlessBytes` counts what it wrote). A POST is recorded with its body in `posts` and answered 204. Each request's path is
- * in `requests`, and with its Range header (or null) in `ranges`. Resolves to
- * { url, origin, close, requests, ranges, posts, endlessBytes() }.
+ * in `requests`, and with its Range header (or null) in `ranges`. With `http2`, it serves
+ * HTTP/2 over TLS, as CDNs do (a self-signed certificate for 127.0.0.1 made with openssl: launch
+ * the browser with `IGNORE_CERTIFICATE_ERRORS`), and HTTP/1.1 to clients without HTTP/2.
+ * Resolves to { url, origin, close, requests, ranges, posts, endlessBytes() }.
  */
-export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0, ranges: servesRanges = true, tamper = {} } = {}) {
+export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {}, headers = {}, cdn = false, delay = 0, ranges: servesRanges = true, tamper = {}, http2 = false } = {}) {
   const requests = [];
   const ranges = [];
   const posts = [];
   let endlessBytes = 0;
   const roots = Object.entries({ ...mounts, [prefix]: dir }).sort((a, b) => b[0].length - a[0].length);
-  const server = createServer(async (req, res) => {
+  const handler = async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
     ranges.push({ path, range: req.headers.range ?? null });
@@ -122,10 +128,11 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     } catch {
       res.writeHead(404).end();
     }
-  });
+  };
+  const server = http2 ? createSecureServer({ ...selfSigned(), allowHTTP1: true }, handler) : createServer(handler);
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address();
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${http2 ? 'https' : 'http'}://127.0.0.1:${port}`;
   return {
     url: `${origin}${prefix}`,
     origin,
@@ -135,6 +142,26 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     endlessBytes: () => endlessBytes,
     close: () => new Promise((ok) => server.close(ok)),
   };
+}
+
+/** Chromium's flag to accept `serve({ http2: true })`'s self-signed certificate. */
+export const IGNORE_CERTIFICATE_ERRORS = '--ignore-certificate-errors';
+
+let certificate;
+/** A self-signed key and certificate for 127.0.0.1, made once per process with openssl. */
+function selfSigned() {
+  if (!certificate) {
+    const dir = mkdtempSync(join(tmpdir(), 'ds-cert-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+      certificate = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return certificate;
 }
 
 const gzipCache = new Map();
