@@ -1,6 +1,10 @@
 //! Fetching asset files with download progress, kept in the browser's Cache API under keys
 //! versioned by their sha256, so a reload downloads nothing and a new version replaces the old.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gloo::timers::callback::Timeout;
 use js_sys::{Function, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -29,20 +33,82 @@ pub(super) fn join(base_url: &str, relative: &str) -> Result<String, JsValue> {
     Ok(web_sys::Url::new_with_base(relative, base_url)?.href())
 }
 
+/// Seconds a download or a round of range requests may go without any answer or byte
+/// arriving before it is aborted: a host that hangs gives an error, not a search that never
+/// ends, and a slow one that keeps sending is not cut off.
+pub(super) const STALL_SECONDS: u32 = 15;
+
+/// Aborts its requests when dropped (once they are read, or as soon as one fails, so that the
+/// others' answers do not hold the browser's few connections to a host), or once
+/// [`STALL_SECONDS`] pass without [`Self::kick`].
+pub(super) struct Watchdog {
+    controller: web_sys::AbortController,
+    timer: RefCell<Option<Timeout>>,
+    fired: Rc<Cell<bool>>,
+}
+
+impl Watchdog {
+    /// Armed from now.
+    pub(super) fn new() -> Result<Self, JsValue> {
+        let dog = Self {
+            controller: web_sys::AbortController::new()?,
+            timer: RefCell::new(None),
+            fired: Rc::new(Cell::new(false)),
+        };
+        dog.kick();
+        Ok(dog)
+    }
+
+    /// The signal to give each request.
+    pub(super) fn signal(&self) -> web_sys::AbortSignal {
+        self.controller.signal()
+    }
+
+    /// Progress: the stall timer starts again.
+    pub(super) fn kick(&self) {
+        let (controller, fired) = (self.controller.clone(), self.fired.clone());
+        let timer = Timeout::new(STALL_SECONDS * 1000, move || {
+            fired.set(true);
+            controller.abort();
+        });
+        // The timer replaced is cancelled as it drops.
+        *self.timer.borrow_mut() = Some(timer);
+    }
+
+    /// What a request that failed (`err`) failed of: the stall, when the timer fired.
+    pub(super) fn failure(&self, err: &JsValue) -> String {
+        if self.fired.get() {
+            format!("the host did not answer for {STALL_SECONDS} s")
+        } else {
+            super::js::error_message(err)
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.timer.borrow_mut().take();
+        self.controller.abort();
+    }
+}
+
 /// Downloads `url`, at most `limit` bytes of it, reporting bytes to `progress` as they arrive.
 pub(super) async fn bytes(
     url: &str,
     limit: u64,
     progress: Option<OnBytes<'_>>,
 ) -> Result<Vec<u8>, JsValue> {
+    let dog = Watchdog::new()?;
+    let failed = |e: JsValue| to_js(format!("cannot download {url}: {}", dog.failure(&e)));
     // Revalidate with the server: manifests must never be stale; large files are kept in the
     // Cache API instead (see `cached`).
     let init = web_sys::RequestInit::new();
     Reflect::set(&init, &"cache".into(), &"no-cache".into())?;
+    init.set_signal(Some(&dog.signal()));
     let response: Response =
         JsFuture::from(gloo::utils::window().fetch_with_str_and_init(url, &init))
             .await
-            .map_err(|e| to_js(format!("cannot download {url}: {e:?}")))?
+            .map_err(failed)?
             .dyn_into()?;
     if !response.ok() {
         return Err(to_js(format!(
@@ -50,10 +116,10 @@ pub(super) async fn bytes(
             response.status()
         )));
     }
-    read_body(&response, limit, progress)
+    read_body(&response, limit, Some(&dog), progress)
         .await
         .map_err(|e| match e {
-            BodyError::Failed(e) => e,
+            BodyError::Failed(e) => failed(e),
             BodyError::Longer(detail) => to_js(format!("cannot download {url}: {detail}")),
         })
 }
@@ -79,11 +145,12 @@ const SLACK: u64 = 1024;
 
 /// The body of `response`, read as a stream, at most `limit` bytes: refused before it is
 /// read where it declares far more, and as soon as it sends more (the rest is cancelled),
-/// so a host that sends without end costs no more than `limit`. Chunk sizes go to
-/// `progress`.
+/// so a host that sends without end costs no more than `limit`. Each chunk kicks `dog` and
+/// its size goes to `progress`.
 pub(super) async fn read_body(
     response: &Response,
     limit: u64,
+    dog: Option<&Watchdog>,
     progress: Option<OnBytes<'_>>,
 ) -> Result<Vec<u8>, BodyError> {
     let declared = response
@@ -122,6 +189,9 @@ pub(super) async fn read_body(
         }
         out.resize(start + value.length() as usize, 0);
         value.copy_to(&mut out[start..]);
+        if let Some(dog) = dog {
+            dog.kick();
+        }
         if let Some(p) = progress {
             p(u64::from(value.length()));
         }

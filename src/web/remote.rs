@@ -13,7 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
-use super::fetch::{self, BodyError, OnBytes};
+use super::fetch::{self, BodyError, OnBytes, Watchdog};
 use super::js::to_js;
 use crate::error::AssetError;
 use crate::index::ivf::{
@@ -83,7 +83,8 @@ impl ReadRanges for Fetcher<'_> {
     ) -> Result<Vec<Vec<u8>>, AssetError> {
         let js = |e: JsValue| read_error(file, super::js::error_message(&e));
         let url = fetch::join(self.url, file).map_err(js)?;
-        let abort = Abort::new().map_err(js)?;
+        let dog = Watchdog::new().map_err(js)?;
+        let failed = |e: JsValue| read_error(file, dog.failure(&e));
         let mut pending = Vec::with_capacity(ranges.len());
         for r in ranges {
             let headers = web_sys::Headers::new().map_err(js)?;
@@ -95,7 +96,7 @@ impl ReadRanges for Fetcher<'_> {
                 .map_err(js)?;
             let init = web_sys::RequestInit::new();
             init.set_headers(&headers);
-            init.set_signal(Some(&abort.0.signal()));
+            init.set_signal(Some(&dog.signal()));
             // Past the browser's HTTP cache, which lets one request at a time at a URL (ranges
             // of one file would wait on each other); read cells are kept in `CellCache`.
             js_sys::Reflect::set(&init, &"cache".into(), &"no-store".into()).map_err(js)?;
@@ -105,7 +106,8 @@ impl ReadRanges for Fetcher<'_> {
         }
         let mut out = Vec::with_capacity(ranges.len());
         for (r, response) in pending {
-            let response: Response = response.await.map_err(js)?.dyn_into().map_err(js)?;
+            let response: Response = response.await.map_err(failed)?.dyn_into().map_err(js)?;
+            dog.kick();
             match response.status() {
                 206 => {}
                 404 | 410 => return Err(read_error(file, GONE)),
@@ -116,7 +118,7 @@ impl ReadRanges for Fetcher<'_> {
                 s => return Err(read_error(file, format!("HTTP {s}"))),
             }
             let asked = format!("the range {}..{}", r.start, r.end);
-            out.push(body(&response, file, r.end - r.start, &asked).await?);
+            out.push(body(&response, file, r.end - r.start, &asked, &dog).await?);
         }
         Ok(out)
     }
@@ -124,26 +126,31 @@ impl ReadRanges for Fetcher<'_> {
     async fn read_whole_files(&self, files: &[(String, u64)]) -> Result<Vec<Vec<u8>>, AssetError> {
         let mut pending = Vec::with_capacity(files.len());
         let first = files.first().map_or("", |(file, _)| file.as_str());
-        let abort = Abort::new().map_err(|e| read_error(first, super::js::error_message(&e)))?;
+        let dog = Watchdog::new().map_err(|e| read_error(first, super::js::error_message(&e)))?;
         for (file, _) in files {
             let url = fetch::join(self.url, file)
                 .map_err(|e| read_error(file, super::js::error_message(&e)))?;
             // Parts are immutable, named by their file's hash: the HTTP cache may keep them.
             let init = web_sys::RequestInit::new();
-            init.set_signal(Some(&abort.0.signal()));
+            init.set_signal(Some(&dog.signal()));
             let promise = gloo::utils::window().fetch_with_str_and_init(&url, &init);
             pending.push(JsFuture::from(promise));
         }
         let mut out = Vec::with_capacity(files.len());
         for ((file, len), response) in files.iter().zip(pending) {
             let js = |e: JsValue| read_error(file, super::js::error_message(&e));
-            let response: Response = response.await.map_err(js)?.dyn_into().map_err(js)?;
+            let response: Response = response
+                .await
+                .map_err(|e| read_error(file, dog.failure(&e)))?
+                .dyn_into()
+                .map_err(js)?;
+            dog.kick();
             match response.status() {
                 200 => {}
                 404 | 410 => return Err(read_error(file, GONE)),
                 s => return Err(read_error(file, format!("HTTP {s}"))),
             }
-            out.push(body(&response, file, *len, &format!("a part of {len}")).await?);
+            out.push(body(&response, file, *len, &format!("a part of {len}"), &dog).await?);
         }
         Ok(out)
     }
@@ -153,36 +160,20 @@ impl ReadRanges for Fetcher<'_> {
     }
 }
 
-/// Aborts a round's requests when dropped: once the round is read, or as soon as one of them
-/// fails, so that the others' answers (a host sending whole files, or without end) do not
-/// hold the browser's few connections to the host.
-struct Abort(web_sys::AbortController);
-
-impl Abort {
-    fn new() -> Result<Self, JsValue> {
-        web_sys::AbortController::new().map(Self)
-    }
-}
-
-impl Drop for Abort {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// The body of `response`, asked for `len` bytes of `file` (`asked`, as an error names them):
 /// refused before it is read where it declares far more, as soon as it sends more, and after
-/// where it holds fewer.
+/// where it holds fewer; each chunk kicks `dog`.
 async fn body(
     response: &Response,
     file: &str,
     len: u64,
     asked: &str,
+    dog: &Watchdog,
 ) -> Result<Vec<u8>, AssetError> {
-    let bytes = fetch::read_body(response, len, None)
+    let bytes = fetch::read_body(response, len, Some(dog), None)
         .await
         .map_err(|e| match e {
-            BodyError::Failed(e) => read_error(file, super::js::error_message(&e)),
+            BodyError::Failed(e) => read_error(file, dog.failure(&e)),
             BodyError::Longer(detail) => read_error(file, detail),
         })?;
     if bytes.len() as u64 != len {

@@ -33,7 +33,8 @@ const TYPES = {
  * megabyte of zeros after it and that length declared (a host sending far more than asked);
  * while `tamper.endless` matches, a whole file is sent with no length declared and zeros after
  * it until the client stops reading (a host that never ends its answer; the server gives up
- * after 1 GB, and `endlessBytes` counts what it wrote). A POST is recorded with its body in `posts` and answered 204. Each request's path is
+ * after 1 GB, and `endlessBytes` counts what it wrote); while `tamper.hang` matches, a request
+ * is never answered (a host that hangs). A POST is recorded with its body in `posts` and answered 204. Each request's path is
  * in `requests`, and with its Range header (or null) in `ranges`. With `http2`, it serves
  * HTTP/2 over TLS, as CDNs do (a self-signed certificate for 127.0.0.1 made with openssl: launch
  * the browser with `IGNORE_CERTIFICATE_ERRORS`), and HTTP/1.1 to clients without HTTP/2.
@@ -44,12 +45,14 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
   const ranges = [];
   const posts = [];
   let endlessBytes = 0;
+  const hung = [];
   const roots = Object.entries({ ...mounts, [prefix]: dir }).sort((a, b) => b[0].length - a[0].length);
   const handler = async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
     ranges.push({ path, range: req.headers.range ?? null });
     if (delay > 0) await new Promise((ok) => setTimeout(ok, delay));
+    if (tamper.hang?.test(path)) { hung.push(res); return; }
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (req.method === 'POST') {
       const chunks = [];
@@ -140,7 +143,10 @@ export async function serve(dir = DIST, prefix = '/', { pages = {}, mounts = {},
     ranges,
     posts,
     endlessBytes: () => endlessBytes,
-    close: () => new Promise((ok) => server.close(ok)),
+    close: () => new Promise((ok) => {
+      for (const res of hung) res.destroy();
+      server.close(ok);
+    }),
   };
 }
 

@@ -188,7 +188,7 @@ test('a partitioned catalogue read by range finds what the whole index finds, wi
   }
 });
 
-test('a damaged cell or a missing file gives a clear message and the rest still works', { timeout: 600_000 }, async () => {
+test('a damaged cell, a missing file or a host that hangs gives a clear message and the rest still works', { timeout: 600_000 }, async () => {
   const good = join(tmp, 'good');
   partition(good, 4);
   const m = await manifest(good);
@@ -197,7 +197,9 @@ test('a damaged cell or a missing file gives a clear message and the rest still 
   await cp(good, bad, { recursive: true });
   await cp(good, gone, { recursive: true });
   await rm(join(gone, m.records.file));
+  const tamper = {};
   const server = await serve(DIST, '/', {
+    tamper,
     mounts: { '/good/': good, '/bad/': bad, '/gone/': gone },
     pages: {
       '/good.html': storefront('/good/index.json', 'probe-cells="1"'),
@@ -220,6 +222,23 @@ test('a damaged cell or a missing file gives a clear message and the rest still 
     const b = rows.find((r) => cellOf.has(r.id) && cellOf.get(r.id) !== cellOf.get(a.id));
     assert.ok(b, `20 photos all nearest to cell ${cellOf.get(a.id)}`);
     const goodA = await callWithPhoto(page, 'search', await photoBase64(a.id), { top: 5 });
+
+    // A host that hangs: the query gives up after 15 s without an answer and says so, as does
+    // a page whose manifest never comes; once the host answers, the query works.
+    tamper.hang = new RegExp(`^/good/(${m.records.file}|index\\.json)$`);
+    const fresh = await browser.newPage();
+    await fresh.goto(`${server.origin}/good.html`);
+    await fresh.waitForFunction(() => window.deepShopping !== undefined, null, { timeout: 120_000 });
+    const [hung, unloaded] = await Promise.all([
+      trySearch(page, await photoBase64(b.id), { top: 5 }),
+      fresh.evaluate(() => window.deepShopping.ready().then(() => 'loaded', (e) => String(e?.message ?? e))),
+    ]);
+    assert.match(hung.error ?? '', new RegExp(`cannot read ${m.records.file}: the host did not answer for 15 s`), JSON.stringify(hung));
+    assert.match(unloaded, /good\/index\.json: the host did not answer for 15 s/);
+    tamper.hang = null;
+    const goodB = await trySearch(page, await photoBase64(b.id), { top: 5 });
+    assert.equal(goodB.results?.length, 5, JSON.stringify(goodB));
+    await fresh.close();
     await page.close();
 
     // Damage one byte of b's cell.
