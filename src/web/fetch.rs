@@ -1,5 +1,7 @@
 //! Fetching asset files with download progress, kept in the browser's Cache API under keys
 //! versioned by their sha256, so a reload downloads nothing and a new version replaces the old.
+//! Every body is read as a stream within the size expected of it, and every request is
+//! aborted by a [`Watchdog`] when its host stalls.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
