@@ -56,18 +56,7 @@ pub(super) fn encode(values: &[f32], width: usize) -> (Vec<i8>, Vec<i8>) {
 /// The values [`encode`] coded, or `None` when the codes and exponents do not make rows of
 /// `width` or an exponent is out of range.
 pub(super) fn decode(codes: &[i8], exponents: &[i8], width: usize) -> Option<Vec<f32>> {
-    if width == 0 || codes.len() != exponents.len() * width {
-        return None;
-    }
-    if exponents.iter().any(|e| !EXPONENTS.contains(e)) {
-        return None;
-    }
-    // Sized at once: grown by doubling, a million values would pass through twice their size.
-    let mut values = Vec::with_capacity(codes.len());
-    for (row, e) in codes.chunks_exact(width).zip(exponents) {
-        values.extend(row.iter().map(|c| f32::from(*c) * scale(*e)));
-    }
-    Some(values)
+    Centroids::coded(codes.to_vec(), exponents, width).map(|rows| rows.decoded())
 }
 
 /// `values`, rows of `width`, rounded in place to what [`encode`] then [`decode`] give.
@@ -96,7 +85,7 @@ pub(super) enum Centroids {
 
 impl Centroids {
     /// Rows of `width` coded by [`encode`], or `None` when the codes and exponents do not
-    /// make rows of `width` or an exponent is out of range.
+    /// make rows of `width` or an exponent is out of range (the one check of [`decode`] too).
     pub(super) fn coded(codes: Vec<i8>, exponents: &[i8], width: usize) -> Option<Self> {
         if width == 0 || codes.len() != exponents.len() * width {
             return None;
@@ -131,7 +120,7 @@ impl Centroids {
         }
     }
 
-    /// Row `i` decoded into `out` (`width` values; [`decode`]'s values exactly).
+    /// Row `i` decoded into `out` (`width` values): each code times its row's scale.
     fn row_into(&self, i: usize, out: &mut [f32]) {
         match self {
             Self::Coded {
@@ -157,7 +146,8 @@ impl Centroids {
         out
     }
 
-    /// Every row, decoded (for a build, which needs them all at once).
+    /// Every row, decoded, in a vector sized at once (grown by doubling, a million values
+    /// would pass through twice their size).
     pub(super) fn decoded(&self) -> Vec<f32> {
         let mut out = vec![0.0; self.len() * self.width()];
         for (i, row) in out.chunks_exact_mut(self.width().max(1)).enumerate() {
