@@ -14,7 +14,8 @@
 //! embedding, colour and categories (default 16,8,2), CELL_ITEMS the items a cell holds
 //! (default the layout's), PROBED the cell counts probed (default 4,8,16,32); `-` for a
 //! default. `[PARTS]`, part sizes such as `8x2048,16x4096` (records a part, metadata bytes
-//! a part), adds rows read by part files, as from a host without range requests.
+//! a part), adds rows read by part files, as from a host without range requests. `[GAPS]`,
+//! merge gaps in bytes such as `4096,1024` (default the reader's, 4096), one row each.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
@@ -25,8 +26,8 @@ use std::time::Instant;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
-    Fitted, Layout, Mixture, Parts, Probe, Published, Ranges, Request, Update, UpdatePolicy, held,
-    parts_folder, publish, search, update,
+    Fitted, Layout, MERGE_GAP, Mixture, Parts, Probe, Published, Ranges, Request, Update,
+    UpdatePolicy, held, parts_folder, publish, search, update,
 };
 use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Item, rank};
 use deep_shopping::train::config::TrainConfig;
@@ -40,6 +41,8 @@ const COMPONENTS: usize = 48;
 struct Memory {
     files: HashMap<String, Vec<u8>>,
     parts: Option<Published>,
+    /// Ranges closer than this are read as one.
+    gap: u64,
 }
 
 impl Memory {
@@ -83,6 +86,10 @@ impl Ranges for Memory {
 
     fn serves_ranges(&self) -> bool {
         self.parts.is_none()
+    }
+
+    fn merge_gap(&self) -> u64 {
+        self.gap
     }
 }
 
@@ -134,7 +141,7 @@ fn main() {
     let Some(dir) = args.first() else {
         eprintln!(
             "usage: cargo bench --bench ivf -- INDEX_DIR [SIZES] [QUERIES] [CODE] [CELL_ITEMS] \
-             [PROBED] [PARTS]"
+             [PROBED] [PARTS] [GAPS]"
         );
         std::process::exit(2);
     };
@@ -174,6 +181,12 @@ fn main() {
                 .collect()
         })
         .unwrap_or_default();
+    // Merge gaps to read ranges with.
+    let gaps: Vec<u64> = args
+        .get(7)
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .filter(|g: &Vec<u64>| !g.is_empty())
+        .unwrap_or_else(|| vec![MERGE_GAP]);
 
     let (_, data) = read_index_files(Path::new(dir)).expect("reading the real index");
     let real = CatalogueIndex::from_bytes(&data).expect("parsing the real index");
@@ -266,6 +279,7 @@ fn main() {
         let mut memory = Memory {
             files: publication.files.into_iter().collect(),
             parts: None,
+            gap: MERGE_GAP,
         };
         let cell_of: Vec<usize> = {
             let mut of = vec![0; n];
@@ -298,12 +312,21 @@ fn main() {
                 / query_rows.len().max(1) as f64;
             for candidates in [50, 100, 200] {
                 let probe = Probe { cells, candidates };
-                let r = measure(&published, &memory, &real, &query_rows, &ids, probe);
-                println!(
-                    "  | {cells} | {candidates} | {:.3} | {probed:.3} | {} |",
-                    r.recall,
-                    r.reads()
-                );
+                for &gap in &gaps {
+                    memory.gap = gap;
+                    let r = measure(&published, &memory, &real, &query_rows, &ids, probe);
+                    let by = if gaps.len() > 1 {
+                        format!(", ranges within {gap} B merged")
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "  | {cells} | {candidates}{by} | {:.3} | {probed:.3} | {} |",
+                        r.recall,
+                        r.reads()
+                    );
+                }
+                memory.gap = MERGE_GAP;
                 for p in &parts {
                     let mut manifest = published.manifest.clone();
                     manifest.parts = Some(*p);

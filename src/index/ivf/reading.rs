@@ -39,6 +39,11 @@ pub trait Ranges {
     fn serves_ranges(&self) -> bool {
         true
     }
+
+    /// Ranges of one file closer than this are read as one: [`MERGE_GAP`] by default.
+    fn merge_gap(&self) -> u64 {
+        MERGE_GAP
+    }
 }
 
 /// Reads ranges of a published index's files asynchronously; every [`Ranges`] is one.
@@ -58,6 +63,11 @@ pub trait ReadRanges {
 
     /// As [`Ranges::serves_ranges`].
     fn ranges_served(&self) -> bool;
+
+    /// As [`Ranges::merge_gap`].
+    fn gap(&self) -> u64 {
+        MERGE_GAP
+    }
 }
 
 impl<T: Ranges + ?Sized> ReadRanges for T {
@@ -79,6 +89,10 @@ impl<T: Ranges + ?Sized> ReadRanges for T {
     fn ranges_served(&self) -> bool {
         self.serves_ranges()
     }
+
+    fn gap(&self) -> u64 {
+        self.merge_gap()
+    }
 }
 
 /// One round of reads.
@@ -90,8 +104,13 @@ pub struct Round {
     pub bytes: u64,
 }
 
-/// Ranges closer than this are read as one (bytes read twice cost less than a request).
+/// Ranges closer than this are read as one (bytes read twice cost less than a request), by
+/// default: where requests queue, six at a time over HTTP/1.1.
 pub const MERGE_GAP: u64 = 4096;
+
+/// The gap for a host whose requests go out at once (HTTP/2 or 3), where a request more in a
+/// round costs its headers, not a round trip.
+pub const MULTIPLEXED_MERGE_GAP: u64 = 1024;
 
 /// `wanted` (sorted by start) merged where they touch or lie within `gap` of each other;
 /// each merged range with the indices of the wanted ranges it covers.
@@ -123,7 +142,7 @@ async fn read_merged(
     let mut order: Vec<usize> = (0..wanted.len()).collect();
     order.sort_by_key(|i| wanted[*i].start);
     let sorted: Vec<Range<u64>> = order.iter().map(|i| wanted[*i].clone()).collect();
-    let merged = merge(&sorted, MERGE_GAP);
+    let merged = merge(&sorted, source.gap());
     let ranges: Vec<Range<u64>> = merged.iter().map(|(r, _)| r.clone()).collect();
     let answers = source.read_ranges(file, &ranges).await?;
     if answers.len() != ranges.len() {
