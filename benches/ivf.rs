@@ -26,10 +26,10 @@ use std::time::Instant;
 use deep_shopping::error::AssetError;
 use deep_shopping::files::read_index_files;
 use deep_shopping::index::ivf::{
-    Fitted, Layout, MERGE_GAP, Mixture, Parts, Probe, Published, Ranges, Request, Update,
-    UpdatePolicy, held, parts_folder, publish, search, update,
+    FULL_METADATA, Fitted, Layout, MERGE_GAP, Mixture, Parts, Probe, Published, Ranges, Request,
+    Update, UpdatePolicy, held, parts_folder, publish, search, update,
 };
-use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, Item, rank};
+use deep_shopping::index::{Availability, Blend, CatalogueIndex, IndexEntry, rank};
 use deep_shopping::train::config::TrainConfig;
 use deep_shopping::train::data::Splits;
 use rayon::prelude::*;
@@ -91,37 +91,6 @@ impl Ranges for Memory {
     fn merge_gap(&self) -> u64 {
         self.gap
     }
-}
-
-/// Catalogues above this many items keep only the id and stock of the real member's metadata
-/// (a full item in memory is about a kilobyte): their metadata bytes a query are those of
-/// ids, where smaller catalogues read whole items.
-const FULL_METADATA: usize = 2_000_000;
-/// Items drawn at once, built into one part of the catalogue.
-const DRAWN: usize = 250_000;
-
-/// `n` items drawn from `mix` (fitted to `real`), `DRAWN` at a time.
-fn sample(mix: &Mixture, real: &CatalogueIndex, n: usize, seed: u64) -> CatalogueIndex {
-    let parts = (0..n)
-        .step_by(DRAWN)
-        .map(|start| {
-            let entries: Vec<IndexEntry> = (start..(start + DRAWN).min(n))
-                .into_par_iter()
-                .map(|i| {
-                    let mut e = mix.draw(real, i, seed);
-                    if n > FULL_METADATA {
-                        e.item = Item {
-                            availability: e.item.availability,
-                            ..Item::bare(e.item.id)
-                        };
-                    }
-                    e
-                })
-                .collect();
-            CatalogueIndex::build(entries).expect("synthetic entries have one shape")
-        })
-        .collect();
-    CatalogueIndex::concat(parts).expect("parts of one shape")
 }
 
 fn peak_rss_mb() -> f64 {
@@ -214,7 +183,9 @@ fn main() {
     let top = 10;
     for &n in &sizes {
         let t = Instant::now();
-        let catalogue = sample(&mix, &real, n, 2026);
+        let catalogue = mix
+            .sample(&real, n, 2026)
+            .expect("drawn entries have one shape");
         let sampled = t.elapsed().as_secs_f64();
         let truth: Vec<Vec<usize>> = query_rows
             .par_iter()
@@ -493,7 +464,7 @@ fn measure(
     }
 }
 
-/// The catalogue [`sample`] draws, changed by 1%: 0.5% removed, 0.25% retitled, 0.05% out
+/// The catalogue [`Mixture::sample`] draws, changed by 1%: 0.5% removed, 0.25% retitled, 0.05% out
 /// of stock, 0.2% new.
 fn one_percent(mix: &Mixture, real: &CatalogueIndex, n: usize, seed: u64) -> CatalogueIndex {
     let entries: Vec<IndexEntry> = (0..n + n / 500)

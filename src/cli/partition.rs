@@ -19,7 +19,6 @@ use crate::index::ivf::{
     Layout, MAX_ITEMS, Mixture, Partitioned, Parts, Update, UpdatePolicy, held, publish, update,
 };
 use crate::partitioned::{self, carry_images};
-use rayon::prelude::*;
 
 #[derive(Debug, Args)]
 pub(super) struct PartitionArgs {
@@ -58,8 +57,9 @@ pub(super) struct PartitionArgs {
     sample: usize,
     /// Publish instead a synthetic catalogue of this many items that looks like the index's
     /// (drawn from a mixture fitted to its embeddings; each item has a real item's colours,
-    /// categories and metadata under the id `s<number>`): for load tests and benchmarks of a
-    /// store's page and host at sizes its catalogue has not reached.
+    /// categories and metadata under the id `s<number>`; above 2M items, only the id and
+    /// stock, to fit in memory): for load tests and benchmarks of a store's page and host at
+    /// sizes its catalogue has not reached.
     #[arg(long, value_name = "ITEMS")]
     synthetic: Option<usize>,
     /// Partition again even where `--out` holds an index this one could update.
@@ -104,11 +104,9 @@ pub(super) fn run(args: PartitionArgs) -> Result<()> {
         );
         let components = (index.len() / 8).clamp(1, SYNTHETIC_COMPONENTS);
         let mix = Mixture::fit(&index, &[], components).context("the index has no items")?;
-        let entries: Vec<_> = (0..n)
-            .into_par_iter()
-            .map(|i| mix.draw(&index, i, 2026))
-            .collect();
-        index = CatalogueIndex::build(entries).context("drawing the synthetic catalogue")?;
+        index = mix
+            .sample(&index, n, 2026)
+            .context("drawing the synthetic catalogue")?;
     }
     let from_scratch = args.synthetic.is_some()
         || args.cells.is_some()

@@ -4,7 +4,7 @@
 
 use deep_shopping::colour::HIST_LEN;
 use deep_shopping::index::ivf::{
-    Layout, Partitioned, Probe, Space, SplitMix, distance2, kmeans, nearest,
+    FULL_METADATA, Layout, Mixture, Partitioned, Probe, Space, SplitMix, distance2, kmeans, nearest,
 };
 use deep_shopping::index::{Blend, CatalogueIndex, IndexEntry, Item, rank, unit};
 
@@ -259,4 +259,36 @@ fn within_a_cell_items_lie_next_to_near_items() {
             "neighbours {next}, items half a cell apart {far}"
         );
     }
+}
+
+#[test]
+fn a_synthetic_catalogue_drawn_in_runs_is_the_one_drawn_item_by_item() {
+    let mut real = catalogue(400);
+    for (k, item) in real.items.iter_mut().enumerate() {
+        item.title = format!("Real {k}");
+    }
+    let mix = Mixture::fit(&real, &[], 8).unwrap();
+    // Past one run of drawn items (250,000), so the runs' joins are checked.
+    let n = 250_003;
+    let drawn = mix.sample(&real, n, 5).unwrap();
+    assert_eq!(drawn.len(), n);
+    for i in [0, 1, 249_999, 250_000, 250_002] {
+        let alone = CatalogueIndex::build(vec![mix.draw(&real, i, 5)]).unwrap();
+        assert_eq!(drawn.items[i].id, format!("s{i}"));
+        assert_eq!(drawn.items[i], alone.items[0]);
+        let (a, b) = (drawn.embedding(i), alone.embedding(0));
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6),
+            "item {i}"
+        );
+    }
+    // Up to FULL_METADATA items each keeps its real member's metadata.
+    assert!(n <= FULL_METADATA);
+    assert!(
+        drawn
+            .items
+            .iter()
+            .take(50)
+            .any(|item| item != &Item::bare(item.id.clone()))
+    );
 }

@@ -46,5 +46,5 @@ pub use published::{Plan, Published, Record};
 pub use read::records_index;
 pub use reading::{MERGE_GAP, MULTIPLEXED_MERGE_GAP, Ranges, ReadRanges, Round};
 pub use space::Space;
-pub use synthetic::Mixture;
+pub use synthetic::{FULL_METADATA, Mixture};
 pub use write::{Publication, publish};

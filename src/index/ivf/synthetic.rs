@@ -3,11 +3,25 @@
 //! (k-means components, a per-value spread each), from which items are drawn; each drawn item
 //! takes the colours, category probabilities (both jittered) and metadata of a real member of
 //! its component, under a new id and in no variant group. Deterministic: item `i` depends on the seed and `i` only.
+//! Catalogues above [`FULL_METADATA`] items keep only each item's id and stock, so that 10M
+//! items fit in 24 GB.
 
 use super::kmeans::{SplitMix, kmeans, nearest};
+use rayon::prelude::*;
+
+use crate::error::AssetError;
 use crate::index::catalogue::{CatalogueIndex, IndexEntry};
 use crate::index::description::unit;
 use crate::index::item::Item;
+
+/// Catalogues drawn above this many items keep only the id and stock of the real member's
+/// metadata (a whole item in memory is about a kilobyte): their metadata bytes a query are
+/// those of ids.
+pub const FULL_METADATA: usize = 2_000_000;
+
+/// Items drawn at once, built into one part of the catalogue (so that the drawn entries and
+/// the catalogue built of them are never both whole in memory).
+const DRAWN: usize = 250_000;
 
 /// A mixture fitted to a real catalogue.
 #[derive(Debug, Clone)]
@@ -122,5 +136,36 @@ impl Mixture {
             histogram,
             probabilities,
         }
+    }
+
+    /// A catalogue of `n` items drawn with `seed` (`real` the catalogue it was fitted to),
+    /// [`DRAWN`] at a time on every core; above [`FULL_METADATA`] items, each keeps only its
+    /// id and stock.
+    pub fn sample(
+        &self,
+        real: &CatalogueIndex,
+        n: usize,
+        seed: u64,
+    ) -> Result<CatalogueIndex, AssetError> {
+        let parts = (0..n)
+            .step_by(DRAWN)
+            .map(|start| {
+                let entries: Vec<IndexEntry> = (start..(start + DRAWN).min(n))
+                    .into_par_iter()
+                    .map(|i| {
+                        let mut e = self.draw(real, i, seed);
+                        if n > FULL_METADATA {
+                            e.item = Item {
+                                availability: e.item.availability,
+                                ..Item::bare(e.item.id)
+                            };
+                        }
+                        e
+                    })
+                    .collect();
+                CatalogueIndex::build(entries)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        CatalogueIndex::concat(parts)
     }
 }
