@@ -35,19 +35,6 @@ pub(super) fn join(base_url: &str, relative: &str) -> Result<String, JsValue> {
     Ok(web_sys::Url::new_with_base(relative, base_url)?.href())
 }
 
-/// The protocol the browser's last answer for `url` came over, by its resource timing
-/// (`h2`, `h3`, `http/1.1`); `None` where it does not say (no entry left in its buffer, an
-/// answer from its cache, a host of another origin that hides its timings).
-pub(super) fn protocol(url: &str) -> Option<String> {
-    let performance = gloo::utils::window().performance()?;
-    let entries = performance.get_entries_by_name_with_entry_type(&absolute(url), "resource");
-    let last = entries.iter().last()?;
-    let protocol = Reflect::get(&last, &"nextHopProtocol".into())
-        .ok()?
-        .as_string()?;
-    (!protocol.is_empty()).then_some(protocol)
-}
-
 /// Seconds a download or a round of range requests may go without any answer or byte
 /// arriving before it is aborted: a host that hangs gives an error, not a search that never
 /// ends, and a slow one that keeps sending is not cut off.

@@ -17,8 +17,8 @@ use super::fetch::{self, BodyError, OnBytes, Watchdog};
 use super::js::to_js;
 use crate::error::AssetError;
 use crate::index::ivf::{
-    CellCache, Found, MERGE_GAP, MULTIPLEXED_MERGE_GAP, PartitionedManifest, Probe, Published,
-    ReadRanges, Request, Trace, search_async,
+    CellCache, Found, PartitionedManifest, Probe, Published, ReadRanges, Request, Trace,
+    search_async,
 };
 use crate::index::{Blend, Item, Query, Variants};
 
@@ -45,11 +45,6 @@ pub(crate) struct Reads {
     pub cached_bytes: usize,
     /// The cells the last query probed, nearest first.
     pub last_cells: Vec<usize>,
-    /// The protocol the index's host answers over, where the browser says (`h2`, `h3`,
-    /// `http/1.1`).
-    pub protocol: Option<String>,
-    /// Ranges of one file closer than this many bytes are read as one.
-    pub merge_gap: u64,
 }
 
 /// A partitioned index being read.
@@ -63,8 +58,6 @@ pub(crate) struct Remote {
     reads: RefCell<Reads>,
     /// Whether the host sent a whole file for a range request (parts are read since).
     whole_only: Cell<bool>,
-    /// The protocol the host answers over, once the browser has said.
-    protocol: RefCell<Option<String>>,
 }
 
 /// Reads ranges of the files next to `url` with `fetch` and `Range` headers, every range of
@@ -73,8 +66,6 @@ struct Fetcher<'a> {
     url: &'a str,
     /// Set once the host sent a whole file for a range request: parts are read instead.
     whole_only: &'a Cell<bool>,
-    /// Ranges closer than this are read as one.
-    gap: u64,
 }
 
 fn read_error(file: &str, detail: impl Into<String>) -> AssetError {
@@ -167,10 +158,6 @@ impl ReadRanges for Fetcher<'_> {
     fn ranges_served(&self) -> bool {
         !self.whole_only.get()
     }
-
-    fn gap(&self) -> u64 {
-        self.gap
-    }
 }
 
 /// The body of `response`, asked for `len` bytes of `file` (`asked`, as an error names them):
@@ -222,25 +209,13 @@ impl Remote {
             cells: CellCache::new(CELL_CACHE_BYTES),
             reads: RefCell::new(Reads::default()),
             whole_only: Cell::new(false),
-            protocol: RefCell::new(fetch::protocol(url)),
         })
-    }
-
-    /// The merge gap for the host: [`MULTIPLEXED_MERGE_GAP`] where it speaks HTTP/2 or 3 (a
-    /// round's requests go out at once), else [`MERGE_GAP`] (they queue, six at a time).
-    fn merge_gap(&self) -> u64 {
-        match self.protocol.borrow().as_deref() {
-            Some(p) if p.starts_with("h2") || p.starts_with("h3") => MULTIPLEXED_MERGE_GAP,
-            _ => MERGE_GAP,
-        }
     }
 
     /// What the page has read so far.
     pub(crate) fn reads(&self) -> Reads {
         Reads {
             cached_bytes: self.cells.bytes(),
-            protocol: self.protocol.borrow().clone(),
-            merge_gap: self.merge_gap(),
             ..self.reads.borrow().clone()
         }
     }
@@ -259,7 +234,6 @@ impl Remote {
         let fetcher = Fetcher {
             url: &self.url,
             whole_only: &self.whole_only,
-            gap: self.merge_gap(),
         };
         let (found, trace) = search_async(
             &self.published,
@@ -277,12 +251,6 @@ impl Remote {
         )
         .await?;
         self.count(&trace);
-        if self.protocol.borrow().is_none() {
-            // Not said of the manifest (its answer came from the browser's cache, say): the
-            // ranges just read say it for the next query.
-            let lists = fetch::join(&self.url, &self.published.manifest.lists.file).ok();
-            *self.protocol.borrow_mut() = lists.and_then(|u| fetch::protocol(&u));
-        }
         Ok(found)
     }
 
@@ -296,8 +264,8 @@ impl Remote {
             last_requests: trace.requests(),
             last_bytes: trace.bytes(),
             last_cached_cells: trace.cached_cells,
+            cached_bytes: 0,
             last_cells: trace.probed.clone(),
-            ..Reads::default()
         };
     }
 }

@@ -44,7 +44,7 @@ pub use parts::{Split, part_name, parts_folder};
 pub use pq::{CENTROIDS, Measure, Part, Quantiser, SubspaceShape};
 pub use published::{Plan, Published, Record};
 pub use read::records_index;
-pub use reading::{MERGE_GAP, MULTIPLEXED_MERGE_GAP, Ranges, ReadRanges, Round};
+pub use reading::{MERGE_GAP, Ranges, ReadRanges, Round};
 pub use space::Space;
 pub use synthetic::{FULL_METADATA, Mixture};
 pub use write::{Publication, publish};

@@ -104,13 +104,9 @@ pub struct Round {
     pub bytes: u64,
 }
 
-/// Ranges closer than this are read as one (bytes read twice cost less than a request), by
-/// default: where requests queue, six at a time over HTTP/1.1.
+/// Ranges closer than this are read as one by default (bytes read twice cost less than a
+/// request, over HTTP/2 too: see the README's "Large catalogues").
 pub const MERGE_GAP: u64 = 4096;
-
-/// The gap for a host whose requests go out at once (HTTP/2 or 3), where a request more in a
-/// round costs its headers, not a round trip.
-pub const MULTIPLEXED_MERGE_GAP: u64 = 1024;
 
 /// `wanted` (sorted by start) merged where they touch or lie within `gap` of each other;
 /// each merged range with the indices of the wanted ranges it covers.

@@ -6,9 +6,8 @@
 //! Catalogues above [`FULL_METADATA`] items keep only each item's id and stock, so that 10M
 //! items fit in 24 GB.
 
+use super::jobs;
 use super::kmeans::{SplitMix, kmeans, nearest};
-use rayon::prelude::*;
-
 use crate::error::AssetError;
 use crate::index::catalogue::{CatalogueIndex, IndexEntry};
 use crate::index::description::unit;
@@ -150,19 +149,18 @@ impl Mixture {
         let parts = (0..n)
             .step_by(DRAWN)
             .map(|start| {
-                let entries: Vec<IndexEntry> = (start..(start + DRAWN).min(n))
-                    .into_par_iter()
-                    .map(|i| {
-                        let mut e = self.draw(real, i, seed);
-                        if n > FULL_METADATA {
-                            e.item = Item {
-                                availability: e.item.availability,
-                                ..Item::bare(e.item.id)
-                            };
-                        }
-                        e
-                    })
-                    .collect();
+                let run = (start + DRAWN).min(n) - start;
+                let entries: Vec<IndexEntry> = jobs::map(run, |k| {
+                    let i = start + k;
+                    let mut e = self.draw(real, i, seed);
+                    if n > FULL_METADATA {
+                        e.item = Item {
+                            availability: e.item.availability,
+                            ..Item::bare(e.item.id)
+                        };
+                    }
+                    e
+                });
                 CatalogueIndex::build(entries)
             })
             .collect::<Result<Vec<_>, _>>()?;
