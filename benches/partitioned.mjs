@@ -8,9 +8,10 @@
 // further photos the median wall time, the time reading the index, bytes, requests and rounds
 // a query read, and the page bundle's wasm memory.
 // Usage: node benches/partitioned.mjs [ITEMS] [RUNS] [ranges|parts] [SOURCE_INDEX]
-// (after scripts/test.sh built dist/ and the CLI)
+// (after scripts/test.sh built dist/ and the CLI). A SOURCE_INDEX that is itself a
+// partitioned index (`partition --synthetic` run apart, as for 10M items) is served as it is.
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST, IGNORE_CERTIFICATE_ERRORS, serve, launch, openPage, photoBase64, callWithPhoto, catalogueRows } from '../tests/e2e/harness.mjs';
@@ -26,10 +27,15 @@ const source = process.argv[5] ?? join(DIST, 'catalogue');
 const BIN = process.env.DS_BIN ?? join(homedir(), '.cache/deep-shopping/native/release/deep-shopping');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const dir = await mkdtemp(join(tmpdir(), 'ds-bench-partitioned-'));
-const t0 = Date.now();
-console.log(execFileSync(BIN, ['partition', '--index', source, '--out', dir, '--synthetic', String(items), ...(parts ? ['--parts'] : [])]).toString().trim()
-  + ` (${((Date.now() - t0) / 1e3).toFixed(0)} s with sampling)`);
+const prebuilt = JSON.parse(await readFile(join(source, 'index.json'), 'utf8')).format_version === 4;
+const dir = prebuilt ? source : await mkdtemp(join(tmpdir(), 'ds-bench-partitioned-'));
+if (prebuilt) {
+  console.log(`serving the partitioned index in ${source} as it is`);
+} else {
+  const t0 = Date.now();
+  console.log(execFileSync(BIN, ['partition', '--index', source, '--out', dir, '--synthetic', String(items), ...(parts ? ['--parts'] : [])]).toString().trim()
+    + ` (${((Date.now() - t0) / 1e3).toFixed(0)} s with sampling)`);
+}
 const rows = await catalogueRows();
 const photos = await Promise.all(rows.slice(0, runs + 1).map((r) => photoBase64(r.id)));
 const page = (index) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head><body>
@@ -111,5 +117,5 @@ try {
     }
   }
 } finally {
-  await rm(dir, { recursive: true, force: true });
+  if (!prebuilt) await rm(dir, { recursive: true, force: true });
 }

@@ -9,7 +9,10 @@ use burn::tensor::Device;
 
 use crate::assets::{FileEntry, MANIFEST_FILE, ModelManifest, WEIGHTS_FILE, sha256_hex};
 use crate::embed::Embedder;
-use crate::index::{CatalogueIndex, INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest};
+use crate::index::{
+    CatalogueIndex, INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest,
+    MAX_THUMBNAIL_LIST_BYTES, read_thumbnail_list, thumbnail_list,
+};
 
 /// How temporary files start, so that what a killed run left can be told from anyone else's.
 pub const TEMP_PREFIX: &str = ".ds-tmp";
@@ -128,18 +131,50 @@ pub fn read_index(dir: &Path, model: &Embedder) -> Result<CatalogueIndex> {
         .with_context(|| format!("loading the index in {}", dir.display()))
 }
 
-/// The index manifest in `dir` and the data file it names, unchecked.
+/// The index manifest in `dir` (its thumbnails read from their list) and the data file it
+/// names, unchecked.
 pub fn read_index_files(dir: &Path) -> Result<(IndexManifest, Vec<u8>)> {
     let manifest_path = dir.join(INDEX_MANIFEST_FILE);
-    let manifest = IndexManifest::from_json(&read_bounded(&manifest_path, MAX_MANIFEST_BYTES)?)
+    let mut manifest = IndexManifest::from_json(&read_bounded(&manifest_path, MAX_MANIFEST_BYTES)?)
         .with_context(|| format!("in {}", manifest_path.display()))?;
+    let list = manifest.thumbnails.clone();
+    read_thumbnails(dir, list.as_ref(), &mut manifest.images)?;
     let data = read_bounded(&inside(dir, &manifest.data.file)?, MAX_INDEX_BYTES)?;
     Ok((manifest, data))
 }
 
+/// Sets `images` to the thumbnails of the list `list` names in `dir`, where a manifest names
+/// one (one that does not holds them itself).
+pub fn read_thumbnails(
+    dir: &Path,
+    list: Option<&FileEntry>,
+    images: &mut Vec<String>,
+) -> Result<()> {
+    let Some(list) = list else {
+        return Ok(());
+    };
+    let path = inside(dir, &list.file)?;
+    let bytes = read_bounded(&path, MAX_THUMBNAIL_LIST_BYTES)?;
+    *images =
+        read_thumbnail_list(list, &bytes).with_context(|| format!("in {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes the list of the thumbnails `images` in `dir`, where there are any; the entry a
+/// manifest names it by.
+pub fn write_thumbnails(dir: &Path, images: &[String]) -> Result<Option<FileEntry>> {
+    if images.is_empty() {
+        return Ok(None);
+    }
+    let (entry, bytes) = thumbnail_list(images)?;
+    write_atomic(&inside(dir, &entry.file)?, &bytes)?;
+    Ok(Some(entry))
+}
+
 /// Publishes `index` (made by the model whose weights hash to `model_sha256`) in `dir`, with
 /// the thumbnails `images` (files under `dir` the items name, already written): its data
-/// under a name taken from its hash, then the manifest that names both, last. Only then are
+/// under a name taken from its hash and the thumbnails' list (see
+/// [`crate::index::thumbnail_list`]), then the manifest that names both, last. Only then are
 /// the files the replaced manifest named, and this one does not, removed, and any other file
 /// named as a build names them (a killed build's); nothing else in `dir` is touched. Returns the size of the data file.
 pub fn publish_index(
@@ -150,28 +185,45 @@ pub fn publish_index(
 ) -> Result<usize> {
     let previous = read_bounded(&dir.join(INDEX_MANIFEST_FILE), MAX_MANIFEST_BYTES)
         .ok()
-        .and_then(|bytes| IndexManifest::from_json(&bytes).ok());
+        .and_then(|bytes| IndexManifest::from_json(&bytes).ok())
+        .map(|mut p| {
+            // A list that cannot be read names nothing to remove; the sweep below removes
+            // the thumbnails this manifest does not name anyway.
+            let list = p.thumbnails.clone();
+            if read_thumbnails(dir, list.as_ref(), &mut p.images).is_err() {
+                p.images.clear();
+            }
+            p
+        });
     let data = index.to_bytes()?;
     let sha = sha256_hex(&data);
     let data_name = format!("index-{}.safetensors", &sha[..16]);
     write_atomic(&dir.join(&data_name), &data)?;
+    let thumbnails = write_thumbnails(dir, &images)?;
     let manifest = IndexManifest {
         format_version: INDEX_FORMAT_VERSION,
         model_sha256: model_sha256.to_string(),
         count: index.len(),
         data: FileEntry::of(&data_name, &data),
-        images,
+        images: Vec::new(),
+        thumbnails,
     };
     write_atomic(&dir.join(INDEX_MANIFEST_FILE), &manifest.to_json()?)?;
-    if let Some(previous) = previous {
-        let kept: std::collections::HashSet<&str> = manifest
+    let list = manifest.thumbnails.as_ref().map(|t| t.file.as_str());
+    let kept: std::collections::HashSet<&str> = images
+        .iter()
+        .map(String::as_str)
+        .chain([manifest.data.file.as_str()])
+        .chain(list)
+        .collect();
+    if let Some(previous) = &previous {
+        let named = previous
             .images
             .iter()
             .map(String::as_str)
-            .chain([manifest.data.file.as_str()])
-            .collect();
-        let named = previous.images.iter().chain([&previous.data.file]);
-        for name in named.filter(|n| !kept.contains(n.as_str())) {
+            .chain([previous.data.file.as_str()])
+            .chain(previous.thumbnails.iter().map(|t| t.file.as_str()));
+        for name in named.filter(|n| !kept.contains(n)) {
             if let Ok(path) = inside(dir, name) {
                 remove(&path);
             }
@@ -183,6 +235,7 @@ pub fn publish_index(
     let hex16 = |stem: &str| stem.len() == 16 && stem.chars().all(|c| c.is_ascii_hexdigit());
     for (folder, prefix, suffix) in [
         (dir.to_path_buf(), "index-", ".safetensors"),
+        (dir.to_path_buf(), "thumbnails-", ".json"),
         (dir.join("images"), "", ".jpg"),
     ] {
         let Ok(entries) = std::fs::read_dir(&folder) else {
@@ -199,7 +252,7 @@ pub fn publish_index(
             } else {
                 file
             };
-            if ours && name != manifest.data.file && !manifest.images.contains(&name) {
+            if ours && !kept.contains(name.as_str()) {
                 remove(&entry.path());
             }
         }

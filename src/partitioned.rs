@@ -240,6 +240,7 @@ fn ours(name: &str) -> bool {
         ("lists-", ".bin"),
         ("records-", ".bin"),
         ("items-", ".json"),
+        ("thumbnails-", ".json"),
     ]
     .iter()
     .any(|(p, x)| {

@@ -1,4 +1,5 @@
-//! `index.json`: the small manifest that names an index's data file and the model that made it.
+//! `index.json`: the small manifest that names an index's data file and the model that made it,
+//! and the list of the thumbnails published with an index, in a file of its own.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +25,13 @@ pub struct IndexManifest {
     /// The data file.
     pub data: FileEntry,
     /// Thumbnails published with the index (paths under its folder), which a later build
-    /// removes once its own manifest no longer names them.
+    /// removes once its own manifest no longer names them. Written to the `thumbnails` file,
+    /// not here (manifests before it held them here, and are still read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
+    /// The file listing the thumbnails, where there are any (see [`thumbnail_list`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnails: Option<FileEntry>,
 }
 
 impl IndexManifest {
@@ -46,17 +51,7 @@ impl IndexManifest {
         })
         .and_then(|m: Self| {
             m.data.check_name("index manifest")?;
-            // Thumbnails live in the index's images/ folder.
-            if let Some(bad) = m
-                .images
-                .iter()
-                .find(|i| !i.strip_prefix("images/").is_some_and(plain_name))
-            {
-                return Err(AssetError::content(
-                    "index manifest",
-                    format!("it names the thumbnail {bad:?}, outside its images/ folder"),
-                ));
-            }
+            check_thumbnails("index manifest", &m.images, m.thumbnails.as_ref())?;
             Ok(m)
         })
     }
@@ -69,6 +64,65 @@ impl IndexManifest {
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<Vec<u8>, AssetError> {
         serde_json::to_vec_pretty(self).map_err(|e| AssetError::json("index manifest", e))
+    }
+}
+
+/// Largest thumbnail list read (the names of 10M thumbnails take about 300 MB).
+pub const MAX_THUMBNAIL_LIST_BYTES: usize = 512 << 20;
+
+/// The file listing `images` (a JSON array of their paths), named by its hash
+/// (`thumbnails-<16 hex digits>.json`), and its bytes. The list lives beside the manifest, not
+/// in it: every page reads the manifest with no cache, and with a thumbnail for each of 100k
+/// items it would be 3 MB; a page never reads the list (only a later build does, to remove
+/// the thumbnails it no longer names).
+pub fn thumbnail_list(images: &[String]) -> Result<(FileEntry, Vec<u8>), AssetError> {
+    let bytes = serde_json::to_vec(images).map_err(|e| AssetError::json("thumbnail list", e))?;
+    let sha = crate::assets::sha256_hex(&bytes);
+    Ok((
+        FileEntry::of(&format!("thumbnails-{}.json", &sha[..16]), &bytes),
+        bytes,
+    ))
+}
+
+/// Whether `name` is a thumbnail list's as [`thumbnail_list`] names it.
+pub fn is_thumbnail_list(name: &str) -> bool {
+    name.strip_prefix("thumbnails-")
+        .and_then(|n| n.strip_suffix(".json"))
+        .is_some_and(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The thumbnails of a list file (`bytes`, named by `entry`), checked against its hash, each
+/// a plain file in the `images/` folder.
+pub fn read_thumbnail_list(entry: &FileEntry, bytes: &[u8]) -> Result<Vec<String>, AssetError> {
+    entry.verify(bytes)?;
+    let images: Vec<String> =
+        serde_json::from_slice(bytes).map_err(|e| AssetError::json("thumbnail list", e))?;
+    check_thumbnails("thumbnail list", &images, None)?;
+    Ok(images)
+}
+
+/// Fails unless each of `images` is a plain file in the `images/` folder and `list`, the
+/// thumbnail list a manifest names, is named as [`thumbnail_list`] names it.
+pub(crate) fn check_thumbnails(
+    what: &'static str,
+    images: &[String],
+    list: Option<&FileEntry>,
+) -> Result<(), AssetError> {
+    if let Some(bad) = images
+        .iter()
+        .find(|i| !i.strip_prefix("images/").is_some_and(plain_name))
+    {
+        return Err(AssetError::content(
+            what,
+            format!("it names the thumbnail {bad:?}, outside its images/ folder"),
+        ));
+    }
+    match list {
+        Some(list) if !is_thumbnail_list(&list.file) => Err(AssetError::content(
+            what,
+            format!("it names {:?} as its thumbnail list", list.file),
+        )),
+        _ => Ok(()),
     }
 }
 

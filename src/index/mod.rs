@@ -16,5 +16,8 @@ pub use catalogue::{CatalogueIndex, IndexEntry};
 pub use description::{Description, Query, mean, top_labels, unit};
 pub use feedback::{FEEDBACK_FORMAT, Feedback, Filters, reason};
 pub use item::{Availability, Item, Money};
-pub use manifest::{INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest};
+pub use manifest::{
+    INDEX_FORMAT_VERSION, INDEX_MANIFEST_FILE, IndexManifest, MAX_THUMBNAIL_LIST_BYTES,
+    is_thumbnail_list, read_thumbnail_list, thumbnail_list,
+};
 pub use rank::{Blend, Hit, Variants, rank, rank_where};

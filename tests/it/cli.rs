@@ -57,6 +57,16 @@ fn index_then_search_json_finds_the_photo_itself() {
         &std::fs::read(out.join("index.json")).unwrap(),
     )
     .unwrap();
+    // The thumbnails are listed in a file of their own, not in the manifest.
+    assert!(manifest.images.is_empty());
+    let list = manifest.thumbnails.as_ref().unwrap();
+    let listed = deep_shopping::index::read_thumbnail_list(
+        list,
+        &std::fs::read(out.join(&list.file)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(listed.len(), thumbs);
+    assert!(listed.iter().all(|i| out.join(i).is_file()));
     let data = std::fs::read(out.join(&manifest.data.file)).unwrap();
     let index = deep_shopping::index::CatalogueIndex::from_bytes(&data).unwrap();
     assert_eq!(index.classes(), 17);
@@ -126,6 +136,12 @@ fn index_then_search_json_finds_the_photo_itself() {
         std::fs::read_dir(part.join("images")).unwrap().count(),
         photos.len()
     );
+    // Its manifest names the thumbnails' list, the one the whole index names.
+    let named: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(part.join("index.json")).unwrap()).unwrap();
+    assert!(named.get("images").is_none(), "{named}");
+    assert_eq!(named["thumbnails"]["file"].as_str(), Some(list.file.as_str()));
+    assert!(part.join(&list.file).is_file());
     let search = |cells: &str| -> Vec<serde_json::Value> {
         stdout_of(
             bin()

@@ -9,6 +9,7 @@ use deep_shopping::embed::Embedder;
 use deep_shopping::error::AssetError;
 use deep_shopping::index::{
     Availability, CatalogueIndex, INDEX_FORMAT_VERSION, IndexEntry, IndexManifest, Item, Money,
+    is_thumbnail_list, read_thumbnail_list, thumbnail_list,
 };
 use deep_shopping::model::{ResNetConfig, Stem};
 
@@ -241,6 +242,7 @@ fn index_checks_checksum_count_and_model() {
         count: 5,
         data: FileEntry::of("index.safetensors", &bytes),
         images: Vec::new(),
+        thumbnails: None,
     };
     let parsed = IndexManifest::from_json(&manifest.to_json().unwrap()).unwrap();
     // An index of an earlier format (version 2: no product page or currency) asks to be
@@ -274,4 +276,36 @@ fn index_checks_checksum_count_and_model() {
     let err = CatalogueIndex::load(&parsed, &bytes, "abc", 64).unwrap_err();
     assert!(err.to_string().contains("16 values"), "{err}");
     assert!(CatalogueIndex::from_bytes(&bytes[..bytes.len() - 9]).is_err());
+}
+
+#[test]
+fn thumbnails_are_listed_in_a_file_named_by_its_hash_and_checked_when_read() {
+    let images: Vec<String> = (0..1000).map(|i| format!("images/{i:016x}.jpg")).collect();
+    let (entry, bytes) = thumbnail_list(&images).unwrap();
+    assert!(is_thumbnail_list(&entry.file), "{}", entry.file);
+    assert_eq!(read_thumbnail_list(&entry, &bytes).unwrap(), images);
+    // A manifest that names the list instead of its thousand thumbnails stays small.
+    let manifest = IndexManifest {
+        format_version: INDEX_FORMAT_VERSION,
+        model_sha256: "abc".into(),
+        count: 1000,
+        data: FileEntry::of("index-0123456789abcdef.safetensors", b"data"),
+        images: Vec::new(),
+        thumbnails: Some(entry.clone()),
+    };
+    let json = manifest.to_json().unwrap();
+    assert!(json.len() < 1024, "{} bytes", json.len());
+    assert_eq!(IndexManifest::from_json(&json).unwrap(), manifest);
+    // A damaged list, or one naming a file outside images/, is refused.
+    let mut damaged = bytes.clone();
+    damaged[10] ^= 1;
+    assert!(matches!(
+        read_thumbnail_list(&entry, &damaged),
+        Err(AssetError::Checksum { .. })
+    ));
+    let (escaping, bytes) = thumbnail_list(&["images/../../x.jpg".to_string()]).unwrap();
+    let err = read_thumbnail_list(&escaping, &bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside its images/ folder"), "{err}");
 }

@@ -537,7 +537,7 @@ fn hostile_index_manifests_are_refused() {
     let work = tempfile::tempdir().unwrap();
     let (dir, _) = shared_corpus();
     type Edit = fn(&mut serde_json::Value);
-    let cases: [(&str, Edit, &str); 4] = [
+    let cases: [(&str, Edit, &str); 6] = [
         (
             "climb",
             |m| m["data"]["file"] = "../catalogue.csv".into(),
@@ -552,6 +552,23 @@ fn hostile_index_manifests_are_refused() {
             "thumb",
             |m| m["images"] = serde_json::json!(["images/../../x.jpg"]),
             "outside its images/ folder",
+        ),
+        (
+            "list",
+            |m| {
+                m["thumbnails"] =
+                    serde_json::json!({"file": "../x.json", "sha256": "00", "bytes": 2})
+            },
+            "as its thumbnail list",
+        ),
+        (
+            "gone",
+            |m| {
+                m["thumbnails"] = serde_json::json!({
+                    "file": "thumbnails-0123456789abcdef.json", "sha256": "00", "bytes": 2
+                })
+            },
+            "thumbnails-0123456789abcdef.json",
         ),
         (
             "count",
@@ -640,13 +657,13 @@ fn served(out: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
         "index.json".to_string(),
         manifest["data"]["file"].as_str().unwrap().to_string(),
     ];
-    names.extend(
-        manifest["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i.as_str().unwrap().to_string()),
-    );
+    // The thumbnails, in the list the manifest names.
+    let list = manifest["thumbnails"]["file"].as_str().unwrap().to_string();
+    let images: Vec<String> =
+        serde_json::from_slice(&std::fs::read(out.join(&list)).unwrap()).unwrap();
+    assert!(!images.is_empty());
+    names.push(list);
+    names.extend(images);
     names
         .into_iter()
         .map(|n| {

@@ -19,7 +19,8 @@ use super::partition::{Cell, Coder};
 use super::published::Published;
 use super::reading::Ranges;
 use super::write::{
-    CHECK, Directory, Publication, Top, check, content, features, fingerprint, metadata, segment,
+    CHECK, Directory, Publication, Top, check, content, features, fingerprint, list_thumbnails,
+    metadata, segment,
 };
 use crate::error::AssetError;
 use crate::index::CatalogueIndex;
@@ -386,7 +387,8 @@ pub fn update(
     manifest.top = top;
     manifest.deltas = deltas;
     manifest.removed = removed.len();
-    manifest.images = images;
+    manifest.images = Vec::new();
+    manifest.thumbnails = list_thumbnails(&images, &mut files)?;
     manifest.facets = Facets::of(&index.items);
     Ok(Update::Delta {
         publication: Box::new(Publication { manifest, files }),

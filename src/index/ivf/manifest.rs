@@ -4,10 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::assets::{FileEntry, parse_manifest, plain_name};
+use crate::assets::{FileEntry, parse_manifest};
 use crate::colour::HIST_LEN;
 use crate::error::AssetError;
 use crate::index::item::Item;
+use crate::index::manifest::check_thumbnails;
 
 /// Format version of a partitioned index's manifest.
 pub const PARTITIONED_FORMAT_VERSION: u32 = 4;
@@ -78,9 +79,15 @@ pub struct PartitionedManifest {
     /// Items of earlier segments removed or replaced since (the top file lists them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub removed: usize,
-    /// Thumbnails published with the index (paths under its `images/` folder).
+    /// Thumbnails published with the index (paths under its `images/` folder). Written to
+    /// the `thumbnails` file, not here (manifests before it held them here, and are still
+    /// read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
+    /// The file listing the thumbnails, where there are any
+    /// ([`crate::index::thumbnail_list`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnails: Option<FileEntry>,
     /// What the items offer to filter by, for a page that never holds them all.
     #[serde(default)]
     pub facets: Facets,
@@ -184,15 +191,7 @@ impl PartitionedManifest {
         for f in m.files_named() {
             f.check_name("partitioned index manifest")?;
         }
-        if let Some(bad) = m
-            .images
-            .iter()
-            .find(|i| !i.strip_prefix("images/").is_some_and(plain_name))
-        {
-            return Err(content(format!(
-                "it names the thumbnail {bad:?}, outside its images/ folder"
-            )));
-        }
+        check_thumbnails(WHAT, &m.images, m.thumbnails.as_ref())?;
         if m.deltas.len() > MAX_DELTAS {
             return Err(content(format!(
                 "it has {} delta segments; at most {MAX_DELTAS} are allowed",
@@ -289,10 +288,11 @@ impl PartitionedManifest {
             )
     }
 
-    /// Every file it names, the thumbnails included.
+    /// Every file it names, the thumbnails and their list included.
     pub fn files(&self) -> Vec<&str> {
         self.files_named()
             .map(|f| f.file.as_str())
+            .chain(self.thumbnails.iter().map(|t| t.file.as_str()))
             .chain(self.images.iter().map(String::as_str))
             .collect()
     }

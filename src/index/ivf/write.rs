@@ -96,6 +96,20 @@ pub struct Publication {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+/// The list of the thumbnails `images` added to `files`, where there are any (see
+/// [`crate::index::thumbnail_list`]); the entry the manifest names it by.
+pub(super) fn list_thumbnails(
+    images: &[String],
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<Option<FileEntry>, AssetError> {
+    if images.is_empty() {
+        return Ok(None);
+    }
+    let (entry, bytes) = crate::index::thumbnail_list(images)?;
+    files.push((entry.file.clone(), bytes));
+    Ok(Some(entry))
+}
+
 impl Publication {
     /// Bytes of its new files.
     pub fn new_bytes(&self) -> u64 {
@@ -403,6 +417,7 @@ pub fn publish(
     } = base.segment;
     let mut files = vec![top_file];
     files.extend(base.files);
+    let thumbnails = list_thumbnails(&images, &mut files)?;
     Ok(Publication {
         manifest: PartitionedManifest {
             format_version: PARTITIONED_FORMAT_VERSION,
@@ -419,7 +434,8 @@ pub fn publish(
             items,
             deltas: Vec::new(),
             removed: 0,
-            images,
+            images: Vec::new(),
+            thumbnails,
             facets: Facets::of(&index.items),
             parts: None,
         },
