@@ -230,7 +230,7 @@ fn main() {
         let publication = publish(&catalogue, &ivf, "bench", Vec::new()).expect("publishing");
         let published = {
             let top = &publication.files[0].1;
-            Published::open(publication.manifest.clone(), top).expect("opening")
+            Published::open(publication.manifest.clone(), top.clone()).expect("opening")
         };
         let m = &publication.manifest;
         println!(
@@ -302,7 +302,7 @@ fn main() {
                     let mut manifest = published.manifest.clone();
                     manifest.parts = Some(*p);
                     let top = memory.file(&manifest.top.file).expect("the top file");
-                    memory.parts = Some(Published::open(manifest, top).expect("opening"));
+                    memory.parts = Some(Published::open(manifest, top.clone()).expect("opening"));
                     let with_parts = memory.parts.as_ref().expect("just set");
                     let r = measure(with_parts, &memory, &real, &query_rows, &ids, probe);
                     memory.parts = None;
@@ -362,7 +362,7 @@ fn main() {
         );
         let updated = {
             let top = &publication.files[0].1;
-            Published::open(publication.manifest.clone(), top).expect("opening the update")
+            Published::open(publication.manifest.clone(), top.clone()).expect("opening the update")
         };
         memory.files.extend(publication.files);
         let ids: Vec<Vec<String>> = query_rows

@@ -226,7 +226,7 @@ pub fn open(location: &str) -> Result<(Published, Box<dyn Ranges + Send + Sync>)
         .read_whole(&[(manifest.top.file.clone(), manifest.top.bytes)])?
         .pop()
         .unwrap_or_default();
-    let published = Published::open(manifest, &top)
+    let published = Published::open(manifest, top)
         .with_context(|| format!("opening the partitioned index at {location}"))?;
     Ok((published, source))
 }
@@ -318,7 +318,7 @@ fn write_parts(dir: &Path, publication: &Publication) -> Result<u64> {
             .map(|(_, b)| b)
     };
     let top = new(&m.top.file).context("the publication has no top file")?;
-    let published = Published::open(m.clone(), top)?;
+    let published = Published::open(m.clone(), top.clone())?;
     let mut written = 0u64;
     for segment in m.segments() {
         for entry in [&segment.lists, &segment.records, &segment.items] {

@@ -69,10 +69,19 @@ pub(crate) async fn load(
     config: &widget::Config,
     progress: Rc<OnProgress>,
 ) -> Result<App, JsValue> {
-    let manifest_bytes = fetch::bytes(&config.model_url, MAX_MANIFEST_BYTES as u64, None).await?;
+    let manifest_bytes = fetch::bytes(
+        &config.model_url,
+        fetch::Size::AtMost(MAX_MANIFEST_BYTES as u64),
+        None,
+    )
+    .await?;
     let manifest = ModelManifest::from_json(&manifest_bytes).map_err(to_js)?;
-    let index_manifest_bytes =
-        fetch::bytes(&config.index_url, MAX_MANIFEST_BYTES as u64, None).await?;
+    let index_manifest_bytes = fetch::bytes(
+        &config.index_url,
+        fetch::Size::AtMost(MAX_MANIFEST_BYTES as u64),
+        None,
+    )
+    .await?;
     let index = if is_partitioned(&index_manifest_bytes) {
         Index::Partitioned(PartitionedManifest::from_json(&index_manifest_bytes).map_err(to_js)?)
     } else {

@@ -94,10 +94,29 @@ impl Drop for Watchdog {
     }
 }
 
-/// Downloads `url`, at most `limit` bytes of it, reporting bytes to `progress` as they arrive.
+/// How much of a body is expected.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Size {
+    /// At most this many bytes (a manifest).
+    AtMost(u64),
+    /// Exactly this many, as a manifest gives a file's size or a range its length: room for
+    /// them is made at once, where a body sent without its length (chunked, as hosts that
+    /// compress on the fly send it) would otherwise grow by doubling, to twice its size.
+    Exactly(u64),
+}
+
+impl Size {
+    fn limit(self) -> u64 {
+        match self {
+            Self::AtMost(n) | Self::Exactly(n) => n,
+        }
+    }
+}
+
+/// Downloads `url`, of `size`, reporting bytes to `progress` as they arrive.
 pub(super) async fn bytes(
     url: &str,
-    limit: u64,
+    size: Size,
     progress: Option<OnBytes<'_>>,
 ) -> Result<Vec<u8>, JsValue> {
     let dog = Watchdog::new()?;
@@ -118,7 +137,7 @@ pub(super) async fn bytes(
             response.status()
         )));
     }
-    read_body(&response, limit, Some(&dog), progress)
+    read_body(&response, size, Some(&dog), progress)
         .await
         .map_err(|e| match e {
             BodyError::Failed(e) => failed(e),
@@ -145,16 +164,17 @@ impl From<JsValue> for BodyError {
 /// few incompressible bytes is a little longer).
 const SLACK: u64 = 1024;
 
-/// The body of `response`, read as a stream, at most `limit` bytes: refused before it is
+/// The body of `response`, read as a stream, at most `size`'s bytes: refused before it is
 /// read where it declares far more, and as soon as it sends more (the rest is cancelled),
-/// so a host that sends without end costs no more than `limit`. Each chunk kicks `dog` and
+/// so a host that sends without end costs no more than that. Each chunk kicks `dog` and
 /// its size goes to `progress`.
 pub(super) async fn read_body(
     response: &Response,
-    limit: u64,
+    size: Size,
     dog: Option<&Watchdog>,
     progress: Option<OnBytes<'_>>,
 ) -> Result<Vec<u8>, BodyError> {
+    let limit = size.limit();
     let declared = response
         .headers()
         .get("content-length")
@@ -172,7 +192,11 @@ pub(super) async fn read_body(
     let get_reader: Function = Reflect::get(&body, &"getReader".into())?.dyn_into()?;
     let reader = get_reader.call0(&body)?;
     let read: Function = Reflect::get(&reader, &"read".into())?.dyn_into()?;
-    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+    let room = match size {
+        Size::Exactly(n) => n,
+        Size::AtMost(n) => declared.unwrap_or(0).min(n),
+    };
+    let mut out = Vec::with_capacity(room as usize);
     loop {
         let chunk = JsFuture::from(read.call0(&reader)?.dyn_into::<js_sys::Promise>()?).await?;
         if Reflect::get(&chunk, &"done".into())?.is_truthy() {
@@ -240,7 +264,7 @@ pub(super) async fn cached(
     let sha256 = entry.sha256.as_str();
     let caches = Reflect::get(&gloo::utils::window(), &"caches".into())?;
     if caches.is_undefined() || caches.is_null() {
-        return bytes(url, entry.bytes, progress).await;
+        return bytes(url, Size::Exactly(entry.bytes), progress).await;
     }
     let cache = call(&caches, "open", &[&CACHE.into()]).await?;
     let prefix = format!("{url}?sha256=");
@@ -257,7 +281,7 @@ pub(super) async fn cached(
         }
         call(&cache, "delete", &[&key.clone().into()]).await?;
     }
-    let mut data = bytes(url, entry.bytes, progress).await?;
+    let mut data = bytes(url, Size::Exactly(entry.bytes), progress).await?;
     let response = Response::new_with_opt_u8_array(Some(&mut data))?;
     if let Err(err) = call(&cache, "put", &[&key.clone().into(), &response]).await {
         web_sys::console::warn_2(&"could not cache".into(), &err);

@@ -13,7 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
-use super::fetch::{self, BodyError, OnBytes, Watchdog};
+use super::fetch::{self, BodyError, OnBytes, Size, Watchdog};
 use super::js::to_js;
 use crate::error::AssetError;
 use crate::index::ivf::{
@@ -170,7 +170,7 @@ async fn body(
     asked: &str,
     dog: &Watchdog,
 ) -> Result<Vec<u8>, AssetError> {
-    let bytes = fetch::read_body(response, len, Some(dog), None)
+    let bytes = fetch::read_body(response, Size::Exactly(len), Some(dog), None)
         .await
         .map_err(|e| match e {
             BodyError::Failed(e) => read_error(file, dog.failure(&e)),
@@ -201,7 +201,7 @@ impl Remote {
     ) -> Result<Self, JsValue> {
         let top_url = fetch::join(url, &manifest.top.file)?;
         let top = fetch::cached(&top_url, &manifest.top, progress).await?;
-        let published = Published::open(manifest, &top).map_err(to_js)?;
+        let published = Published::open(manifest, top).map_err(to_js)?;
         Ok(Self {
             url: url.to_string(),
             published,

@@ -140,7 +140,10 @@ fn index_then_search_json_finds_the_photo_itself() {
     let named: serde_json::Value =
         serde_json::from_slice(&std::fs::read(part.join("index.json")).unwrap()).unwrap();
     assert!(named.get("images").is_none(), "{named}");
-    assert_eq!(named["thumbnails"]["file"].as_str(), Some(list.file.as_str()));
+    assert_eq!(
+        named["thumbnails"]["file"].as_str(),
+        Some(list.file.as_str())
+    );
     assert!(part.join(&list.file).is_file());
     let search = |cells: &str| -> Vec<serde_json::Value> {
         stdout_of(

@@ -477,7 +477,7 @@ fn damaged_missing_or_cut_files_give_clear_errors_and_other_queries_still_work()
     let mut top = std::fs::read(dir.path().join(&m.top.file)).unwrap();
     let last = top.len() - 1;
     top[last] ^= 1;
-    let err = Published::open(m.clone(), &top).unwrap_err().to_string();
+    let err = Published::open(m.clone(), top).unwrap_err().to_string();
     assert!(err.contains("checksum mismatch"), "{err}");
 }
 
@@ -492,7 +492,7 @@ fn a_publication_keeps_the_previous_generation_and_removes_older_ones() {
     let (old, old_source) = {
         let top = std::fs::read(dir.path().join(&first.manifest.top.file)).unwrap();
         (
-            Published::open(first.manifest.clone(), &top).unwrap(),
+            Published::open(first.manifest.clone(), top.clone()).unwrap(),
             Folder::new(dir.path()),
         )
     };

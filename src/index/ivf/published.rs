@@ -105,11 +105,12 @@ pub struct Plan {
 }
 
 impl Published {
-    /// Checks `top` (the top file's bytes) against `manifest` and parses it.
-    pub fn open(manifest: PartitionedManifest, top: &[u8]) -> Result<Self, AssetError> {
-        manifest.top.verify(top)?;
-        let file = SafeTensors::deserialize(top).map_err(st_error)?;
-        let (_, header) = SafeTensors::read_metadata(top).map_err(st_error)?;
+    /// Checks `top` (the top file's bytes) against `manifest` and parses it; int8 centroids
+    /// are kept in `top` itself.
+    pub fn open(manifest: PartitionedManifest, top: Vec<u8>) -> Result<Self, AssetError> {
+        manifest.top.verify(&top)?;
+        let file = SafeTensors::deserialize(&top).map_err(st_error)?;
+        let (header_len, header) = SafeTensors::read_metadata(&top).map_err(st_error)?;
         let layout: TopLayout = header
             .metadata()
             .as_ref()
@@ -136,16 +137,21 @@ impl Published {
         }
         let width = space.width(dim, manifest.classes);
         let dtype = |name: &str| file.tensor(name).map(|t| t.dtype()).map_err(st_error);
+        // Int8 centroids stay where they lie in `top`, kept once nothing else reads it.
+        enum Rows {
+            Plain(Vec<f32>),
+            Coded { at: usize, exponents: Vec<i8> },
+        }
         let centroids = if dtype("centroids")? == Dtype::I8 {
-            let codes = read_i8s(get("centroids", Dtype::I8, &[cells, width])?);
+            get("centroids", Dtype::I8, &[cells, width])?;
             let exponents = read_i8s(get("centroid_exponents", Dtype::I8, &[cells])?);
-            Centroids::coded(codes, &exponents, width)
-                .ok_or_else(|| content("its centroids' scales are out of range"))?
+            let at = header
+                .info("centroids")
+                .map(|info| 8 + header_len + info.data_offsets.0)
+                .ok_or_else(|| content("its top file has no centroids"))?;
+            Rows::Coded { at, exponents }
         } else {
-            Centroids::plain(
-                read_f32s(get("centroids", Dtype::F32, &[cells, width])?),
-                width,
-            )
+            Rows::Plain(read_f32s(get("centroids", Dtype::F32, &[cells, width])?))
         };
         let files = manifest.segments();
         let live = if has("live") {
@@ -215,6 +221,11 @@ impl Published {
             Quantiser::from_table(layout.parts, &layout.subspaces, &codebooks, features)
                 .filter(|q| q.code_len() == manifest.code_len)
                 .ok_or_else(|| content("its codebooks do not fit its layout"))?;
+        let centroids = match centroids {
+            Rows::Plain(values) => Centroids::plain(values, width),
+            Rows::Coded { at, exponents } => Centroids::coded(top, at, &exponents, width)
+                .ok_or_else(|| content("its centroids' scales are out of range"))?,
+        };
         if !centroids.is_finite() || codebooks.iter().any(|v| !v.is_finite()) {
             return Err(content(
                 "its centroids or codebooks hold a value that is not finite",

@@ -56,7 +56,8 @@ pub(super) fn encode(values: &[f32], width: usize) -> (Vec<i8>, Vec<i8>) {
 /// The values [`encode`] coded, or `None` when the codes and exponents do not make rows of
 /// `width` or an exponent is out of range.
 pub(super) fn decode(codes: &[i8], exponents: &[i8], width: usize) -> Option<Vec<f32>> {
-    Centroids::coded(codes.to_vec(), exponents, width).map(|rows| rows.decoded())
+    let bytes = codes.iter().map(|c| *c as u8).collect();
+    Centroids::coded(bytes, 0, exponents, width).map(|rows| rows.decoded())
 }
 
 /// `values`, rows of `width`, rounded in place to what [`encode`] then [`decode`] give.
@@ -69,13 +70,15 @@ pub(super) fn round(values: &mut [f32], width: usize) {
 
 /// The cells' centroids as a reader keeps them: as the top file codes them (int8 rows with
 /// their scales, a quarter of f32's bytes: at 10,000 cells, 3 MB where f32 took 12 MB of a
-/// page's memory), decoded a row at a time; or f32, as top files published before the int8
-/// ones hold them.
+/// page's memory), in the very bytes it downloaded (no copy beside them at any time),
+/// decoded a row at a time; or f32, as top files published before the int8 ones hold them.
 #[derive(Debug, Clone)]
 pub(super) enum Centroids {
-    /// Int8 codes, rows of `width`, each row's scale.
+    /// Int8 codes (each byte one, from `at` on in `bytes`), rows of `width`, each row's
+    /// scale.
     Coded {
-        codes: Vec<i8>,
+        bytes: Vec<u8>,
+        at: usize,
         scales: Vec<f32>,
         width: usize,
     },
@@ -84,10 +87,12 @@ pub(super) enum Centroids {
 }
 
 impl Centroids {
-    /// Rows of `width` coded by [`encode`], or `None` when the codes and exponents do not
-    /// make rows of `width` or an exponent is out of range (the one check of [`decode`] too).
-    pub(super) fn coded(codes: Vec<i8>, exponents: &[i8], width: usize) -> Option<Self> {
-        if width == 0 || codes.len() != exponents.len() * width {
+    /// Rows of `width` coded by [`encode`], the codes in `bytes` from `at` on (each byte an
+    /// int8 code), or `None` when `bytes` holds fewer than a row for each exponent or an
+    /// exponent is out of range (the one check of [`decode`] too).
+    pub(super) fn coded(bytes: Vec<u8>, at: usize, exponents: &[i8], width: usize) -> Option<Self> {
+        let end = exponents.len().checked_mul(width)?.checked_add(at)?;
+        if width == 0 || end > bytes.len() {
             return None;
         }
         if exponents.iter().any(|e| !EXPONENTS.contains(e)) {
@@ -95,7 +100,8 @@ impl Centroids {
         }
         let scales = exponents.iter().map(|e| scale(*e)).collect();
         Some(Self::Coded {
-            codes,
+            bytes,
+            at,
             scales,
             width,
         })
@@ -124,13 +130,14 @@ impl Centroids {
     fn row_into(&self, i: usize, out: &mut [f32]) {
         match self {
             Self::Coded {
-                codes,
+                bytes,
+                at,
                 scales,
                 width,
             } => {
-                let row = &codes[i * width..(i + 1) * width];
+                let row = &bytes[at + i * width..at + (i + 1) * width];
                 for (o, c) in out.iter_mut().zip(row) {
-                    *o = f32::from(*c) * scales[i];
+                    *o = f32::from(*c as i8) * scales[i];
                 }
             }
             Self::Plain { values, width } => {
