@@ -20,14 +20,17 @@ const items = Number(process.argv[2] ?? 100_000);
 const runs = Number(process.argv[3] ?? 8);
 // `ranges` leaves out the part files and the host without ranges (a million items' parts are
 // 370,000 files).
-const parts = process.argv[4] !== 'ranges';
+const askedParts = process.argv[4] !== 'ranges';
 // The index the catalogue is drawn from (the test index by default; `ds_dataset_csv` of the
 // whole dataset gives the 4,551-item demo index that `cargo bench --bench ivf` draws from).
 const source = process.argv[5] ?? join(DIST, 'catalogue');
 const BIN = process.env.DS_BIN ?? join(homedir(), '.cache/deep-shopping/native/release/deep-shopping');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const prebuilt = JSON.parse(await readFile(join(source, 'index.json'), 'utf8')).format_version === 4;
+const sourceManifest = JSON.parse(await readFile(join(source, 'index.json'), 'utf8'));
+const prebuilt = sourceManifest.format_version === 4;
+// A prebuilt index is read by parts only where it was published with them.
+const parts = askedParts && (!prebuilt || Boolean(sourceManifest.parts));
 const dir = prebuilt ? source : await mkdtemp(join(tmpdir(), 'ds-bench-partitioned-'));
 if (prebuilt) {
   console.log(`serving the partitioned index in ${source} as it is`);
